@@ -1,0 +1,113 @@
+"""`analytics_logs` and `ai_interactions` in the `papo` database, with the seed's document shapes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from papo.constants import MONGO_AI_INTERACTIONS, MONGO_ANALYTICS
+
+ANALYTICS_EVENTS = frozenset({"message_sent", "message_received", "post_published", "lead_qualified"})
+
+
+def open_mongo(url: str, *, timeout_ms: int = 5000) -> AsyncMongoClient:
+    """A client for `url`; UUIDs are stored as standard BSON UUIDs (binary subtype 4)."""
+    return AsyncMongoClient(
+        url,
+        uuidRepresentation="standard",
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+    )
+
+
+def _uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
+
+
+class AnalyticsStore:
+    """Writes and reads Papo's analytics documents. Must be used on the loop that created the client."""
+
+    def __init__(self, client: AsyncMongoClient, database: str = "papo") -> None:
+        self.client = client
+        self.db: AsyncDatabase = client[database]
+        self.analytics = self.db[MONGO_ANALYTICS]
+        self.ai_interactions = self.db[MONGO_AI_INTERACTIONS]
+
+    async def ensure_indexes(self) -> None:
+        """Create the indexes the queries need (idempotent)."""
+        await self.analytics.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
+        await self.analytics.create_index(
+            [("user_id", ASCENDING), ("event_type", ASCENDING), ("created_at", DESCENDING)]
+        )
+        await self.ai_interactions.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
+        await self.ai_interactions.create_index([("conversation_id", ASCENDING), ("created_at", DESCENDING)])
+
+    async def ping(self) -> None:
+        """Raise if MongoDB does not answer."""
+        await self.client.admin.command("ping")
+
+    async def log_event(
+        self,
+        *,
+        user_id: uuid.UUID | str,
+        event_type: str,
+        platform: str | None,
+        data: dict[str, Any] | None = None,
+        created_at: datetime | None = None,
+    ) -> Any:
+        """Insert an `analytics_logs` document; returns its ObjectId."""
+        if event_type not in ANALYTICS_EVENTS:
+            allowed = ", ".join(sorted(ANALYTICS_EVENTS))
+            raise ValueError(f"event_type {event_type!r} is not one of: {allowed}")
+        doc = {
+            "user_id": _uuid(user_id),
+            "event_type": event_type,
+            "platform": platform,
+            "data": data or {},
+            "created_at": created_at or datetime.now(UTC),
+        }
+        result = await self.analytics.insert_one(doc)
+        return result.inserted_id
+
+    async def log_ai_interaction(
+        self,
+        *,
+        user_id: uuid.UUID | str,
+        conversation_id: uuid.UUID | str | None,
+        platform: str,
+        user_message: str,
+        ai_response: str | None,
+        sentiment: str,
+        intent: str,
+        lead_score: float,
+        created_at: datetime | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Any:
+        """Insert an `ai_interactions` document (seed shape, plus optional extra keys)."""
+        doc: dict[str, Any] = {
+            "user_id": _uuid(user_id),
+            "conversation_id": _uuid(conversation_id),
+            "platform": platform,
+            "user_message": user_message,
+            "ai_response": ai_response,
+            "sentiment": sentiment,
+            "intent": intent,
+            "lead_score": float(lead_score),
+            "created_at": created_at or datetime.now(UTC),
+        }
+        if extra:
+            doc.update(extra)
+        result = await self.ai_interactions.insert_one(doc)
+        return result.inserted_id
+
+    async def recent_events(self, user_id: uuid.UUID | str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest analytics events of one business."""
+        cursor = self.analytics.find({"user_id": _uuid(user_id)}).sort("created_at", DESCENDING).limit(limit)
+        return await cursor.to_list(length=limit)

@@ -1,0 +1,45 @@
+"""`create_app(settings, urls)`: the composition root of the web process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+from papo import app_keys
+from papo.config import Settings
+from papo.handlers import errors, health
+from papo.runtime import Stores, StoreUrls, open_stores
+
+
+async def _stores_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the three stores for the app's lifetime."""
+    async with open_stores(app[app_keys.STORE_URLS], app[app_keys.SETTINGS]) as stores:
+        await stores.analytics.ensure_indexes()
+        app[app_keys.STORES] = stores
+        yield
+
+
+async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One outgoing HTTP session per app (platform APIs)."""
+    async with ClientSession(timeout=ClientTimeout(total=30)) as session:
+        app[app_keys.HTTP] = session
+        yield
+
+
+def create_app(settings: Settings, urls: StoreUrls, *, stores: Stores | None = None) -> web.Application:
+    """Build the aiohttp application; resources open on startup and close on cleanup.
+
+    Pass `stores` to share stores the caller already opened (and will close) — tests and `papo up`
+    running several roles in one process do.
+    """
+    app = web.Application(middlewares=[errors.error_middleware], client_max_size=settings.webhook_max_body)
+    app[app_keys.SETTINGS] = settings
+    app[app_keys.STORE_URLS] = urls
+    if stores is None:
+        app.cleanup_ctx.append(_stores_ctx)
+    else:
+        app[app_keys.STORES] = stores
+    app.cleanup_ctx.append(_http_ctx)
+    health.setup(app)
+    return app

@@ -1,0 +1,280 @@
+"""The `papo` command: `papo --help` lists every subcommand; each has `--help`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from papo import __version__
+
+log = logging.getLogger("papo")
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can fix; printed without a traceback, exit code 1."""
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from papo.config import load_settings
+
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(**overrides)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # aiohttp's access log is noisy at INFO for webhooks; keep it at WARNING unless debugging.
+    if level != "DEBUG":
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _err(message: str) -> None:
+    print(f"papo: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- up / serve / migrate
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the embedded stores (unless URLs are set), migrate, and serve until Ctrl-C."""
+    from papo.crypto import generate_secret_file
+    from papo.runtime import StoreUrls
+    from papo.serve import serve_forever
+    from papo.stack import Stack
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    data_dir = settings.data_dir.resolve()
+    stack = Stack(
+        data_dir,
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        mongo_url=settings.mongo_url,
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    # SIGTERM during the synchronous start-up must still stop the servers started so far.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        info = stack.start()
+        if settings.secret_key is None:
+            key, created = generate_secret_file(data_dir)
+            settings = settings.model_copy(update={"secret_key": _secret(key)})
+            if created:
+                print(f"Generated a secret key for encrypting platform tokens into {data_dir / 'secret.key'}"
+                      " — back it up; set PAPO_SECRET_KEY to use your own.", file=sys.stderr)
+        urls = StoreUrls(info.database_url, info.redis_url, info.mongo_url)
+        asyncio.run(serve_forever(settings, urls, migrate=True, on_listening=stack.publish))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopping…", file=sys.stderr)
+        stack.stop()
+    return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _secret(value: str) -> Any:
+    from pydantic import SecretStr
+
+    return SecretStr(value)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve HTTP only, against configured stores or a running `papo up`."""
+    from papo.runtime import configured_urls
+    from papo.serve import serve_forever
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    urls = configured_urls(settings)
+    if urls is None:
+        raise CommandError(
+            "no stores: set PAPO_DATABASE_URL, PAPO_REDIS_URL and PAPO_MONGO_URL, "
+            f"or run `papo up` on data dir {settings.data_dir}"
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(settings, urls, migrate=False))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply the committed migrations."""
+    from papo import db
+    from papo.runtime import command_stores
+
+    settings = _settings(args)
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            print(f"applied {app_label}.{name}")
+
+    with command_stores(settings) as urls:
+        asyncio.run(db.migrate(urls.database_url, progress=progress))
+    print("database is up to date")
+    return 0
+
+
+# ---------------------------------------------------------------- users and accounts
+
+
+def _run_with_stores(args: argparse.Namespace, work: Callable[[Any, Any], Any]) -> Any:
+    """Run `work(settings, stores)` inside opened stores (env URLs, a running stack, or a temporary one)."""
+    from papo.runtime import command_stores, open_stores
+
+    settings = _settings(args)
+
+    async def main(urls: Any) -> Any:
+        async with open_stores(urls, settings, pool_max=2) as stores:
+            return await work(settings, stores)
+
+    with command_stores(settings) as urls:
+        return asyncio.run(main(urls))
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    """Create a business user."""
+    from papo.services.users import create_user
+
+    async def work(settings: Any, stores: Any) -> Any:
+        return await create_user(email=args.email, name=args.name, plan=args.plan)
+
+    user = _run_with_stores(args, work)
+    print(json.dumps({"id": str(user.id), "email": user.email, "name": user.name, "plan": str(user.plan)}))
+    return 0
+
+
+def cmd_account_connect(args: argparse.Namespace) -> int:
+    """Connect a platform account with a token you already have (the token is stored encrypted)."""
+    from papo.runtime import token_cipher
+    from papo.services.accounts import connect_account
+    from papo.services.users import get_user_by_email
+
+    expires = _parse_datetime(args.expires_at) if args.expires_at else None
+
+    async def work(settings: Any, stores: Any) -> Any:
+        user = await get_user_by_email(args.user)
+        return await connect_account(
+            user=user,
+            platform=args.platform,
+            platform_account_id=args.account_id,
+            access_token=args.token,
+            refresh_token=args.refresh_token,
+            token_expires_at=expires,
+            business_name=args.name,
+            cipher=token_cipher(settings),
+        )
+
+    account, created = _run_with_stores(args, work)
+    print(json.dumps({
+        "id": str(account.id),
+        "platform": str(account.platform),
+        "platform_account_id": account.platform_account_id,
+        "business_name": account.business_name,
+        "created": created,
+    }))
+    return 0
+
+
+def _parse_datetime(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        example = "e.g. 2026-12-01T10:00:00-03:00"
+        raise CommandError(f"{value!r} is not an ISO-8601 date-time ({example})") from None
+    if parsed.tzinfo is None:
+        raise CommandError(f"{value!r} has no time zone offset (e.g. 2026-12-01T10:00:00-03:00)")
+    return parsed
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = argparse.ArgumentParser(
+        prog="papo",
+        description="Papo: messaging automation and CRM for small businesses.",
+    )
+    parser.add_argument("--version", action="version", version=f"papo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str, parent: Any = sub) -> Any:
+        p = parent.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        p.add_argument("--data-dir", help="data directory (default: PAPO_DATA_DIR or ./.papo)")
+        return p
+
+    for name, func, help_ in (
+        ("up", cmd_up, "start everything on this machine (embedded stores, migrations, web) until Ctrl-C"),
+        ("serve", cmd_serve, "serve HTTP only (webhooks, health) against configured stores"),
+    ):
+        p = add(name, func, help_)
+        p.add_argument("--host", help="address to listen on (default: PAPO_HOST or 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (default: PAPO_PORT or 8080)")
+
+    add("migrate", cmd_migrate, "apply the database migrations")
+
+    user = sub.add_parser("user", help="manage business users", description="Manage business users.")
+    user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    p = add("create", cmd_user_create, "create a business user", user_sub)
+    p.add_argument("--email", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--plan", default="free", help="free, starter, pro or consultancy (default: free)")
+
+    account = sub.add_parser("account", help="manage connected platform accounts",
+                             description="Manage connected platform accounts.")
+    account_sub = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+    p = add("connect", cmd_account_connect, "connect an account with an access token you already have",
+            account_sub)
+    p.add_argument("--user", required=True, help="the owner's email")
+    p.add_argument("--platform", required=True,
+                   help="instagram, facebook, whatsapp, tiktok, youtube or kwai")
+    p.add_argument("--account-id", required=True,
+                   help="the platform's id (Page id, IG account id, WhatsApp phone_number_id, channel id…)")
+    p.add_argument("--token", required=True, help="the access token (stored encrypted)")
+    p.add_argument("--refresh-token", help="a refresh token, where the platform has one")
+    p.add_argument("--expires-at", help="token expiry, ISO-8601 with offset")
+    p.add_argument("--name", help="the business name shown for this account")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `papo` console script."""
+    from papo.config import ConfigError
+    from papo.runtime import StoresUnavailable
+    from papo.services import ServiceError
+    from papo.stack import StackError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CommandError, ConfigError, ServiceError, StoresUnavailable, StackError) as exc:
+        _err(str(exc))
+        return 1
+    except OSError as exc:
+        _err(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

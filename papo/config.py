@@ -1,0 +1,162 @@
+"""Settings: one pydantic-settings object, environment prefix PAPO_, `.env` read when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GRAPH_API_URL = "https://graph.facebook.com/v23.0"
+INSTAGRAM_API_URL = "https://graph.instagram.com/v23.0"
+TIKTOK_API_URL = "https://open.tiktokapis.com"
+YOUTUBE_API_URL = "https://www.googleapis.com"
+YOUTUBE_HUB_URL = "https://pubsubhubbub.appspot.com/subscribe"
+TELEGRAM_API_URL = "https://api.telegram.org"
+OAUTH_META_URL = "https://www.facebook.com/v23.0/dialog/oauth"
+OAUTH_TIKTOK_URL = "https://www.tiktok.com/v2/auth/authorize/"
+OAUTH_GOOGLE_URL = "https://accounts.google.com/o/oauth2/v2/auth"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(Exception):
+    """A setting has a wrong value; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every PAPO_* variable. Secrets are SecretStr so they never print by accident."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPO_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # Where Papo lives.
+    data_dir: Path = Path(".papo")
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    public_url: AnyHttpUrl | None = None
+    log_level: str = "INFO"
+
+    # Stores. Unset -> the embedded stack (papo up) provides them.
+    database_url: str | None = None
+    redis_url: str | None = None
+    mongo_url: str | None = None
+    mongo_database: str = "papo"
+
+    # Encrypts platform tokens at rest. Unset -> `papo up` generates one into the data dir.
+    secret_key: SecretStr | None = None
+
+    # Meta (WhatsApp Cloud API, Instagram, Messenger).
+    meta_app_id: str | None = None
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    graph_api_url: AnyHttpUrl = AnyHttpUrl(GRAPH_API_URL)
+    instagram_api_url: AnyHttpUrl = AnyHttpUrl(INSTAGRAM_API_URL)
+    oauth_meta_url: AnyHttpUrl = AnyHttpUrl(OAUTH_META_URL)
+
+    # TikTok.
+    tiktok_client_key: str | None = None
+    tiktok_client_secret: SecretStr | None = None
+    tiktok_api_url: AnyHttpUrl = AnyHttpUrl(TIKTOK_API_URL)
+    oauth_tiktok_url: AnyHttpUrl = AnyHttpUrl(OAUTH_TIKTOK_URL)
+    tiktok_signature_tolerance: int = Field(default=300, ge=1)
+
+    # YouTube / Google.
+    youtube_api_url: AnyHttpUrl = AnyHttpUrl(YOUTUBE_API_URL)
+    youtube_hub_url: AnyHttpUrl = AnyHttpUrl(YOUTUBE_HUB_URL)
+    youtube_hub_secret: SecretStr | None = None
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    oauth_google_url: AnyHttpUrl = AnyHttpUrl(OAUTH_GOOGLE_URL)
+
+    # OpenAI-compatible model (optional; the local classifier is the default).
+    openai_api_key: SecretStr | None = None
+    openai_base_url: AnyHttpUrl | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = Field(default=3.0, gt=0)
+
+    # Telegram admin bot.
+    telegram_token: SecretStr | None = None
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl(TELEGRAM_API_URL)
+
+    # Behaviour.
+    webhook_max_body: int = Field(default=1024 * 1024, ge=1024)
+    timezone: str = "America/Sao_Paulo"
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Sao_Paulo)") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError("must be a PostgreSQL URL like postgres://user:pass@host:5432/papo")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a Redis URL like redis://localhost:6379/0")
+        return value
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _mongo_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must be a MongoDB URL like mongodb://localhost:27017")
+        return value
+
+    @property
+    def openai_enabled(self) -> bool:
+        """True when an OpenAI-compatible model is configured (a key or a base URL)."""
+        return self.openai_api_key is not None or self.openai_base_url is not None
+
+    def url(self, name: str) -> str:
+        """A base URL setting as a string without a trailing slash (for joining paths)."""
+        return str(getattr(self, name)).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings, turning validation errors into one readable ConfigError naming each variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            shown = "" if _is_secret(field) else f" (got {err.get('input')!r})"
+            lines.append(f"PAPO_{field.upper()}: {err['msg']}{shown}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _is_secret(field: str) -> bool:
+    """Whether a setting holds a secret, so its value must never be echoed in an error."""
+    info = Settings.model_fields.get(field)
+    return info is not None and "SecretStr" in str(info.annotation)
+
+
+def setting_names() -> set[str]:
+    """The environment variable names of every setting (used to check docker-compose.yml)."""
+    return {f"PAPO_{name.upper()}" for name in Settings.model_fields}

@@ -1,0 +1,1 @@
+"""The aiohttp HTTP layer: thin handlers that call services or enqueue work."""

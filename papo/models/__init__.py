@@ -1,0 +1,19 @@
+"""Tortoise models: the nine tables of the user's seed schema (the contract), plus migrations."""
+
+from papo.models.automation import AutomationRule, MessageTemplate
+from papo.models.conversations import Conversation, Message
+from papo.models.crm import Lead
+from papo.models.posts import Post, PostSync
+from papo.models.users import ConnectedAccount, User
+
+__all__ = [
+    "AutomationRule",
+    "ConnectedAccount",
+    "Conversation",
+    "Lead",
+    "Message",
+    "MessageTemplate",
+    "Post",
+    "PostSync",
+    "User",
+]

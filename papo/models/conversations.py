@@ -1,0 +1,63 @@
+"""`conversations` and `messages`."""
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from papo.enums import ConversationStatus, LeadQuality, MessageType, Platform, Sender
+from papo.models.fields import SeedEnumField, created_at, flag, text_array, timestamp, updated_at, uuid_pk
+from papo.models.users import ConnectedAccount, User
+
+
+class Conversation(Model):
+    """One customer's history with one connected account."""
+
+    id = uuid_pk()
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="conversations", on_delete=fields.CASCADE, null=True
+    )
+    account: fields.ForeignKeyNullableRelation[ConnectedAccount] = fields.ForeignKeyField(
+        "models.ConnectedAccount", related_name="conversations", on_delete=fields.CASCADE, null=True
+    )
+    platform_conversation_id = fields.CharField(max_length=255)
+    remote_user_id = fields.CharField(max_length=255)
+    remote_user_name = fields.CharField(max_length=255, null=True)
+    remote_user_avatar = fields.TextField(null=True)
+    platform = SeedEnumField(Platform)
+    last_message_at = timestamp()
+    status = SeedEnumField(ConversationStatus, null=True, default=ConversationStatus.ACTIVE)
+    lead_quality = SeedEnumField(LeadQuality, null=True)
+    tags = text_array()
+    created_at = created_at()
+    updated_at = updated_at()
+
+    class Meta:
+        table = "conversations"
+        indexes = (
+            Index(fields=("user_id", "platform"), name="idx_user_platform"),
+            Index(fields=("last_message_at",), name="idx_last_message"),
+        )
+
+
+class Message(Model):
+    """A message in a conversation: `sender` 'remote' is the customer, 'user' the business."""
+
+    id = uuid_pk()
+    conversation: fields.ForeignKeyNullableRelation[Conversation] = fields.ForeignKeyField(
+        "models.Conversation", related_name="messages", on_delete=fields.CASCADE, null=True
+    )
+    platform_message_id = fields.CharField(max_length=255, null=True)
+    sender = SeedEnumField(Sender)
+    message_text = fields.TextField(null=True)
+    message_type = SeedEnumField(MessageType, null=True, default=MessageType.TEXT)
+    media_url = fields.TextField(null=True)
+    is_automated = flag(False)
+    automation_rule_id = fields.UUIDField(null=True)
+    created_at = created_at()
+
+    class Meta:
+        table = "messages"
+        indexes = (
+            Index(fields=("conversation_id",), name="idx_conversation"),
+            Index(fields=("created_at",), name="idx_created_at"),
+        )

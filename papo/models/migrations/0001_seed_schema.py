@@ -1,0 +1,200 @@
+import functools
+from json import dumps, loads
+from uuid import uuid4
+
+from tortoise import fields, migrations
+from tortoise.contrib.postgres.fields import ArrayField
+from tortoise.fields.base import OnDelete
+from tortoise.fields.db_defaults import SqlDefault
+from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
+from papo.enums import (
+    Action,
+    ConversationStatus,
+    LeadQuality,
+    LeadStatus,
+    MessageType,
+    Plan,
+    Platform,
+    PostStatus,
+    RulePlatform,
+    Sender,
+    SyncStatus,
+    Trigger,
+)
+from papo.models.fields import SeedEnumField
+
+
+class Migration(migrations.Migration):
+    initial = True
+
+    operations = [
+        ops.CreateModel(
+            name='User',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('email', fields.CharField(unique=True, max_length=255)),
+                ('name', fields.CharField(max_length=255)),
+                ('password_hash', fields.CharField(null=True, max_length=255)),
+                ('avatar_url', fields.TextField(null=True, unique=False)),
+                ('plan', SeedEnumField(null=True, default=Plan.FREE, description='', db_default=SqlDefault("'free'"), enum_type=Plan)),
+                ('identity_verified', fields.BooleanField(null=True, default=False, db_default=SqlDefault('false'))),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'users', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A business owner using Papo.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AutomationRule',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='rules', on_delete=OnDelete.CASCADE)),
+                ('name', fields.CharField(max_length=255)),
+                ('trigger', SeedEnumField(description='', enum_type=Trigger)),
+                ('platform', SeedEnumField(description='', enum_type=RulePlatform)),
+                ('condition', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('action', SeedEnumField(description='', enum_type=Action)),
+                ('action_data', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('is_active', fields.BooleanField(null=True, default=True, db_default=SqlDefault('true'))),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'automation_rules', 'app': 'models', 'pk_attr': 'id', 'table_description': "An owner's rule: when `trigger` happens on `platform` and `condition` holds, do `action`."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ConnectedAccount',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='accounts', on_delete=OnDelete.CASCADE)),
+                ('platform', SeedEnumField(description='', enum_type=Platform)),
+                ('platform_account_id', fields.CharField(max_length=255)),
+                ('access_token', fields.TextField(unique=False)),
+                ('refresh_token', fields.TextField(null=True, unique=False)),
+                ('token_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('business_name', fields.CharField(null=True, max_length=255)),
+                ('business_avatar', fields.TextField(null=True, unique=False)),
+                ('is_verified', fields.BooleanField(null=True, default=False, db_default=SqlDefault('false'))),
+                ('connected_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'connected_accounts', 'app': 'models', 'unique_together': (('user', 'platform', 'platform_account_id'),), 'pk_attr': 'id', 'table_description': 'A platform account (Page, IG account, WhatsApp number, channel…) a user connected.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Conversation',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='conversations', on_delete=OnDelete.CASCADE)),
+                ('account', fields.ForeignKeyField('models.ConnectedAccount', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='conversations', on_delete=OnDelete.CASCADE)),
+                ('platform_conversation_id', fields.CharField(max_length=255)),
+                ('remote_user_id', fields.CharField(max_length=255)),
+                ('remote_user_name', fields.CharField(null=True, max_length=255)),
+                ('remote_user_avatar', fields.TextField(null=True, unique=False)),
+                ('platform', SeedEnumField(description='', enum_type=Platform)),
+                ('last_message_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('status', SeedEnumField(null=True, default=ConversationStatus.ACTIVE, description='', db_default=SqlDefault("'active'"), enum_type=ConversationStatus)),
+                ('lead_quality', SeedEnumField(null=True, description='', enum_type=LeadQuality)),
+                ('tags', ArrayField(null=True, default=list, db_default=SqlDefault('ARRAY[]::TEXT[]'), element_type='TEXT')),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'conversations', 'app': 'models', 'indexes': [Index(fields=['user_id', 'platform'], name='idx_user_platform'), Index(fields=['last_message_at'], name='idx_last_message')], 'pk_attr': 'id', 'table_description': "One customer's history with one connected account."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Lead',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='leads', on_delete=OnDelete.CASCADE)),
+                ('remote_user_id', fields.CharField(max_length=255)),
+                ('remote_user_name', fields.CharField(null=True, max_length=255)),
+                ('platform', SeedEnumField(description='', enum_type=Platform)),
+                ('email', fields.CharField(null=True, max_length=255)),
+                ('phone', fields.CharField(null=True, max_length=20)),
+                ('quality', SeedEnumField(null=True, default=LeadQuality.COLD, description='', db_default=SqlDefault("'cold'"), enum_type=LeadQuality)),
+                ('status', SeedEnumField(null=True, default=LeadStatus.NEW, description='', db_default=SqlDefault("'new'"), enum_type=LeadStatus)),
+                ('tags', ArrayField(null=True, default=list, db_default=SqlDefault('ARRAY[]::TEXT[]'), element_type='TEXT')),
+                ('last_interaction', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('next_followup', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('metadata', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'crm_leads', 'app': 'models', 'indexes': [Index(fields=['user_id', 'quality'], name='idx_user_quality'), Index(fields=['next_followup'], name='idx_next_followup')], 'pk_attr': 'id', 'table_description': 'A customer as a sales lead of one business, per platform identity.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Message',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('conversation', fields.ForeignKeyField('models.Conversation', source_field='conversation_id', null=True, db_constraint=True, to_field='id', related_name='messages', on_delete=OnDelete.CASCADE)),
+                ('platform_message_id', fields.CharField(null=True, max_length=255)),
+                ('sender', SeedEnumField(description='', enum_type=Sender)),
+                ('message_text', fields.TextField(null=True, unique=False)),
+                ('message_type', SeedEnumField(null=True, default=MessageType.TEXT, description='', db_default=SqlDefault("'text'"), enum_type=MessageType)),
+                ('media_url', fields.TextField(null=True, unique=False)),
+                ('is_automated', fields.BooleanField(null=True, default=False, db_default=SqlDefault('false'))),
+                ('automation_rule_id', fields.UUIDField(null=True)),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'messages', 'app': 'models', 'indexes': [Index(fields=['conversation_id'], name='idx_conversation'), Index(fields=['created_at'], name='idx_created_at')], 'pk_attr': 'id', 'table_description': "A message in a conversation: `sender` 'remote' is the customer, 'user' the business."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='MessageTemplate',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='templates', on_delete=OnDelete.CASCADE)),
+                ('platform', SeedEnumField(description='', enum_type=Platform)),
+                ('name', fields.CharField(max_length=255)),
+                ('content', fields.TextField(unique=False)),
+                ('variables', ArrayField(null=True, default=list, db_default=SqlDefault('ARRAY[]::TEXT[]'), element_type='TEXT')),
+                ('meta_template_name', fields.CharField(null=True, max_length=255)),
+                ('is_approved', fields.BooleanField(null=True, default=False, db_default=SqlDefault('false'))),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'message_templates', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A reusable message; for WhatsApp, tied to an approved template by `meta_template_name`.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Post',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='posts', on_delete=OnDelete.CASCADE)),
+                ('account', fields.ForeignKeyField('models.ConnectedAccount', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='posts', on_delete=OnDelete.SET_NULL)),
+                ('title', fields.CharField(null=True, max_length=255)),
+                ('content', fields.TextField(unique=False)),
+                ('media_urls', ArrayField(null=True, default=list, db_default=SqlDefault('ARRAY[]::TEXT[]'), element_type='TEXT')),
+                ('hashtags', ArrayField(null=True, default=list, db_default=SqlDefault('ARRAY[]::TEXT[]'), element_type='TEXT')),
+                ('status', SeedEnumField(null=True, default=PostStatus.DRAFT, description='', db_default=SqlDefault("'draft'"), enum_type=PostStatus)),
+                ('published_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('scheduled_for', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('engagement_count', fields.IntField(null=True, default=0, db_default=SqlDefault('0'))),
+                ('views_count', fields.IntField(null=True, default=0, db_default=SqlDefault('0'))),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'posts', 'app': 'models', 'indexes': [Index(fields=['user_id', 'status'], name='idx_user_status'), Index(fields=['scheduled_for'], name='idx_scheduled_for')], 'pk_attr': 'id', 'table_description': 'A post the owner writes once and publishes to several platforms.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='PostSync',
+            fields=[
+                ('id', fields.UUIDField(primary_key=True, default=uuid4, unique=True, db_index=True, db_default=SqlDefault('gen_random_uuid()'))),
+                ('post', fields.ForeignKeyField('models.Post', source_field='post_id', null=True, db_constraint=True, to_field='id', related_name='syncs', on_delete=OnDelete.CASCADE)),
+                ('account', fields.ForeignKeyField('models.ConnectedAccount', source_field='account_id', null=True, db_constraint=True, to_field='id', related_name='post_syncs', on_delete=OnDelete.CASCADE)),
+                ('platform_post_id', fields.CharField(null=True, max_length=255)),
+                ('platform', SeedEnumField(description='', enum_type=Platform)),
+                ('status', SeedEnumField(null=True, default=SyncStatus.PENDING, description='', db_default=SqlDefault("'pending'"), enum_type=SyncStatus)),
+                ('error_message', fields.TextField(null=True, unique=False)),
+                ('published_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(null=True, db_default=SqlDefault('now()'), auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'post_syncs', 'app': 'models', 'unique_together': (('post', 'account'),), 'pk_attr': 'id', 'table_description': "A post's publication on one connected account."},
+            bases=['Model'],
+        ),
+    ]

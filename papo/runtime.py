@@ -1,0 +1,130 @@
+"""Where the stores are: environment URLs, a running `papo up` (stack.json), or a temporary embedded stack."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from pymongo import AsyncMongoClient
+from tortoise import Tortoise
+
+from papo import db
+from papo.analytics import AnalyticsStore, open_mongo
+from papo.config import Settings
+from papo.crypto import TokenCipher, read_secret_file
+
+
+class StoresUnavailable(Exception):
+    """A store cannot be reached or is not configured; the message says which and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUrls:
+    """The three store URLs one process uses."""
+
+    database_url: str
+    redis_url: str
+    mongo_url: str
+
+
+@dataclass(slots=True)
+class Stores:
+    """Open clients for the three stores (PostgreSQL itself is Tortoise's global connection)."""
+
+    urls: StoreUrls
+    redis: aioredis.Redis
+    mongo: AsyncMongoClient
+    analytics: AnalyticsStore
+
+
+def configured_urls(settings: Settings) -> StoreUrls | None:
+    """The URLs from the environment, or from a running `papo up` on the same data dir."""
+    from papo.stack import read_running_stack
+
+    env = (settings.database_url, settings.redis_url, settings.mongo_url)
+    if all(env):
+        return StoreUrls(*env)  # type: ignore[arg-type]
+    running = read_running_stack(settings.data_dir)
+    if running is None:
+        return None
+    return StoreUrls(
+        database_url=settings.database_url or running.database_url,
+        redis_url=settings.redis_url or running.redis_url,
+        mongo_url=settings.mongo_url or running.mongo_url,
+    )
+
+
+@contextmanager
+def command_stores(settings: Settings, *, note: bool = True) -> Iterator[StoreUrls]:
+    """Store URLs for a one-shot command; starts the embedded stack for the command if nothing runs."""
+    urls = configured_urls(settings)
+    if urls is not None:
+        yield urls
+        return
+    from papo.stack import Stack
+
+    if note:
+        print(f"(no running `papo up` in {settings.data_dir}: starting the embedded stores for this command)",
+              file=sys.stderr)
+    with Stack(
+        settings.data_dir,
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        mongo_url=settings.mongo_url,
+    ) as stack:
+        info = stack.start()
+        yield StoreUrls(info.database_url, info.redis_url, info.mongo_url)
+
+
+@asynccontextmanager
+async def open_stores(urls: StoreUrls, settings: Settings, *, pool_max: int = 20) -> AsyncIterator[Stores]:
+    """Open PostgreSQL (Tortoise), Redis and MongoDB; close them all on exit."""
+    await db.init_db(urls.database_url, pool_max=pool_max)
+    redis = aioredis.from_url(urls.redis_url, decode_responses=True)
+    mongo = open_mongo(urls.mongo_url)
+    try:
+        analytics = AnalyticsStore(mongo, settings.mongo_database)
+        yield Stores(urls=urls, redis=redis, mongo=mongo, analytics=analytics)
+    finally:
+        await mongo.close()
+        await redis.aclose()
+        await db.close_db()
+
+
+async def check_stores(stores: Stores) -> dict[str, str | None]:
+    """Ping each store; a None value means it answered, a string is the error."""
+    import asyncio
+
+    async def pg() -> None:
+        await Tortoise.get_connection("default").execute_query("SELECT 1")
+
+    async def rd() -> None:
+        await stores.redis.ping()
+
+    async def mg() -> None:
+        await stores.analytics.ping()
+
+    results: dict[str, str | None] = {}
+    for name, probe in (("postgresql", pg), ("redis", rd), ("mongodb", mg)):
+        try:
+            await asyncio.wait_for(probe(), timeout=2.0)
+            results[name] = None
+        except Exception as exc:  # any failure means "not ready"; the message is shown to the operator
+            results[name] = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+    return results
+
+
+def token_cipher(settings: Settings) -> TokenCipher:
+    """The cipher for platform tokens: PAPO_SECRET_KEY, else the key `papo up` generated in the data dir."""
+    if settings.secret_key is not None:
+        return TokenCipher(settings.secret_key.get_secret_value())
+    key = read_secret_file(settings.data_dir)
+    if key is None:
+        raise StoresUnavailable(
+            "no PAPO_SECRET_KEY is set and none was generated in "
+            f"{settings.data_dir}: set PAPO_SECRET_KEY or run `papo up` once"
+        )
+    return TokenCipher(key)

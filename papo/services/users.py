@@ -1,0 +1,44 @@
+"""Business users."""
+
+from __future__ import annotations
+
+import re
+
+from tortoise.exceptions import IntegrityError
+
+from papo.enums import Plan
+from papo.models import User
+from papo.services import NotFound, ServiceError
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _plan(value: str | Plan) -> Plan:
+    try:
+        return Plan(value)
+    except ValueError:
+        allowed = ", ".join(p.value for p in Plan)
+        raise ServiceError(f"plan {value!r} is not one of: {allowed}") from None
+
+
+async def create_user(*, email: str, name: str, plan: str | Plan = Plan.FREE) -> User:
+    """Create a business user; the email is unique (case-insensitively normalised to lower case)."""
+    email = email.strip().lower()
+    if not EMAIL_RE.match(email):
+        raise ServiceError(f"{email!r} is not a valid email address")
+    if not name.strip():
+        raise ServiceError("name must not be empty")
+    if await User.filter(email=email).exists():
+        raise ServiceError(f"a user with email {email} already exists")
+    try:
+        return await User.create(email=email, name=name.strip(), plan=_plan(plan))
+    except IntegrityError:  # a concurrent create won the race
+        raise ServiceError(f"a user with email {email} already exists") from None
+
+
+async def get_user_by_email(email: str) -> User:
+    """The user with this email, or NotFound."""
+    user = await User.get_or_none(email=email.strip().lower())
+    if user is None:
+        raise NotFound(f"no user with email {email.strip().lower()}")
+    return user
