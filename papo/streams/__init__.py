@@ -1,0 +1,1 @@
+"""Redis Streams: versioned JSON entries, partitioned streams, consumer groups with leases, dead letters."""

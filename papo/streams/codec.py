@@ -1,0 +1,31 @@
+"""Stream entries are `{"v": <version>, "data": <JSON>}` — readable from any language, never pickle."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+VERSION = "1"
+
+
+class CodecError(ValueError):
+    """An entry is not a Papo entry of a version this code understands."""
+
+
+def encode(data: dict[str, Any]) -> dict[str, str]:
+    """The stream fields for one payload."""
+    return {"v": VERSION, "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False)}
+
+
+def decode(fields: dict[str, str]) -> dict[str, Any]:
+    """The payload of one entry; refuses unknown versions instead of guessing."""
+    version = fields.get("v")
+    if version != VERSION:
+        raise CodecError(f"unsupported entry version {version!r} (this Papo reads {VERSION!r})")
+    try:
+        data = json.loads(fields["data"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CodecError(f"entry has no valid JSON data: {exc}") from None
+    if not isinstance(data, dict):
+        raise CodecError("entry data is not a JSON object")
+    return data

@@ -1,0 +1,62 @@
+"""Partitioned streams: key names and the partition of a routing key (e.g. a conversation key)."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+from papo.constants import KEY_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A logical stream split into `partitions` Redis streams.
+
+    Each partition's keys share one hash tag (`{name:p}`), so a partition's stream, dedupe keys and
+    dead letters live in one Redis Cluster slot and a Lua script may touch them together.
+    """
+
+    name: str
+    partitions: int
+    group: str = "papo"
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ValueError("a stream needs at least one partition")
+
+    def tag(self, partition: int) -> str:
+        """The hash tag of a partition."""
+        return f"{KEY_PREFIX}{{{self.name}:{partition}}}"
+
+    def key(self, partition: int) -> str:
+        """The Redis stream of a partition."""
+        return f"{self.tag(partition)}:stream"
+
+    def dead_key(self, partition: int) -> str:
+        """The dead-letter stream of a partition."""
+        return f"{self.tag(partition)}:dead"
+
+    def failures_key(self, partition: int) -> str:
+        """Hash of entry id -> failed delivery count."""
+        return f"{self.tag(partition)}:failures"
+
+    def seen_key(self, partition: int, dedupe_key: str) -> str:
+        """The dedupe marker of one event (same slot as its stream)."""
+        return f"{self.tag(partition)}:seen:{dedupe_key}"
+
+    def lease_key(self, partition: int) -> str:
+        """Who owns a partition right now."""
+        return f"{KEY_PREFIX}lease:{self.name}:{partition}"
+
+    @property
+    def workers_key(self) -> str:
+        """Sorted set of live consumers (score = last heartbeat, ms)."""
+        return f"{KEY_PREFIX}workers:{self.name}"
+
+    def partition_for(self, routing_key: str) -> int:
+        """The partition of a routing key: stable across processes and machines (CRC-32, not hash())."""
+        return zlib.crc32(routing_key.encode()) % self.partitions
+
+    def consumer_name(self, partition: int) -> str:
+        """One consumer name per partition: a new owner inherits the pending entries of a dead one."""
+        return f"p{partition}"

@@ -1,0 +1,123 @@
+"""Partitioned streams on a real Redis: dedupe, order, leases, takeover of pending entries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from papo.streams import codec
+from papo.streams.admin import list_dead, requeue
+from papo.streams.consumer import Entry, PartitionedConsumer
+from papo.streams.producer import Item, Producer
+from papo.streams.spec import StreamSpec
+
+
+@contextlib.asynccontextmanager
+async def running(*consumers: PartitionedConsumer):
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+async def wait_for(predicate, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def test_codec_refuses_unknown_versions() -> None:
+    assert codec.decode(codec.encode({"a": "ã"})) == {"a": "ã"}
+    with pytest.raises(codec.CodecError, match="unsupported entry version '9'"):
+        codec.decode({"v": "9", "data": "{}"})
+    with pytest.raises(codec.CodecError):
+        codec.decode({"v": "1", "data": "[1]"})
+
+
+def test_partitioning_is_stable() -> None:
+    spec = StreamSpec("t", 8)
+    assert spec.partition_for("whatsapp:123:5511") == spec.partition_for("whatsapp:123:5511")
+    assert len({spec.partition_for(f"k{i}") for i in range(200)}) == 8
+    assert spec.key(3) == "papo:{t:3}:stream" and spec.seen_key(3, "x").startswith("papo:{t:3}:")
+
+
+async def test_dedupe_is_atomic_under_concurrency(stores) -> None:
+    producer = Producer(stores.redis, StreamSpec("t", 4))
+    results = await asyncio.gather(*(producer.append(Item("conv", {"n": 1}, dedupe_key="wamid.X")) for _ in range(50)))
+    assert sum(r is not None for r in results) == 1
+    assert sum([await stores.redis.xlen(StreamSpec("t", 4).key(p)) for p in range(4)]) == 1
+
+
+async def test_two_consumers_split_partitions_and_keep_order_per_key(stores) -> None:
+    spec = StreamSpec("t", 4)
+    producer = Producer(stores.redis, spec)
+    await producer.append_many([Item(f"conv{i % 10}", {"conv": i % 10, "n": i}) for i in range(400)])
+    seen: dict[int, list[int]] = {}
+    owners: dict[int, set[str]] = {}
+
+    def handler_for(name: str):
+        async def handle(entries: list[Entry]) -> None:
+            await asyncio.sleep(0.001)
+            for e in entries:
+                seen.setdefault(e.data["conv"], []).append(e.data["n"])
+                owners.setdefault(e.partition, set()).add(name)
+        return handle
+
+    a = PartitionedConsumer(stores.redis, spec, handler_for("a"), worker_id="a", batch=16, lease_ms=3000)
+    b = PartitionedConsumer(stores.redis, spec, handler_for("b"), worker_id="b", batch=16, lease_ms=3000)
+    async with running(a, b):
+        await wait_for(lambda: a.processed + b.processed == 400)
+    assert all(ns == sorted(ns) for ns in seen.values())
+    assert sum(len(v) for v in seen.values()) == 400
+    assert a.processed > 0 and b.processed > 0  # both did work
+    assert all(len(names) == 1 for names in owners.values())  # one owner per partition
+
+
+async def test_new_owner_processes_what_a_dead_worker_left_pending(stores) -> None:
+    spec = StreamSpec("t", 1)
+    producer = Producer(stores.redis, spec)
+    await producer.append_many([Item("k", {"n": i}) for i in range(10)])
+    await stores.redis.xgroup_create(spec.key(0), spec.group, id="0", mkstream=True)
+    # A worker read 10 entries and died before acking (its lease expired).
+    await stores.redis.xreadgroup(spec.group, spec.consumer_name(0), {spec.key(0): ">"}, count=10)
+    got: list[int] = []
+
+    async def handle(entries: list[Entry]) -> None:
+        got.extend(e.data["n"] for e in entries)
+
+    consumer = PartitionedConsumer(stores.redis, spec, handle, worker_id="new", lease_ms=3000)
+    async with running(consumer):
+        await wait_for(lambda: len(got) == 10)
+    assert got == list(range(10))
+    assert (await stores.redis.xpending(spec.key(0), spec.group))["pending"] == 0
+
+
+async def test_poison_entry_goes_to_dead_letters_and_the_rest_go_on(stores) -> None:
+    spec = StreamSpec("t", 1)
+    producer = Producer(stores.redis, spec)
+    await producer.append_many([Item("k", {"n": i}) for i in range(5)])
+    got: list[int] = []
+
+    async def handle(entries: list[Entry]) -> None:
+        for e in entries:
+            if e.data["n"] == 2:
+                raise RuntimeError("boom on 2")
+        got.extend(e.data["n"] for e in entries)
+
+    consumer = PartitionedConsumer(stores.redis, spec, handle, worker_id="w", lease_ms=3000,
+                                   max_deliveries=3, retry_delay=0.01)
+    async with running(consumer):
+        await wait_for(lambda: len(got) == 4)
+    assert got == [0, 1, 3, 4]  # order kept around the poison entry
+    dead = await list_dead(stores.redis, spec)
+    assert len(dead) == 1 and "boom on 2" in dead[0].error
+    assert codec.decode(dead[0].fields) == {"n": 2}
+    new_id = await requeue(stores.redis, spec, 0, dead[0].id)
+    assert new_id is not None and await list_dead(stores.redis, spec) == []
+    assert await stores.redis.xlen(spec.key(0)) == 6
