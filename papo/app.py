@@ -8,8 +8,11 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from papo import app_keys
 from papo.config import Settings
-from papo.handlers import errors, health
+from papo.handlers import errors, health, webhooks
+from papo.handlers import metrics as metrics_handler
+from papo.pipeline.queues import Queues
 from papo.runtime import Stores, StoreUrls, open_stores
+from papo.services import account_index
 
 
 async def _stores_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -18,6 +21,14 @@ async def _stores_ctx(app: web.Application) -> AsyncIterator[None]:
         await stores.analytics.ensure_indexes()
         app[app_keys.STORES] = stores
         yield
+
+
+async def _queues_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The producers webhooks write to, and a fresh account index (connects made while we were down)."""
+    stores = app[app_keys.STORES]
+    await account_index.rebuild(stores.redis)
+    app[app_keys.QUEUES] = Queues(stores.redis, app[app_keys.SETTINGS].stream_partitions)
+    yield
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -40,6 +51,9 @@ def create_app(settings: Settings, urls: StoreUrls, *, stores: Stores | None = N
         app.cleanup_ctx.append(_stores_ctx)
     else:
         app[app_keys.STORES] = stores
+    app.cleanup_ctx.append(_queues_ctx)
     app.cleanup_ctx.append(_http_ctx)
     health.setup(app)
+    metrics_handler.setup(app)
+    webhooks.setup(app)
     return app

@@ -2,10 +2,16 @@
 
 from aiohttp import ClientSession, web
 
+from papo.adapters.base import WebhookSecrets
+from papo.adapters.registry import AdapterRegistry
 from papo.config import Settings
+from papo.pipeline.queues import Queues
 from papo.runtime import Stores, StoreUrls
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE_URLS = web.AppKey("store_urls", StoreUrls)
 STORES = web.AppKey("stores", Stores)
 HTTP = web.AppKey("http", ClientSession)
+QUEUES = web.AppKey("queues", Queues)
+WEBHOOK_SECRETS = web.AppKey("webhook_secrets", WebhookSecrets)
+ADAPTERS = web.AppKey("adapters", AdapterRegistry)

@@ -116,6 +116,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the background roles (inbound consumer, raw archive) against configured stores."""
+    from papo.runtime import configured_urls
+    from papo.worker import run_worker
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    urls = configured_urls(settings)
+    if urls is None:
+        raise CommandError(
+            "no stores: set PAPO_DATABASE_URL, PAPO_REDIS_URL and PAPO_MONGO_URL, "
+            f"or run `papo up` on data dir {settings.data_dir}"
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(settings, urls))
+    return 0
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    """List dead-lettered stream entries, or put them back in their stream."""
+    from papo.pipeline.queues import inbound_spec
+    from papo.streams import codec
+    from papo.streams.admin import list_dead, requeue
+
+    async def work(settings: Any, stores: Any) -> int:
+        spec = inbound_spec(settings.stream_partitions)
+        dead = await list_dead(stores.redis, spec, limit=args.limit)
+        wanted = dead if args.requeue_all else [d for d in dead if d.id in set(args.requeue or ())]
+        if args.requeue or args.requeue_all:
+            missing = set(args.requeue or ()) - {d.id for d in dead}
+            if missing:
+                raise CommandError(f"no dead letter with id {', '.join(sorted(missing))}")
+            for d in wanted:
+                new_id = await requeue(stores.redis, spec, d.partition, d.id)
+                print(json.dumps({"requeued": d.id, "partition": d.partition, "new_id": new_id}))
+            return 0
+        for d in dead:
+            try:
+                data = codec.decode(d.fields)
+            except codec.CodecError:
+                data = d.fields
+            print(json.dumps({"id": d.id, "stream": d.stream, "partition": d.partition, "source_id": d.source_id,
+                              "error": d.error.strip().splitlines()[-1] if d.error.strip() else "",
+                              "data": data}, ensure_ascii=False))
+        if not dead:
+            print("no dead letters", file=sys.stderr)
+        return 0
+
+    return int(_run_with_stores(args, work))
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the committed migrations."""
     from papo import db
@@ -231,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", help="address to listen on (default: PAPO_HOST or 127.0.0.1)")
         p.add_argument("--port", type=int, help="port to listen on (default: PAPO_PORT or 8080)")
 
+    add("worker", cmd_worker, "run the background workers (inbound pipeline, raw archive) until Ctrl-C")
     add("migrate", cmd_migrate, "apply the database migrations")
+    p = add("dead-letters", cmd_dead_letters, "list stream entries that kept failing; re-queue them")
+    p.add_argument("--requeue", nargs="+", metavar="ID", help="put these dead letters back in their stream")
+    p.add_argument("--requeue-all", action="store_true", help="put every listed dead letter back")
+    p.add_argument("--limit", type=int, default=100, help="how many to list (default 100)")
 
     user = sub.add_parser("user", help="manage business users", description="Manage business users.")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)

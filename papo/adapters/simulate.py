@@ -199,7 +199,8 @@ _JSON_BUILDERS: dict[Platform, Callable[[Sim], dict[str, Any]]] = {
 }
 
 
-def _headers(platform: Platform, body: bytes, secret: str, now: float) -> dict[str, str]:
+def signed_headers(platform: Platform, body: bytes, secret: str, now: float) -> dict[str, str]:
+    """The headers that sign `body` as `platform` would (content type included)."""
     if platform is Platform.TIKTOK:
         return {**JSON, tiktok.SIGNATURE_HEADER: tiktok.sign(body, secret, int(now))}
     if platform is Platform.YOUTUBE:
@@ -247,4 +248,4 @@ def build_webhook(
         now=time.time() if now is None else now,
     )
     body = _youtube_xml(sim) if platform is Platform.YOUTUBE else _dumps(_JSON_BUILDERS[platform](sim))
-    return body, _headers(platform, body, secret, sim.now)
+    return body, signed_headers(platform, body, secret, sim.now)

@@ -1,7 +1,7 @@
 """Tortoise models: the nine tables of the user's seed schema (the contract), plus migrations."""
 
 from papo.models.automation import AutomationRule, MessageTemplate
-from papo.models.conversations import Conversation, Message
+from papo.models.conversations import Conversation, Interaction, Message
 from papo.models.crm import Lead
 from papo.models.posts import Post, PostSync
 from papo.models.users import ConnectedAccount, User
@@ -10,6 +10,7 @@ __all__ = [
     "AutomationRule",
     "ConnectedAccount",
     "Conversation",
+    "Interaction",
     "Lead",
     "Message",
     "MessageTemplate",

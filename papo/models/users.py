@@ -44,6 +44,8 @@ class ConnectedAccount(Model):
     is_verified = flag(False)
     connected_at = created_at()
     updated_at = updated_at()
+    # Added by migration 0003: the signing secret of a custom channel (Kwai), encrypted like tokens.
+    webhook_secret = fields.TextField(null=True)
 
     class Meta:
         table = "connected_accounts"

@@ -32,6 +32,7 @@ async def connect_account(
     token_expires_at: datetime | None = None,
     business_name: str | None = None,
     business_avatar: str | None = None,
+    webhook_secret: str | None = None,
 ) -> tuple[ConnectedAccount, bool]:
     """Create or update (re-connect) an account; returns (account, created)."""
     platform = parse_platform(platform) if isinstance(platform, str) else platform
@@ -49,6 +50,8 @@ async def connect_account(
         values["business_name"] = business_name
     if business_avatar is not None:
         values["business_avatar"] = business_avatar
+    if webhook_secret is not None:
+        values["webhook_secret"] = cipher.encrypt(webhook_secret)
     async with in_transaction():
         account = (
             await ConnectedAccount.select_for_update()

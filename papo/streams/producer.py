@@ -44,23 +44,33 @@ class Producer:
         self.dedupe_ttl = dedupe_ttl
         self._script = redis.register_script(_APPEND)
 
+    async def queue_on(self, pipe: Any, item: Item) -> None:
+        """Add one append to a caller's pipeline (so several writes share one round trip)."""
+        partition = self.spec.partition_for(item.routing_key)
+        seen = self.spec.seen_key(partition, item.dedupe_key) if item.dedupe_key else ""
+        fields = codec.encode(item.data)
+        await self._script(
+            keys=[seen, self.spec.key(partition)],
+            args=[self.dedupe_ttl, fields["v"], fields["data"]],
+            client=pipe,
+        )
+
     async def append_many(self, items: Sequence[Item]) -> list[str | None]:
         """Append items in one round trip; returns each entry id, or None for a duplicate."""
         if not items:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for item in items:
-            partition = self.spec.partition_for(item.routing_key)
-            seen = self.spec.seen_key(partition, item.dedupe_key) if item.dedupe_key else ""
-            fields = codec.encode(item.data)
-            await self._script(
-                keys=[seen, self.spec.key(partition)],
-                args=[self.dedupe_ttl, fields["v"], fields["data"]],
-                client=pipe,
-            )
-        results = await pipe.execute()
-        return [r.decode() if isinstance(r, bytes) else r for r in results]
+            await self.queue_on(pipe, item)
+        return [entry_id(r) for r in await pipe.execute()]
 
     async def append(self, item: Item) -> str | None:
         """Append one item; None when it was a duplicate."""
         return (await self.append_many([item]))[0]
+
+
+def entry_id(reply: Any) -> str | None:
+    """A script reply as an entry id (None when the item was a duplicate)."""
+    if reply is None or reply is False:
+        return None
+    return reply.decode() if isinstance(reply, bytes) else str(reply)

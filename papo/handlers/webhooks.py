@@ -1,0 +1,107 @@
+"""`GET|POST /webhooks/{platform}`: verify, parse, dedupe, enqueue, answer. Nothing else happens here.
+
+No database, AI or outbound work in the request: the only I/O is Redis (the account index, one pipelined
+dedupe-and-append script per event, and the raw body for the archive).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+
+from papo import app_keys, metrics
+from papo.adapters.base import InboundEvent, PayloadError, PerAccountSigning, SignatureError, WebhookSecrets
+from papo.adapters.errors import UnknownPlatformError
+from papo.adapters.registry import default_registry
+from papo.crypto import CryptoError
+from papo.handlers.errors import json_error
+from papo.runtime import token_cipher
+from papo.services import account_index
+
+log = logging.getLogger(__name__)
+
+async def verify_handshake(request: web.Request) -> web.StreamResponse:
+    """Answer the platform's subscription handshake (Meta hub.*, YouTube PubSubHubbub)."""
+    try:
+        adapter = request.app[app_keys.ADAPTERS].get_adapter(request.match_info["platform"])
+        body = adapter.handshake(request.query, request.app[app_keys.WEBHOOK_SECRETS])
+    except UnknownPlatformError as exc:
+        return json_error(404, "unknown platform", str(exc))
+    except SignatureError as exc:
+        return json_error(403, "verification refused", str(exc))
+    except PayloadError as exc:
+        return json_error(400, "bad verification request", str(exc))
+    if body is None:
+        return json_error(400, "not a verification request", "expected the platform's hub.* query parameters")
+    return web.Response(text=body, content_type="text/plain")
+
+
+async def receive(request: web.Request) -> web.Response:
+    """Verify the signature over the raw bytes, parse, and queue each new event durably."""
+    platform = request.match_info["platform"]
+    try:
+        adapter = request.app[app_keys.ADAPTERS].get_adapter(platform)
+    except UnknownPlatformError as exc:
+        return json_error(404, "unknown platform", str(exc))
+    body = await request.read()  # aiohttp answers 413 itself past client_max_size
+    redis = request.app[app_keys.STORES].redis
+    try:
+        secret = await _secret_for(request, adapter, platform, body)
+        adapter.verify(request.headers, body, secret or "", now=time.time())
+    except SignatureError as exc:
+        metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="signature")
+        log.warning("webhook %s refused: %s", platform, exc)
+        return json_error(403, "invalid signature", str(exc))
+    except PayloadError as exc:  # the body is too broken to even find the signing account
+        metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="payload")
+        return json_error(400, "malformed body", str(exc))
+    try:
+        events = adapter.parse(body)
+    except PayloadError as exc:
+        metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="payload")
+        return json_error(400, "malformed body", str(exc))
+
+    owners = await account_index.owners(redis, (f"{e.platform}:{e.account_id}" for e in events))
+    known: list[InboundEvent] = []
+    for event in events:
+        if owners.get(f"{event.platform}:{event.account_id}"):
+            known.append(event)
+        else:
+            metrics.WEBHOOK_EVENTS.inc(platform=platform, outcome="unknown_account")
+            log.info("dropped a %s %s event for unknown account %s", platform, event.kind, event.account_id)
+    ids = await request.app[app_keys.QUEUES].enqueue(known, platform=platform, raw=body)
+    queued = sum(1 for i in ids if i is not None)
+    metrics.WEBHOOK_EVENTS.inc(queued, platform=platform, outcome="queued")
+    metrics.WEBHOOK_EVENTS.inc(len(known) - queued, platform=platform, outcome="duplicate")
+    return web.json_response({
+        "received": len(events),
+        "queued": queued,
+        "duplicates": len(known) - queued,
+        "unknown_account": len(events) - len(known),
+    })
+
+
+async def _secret_for(request: web.Request, adapter: object, platform: str, body: bytes) -> str | None:
+    """The app-wide signing secret, or the account's own (encrypted at rest) for per-account channels."""
+    if isinstance(adapter, PerAccountSigning):
+        account = adapter.signing_account(body)
+        stored = await account_index.signing_secret(request.app[app_keys.STORES].redis, f"{platform}:{account}")
+        if stored is None:
+            raise SignatureError(f"no signing secret for {platform} account {account!r}")
+        try:
+            return token_cipher(request.app[app_keys.SETTINGS]).decrypt(stored)
+        except CryptoError as exc:
+            raise SignatureError(f"cannot read the signing secret of {account!r}: {exc}") from None
+    return request.app[app_keys.WEBHOOK_SECRETS].signing_secret(platform)
+
+
+def setup(app: web.Application) -> None:
+    """Register the webhook routes and what they need."""
+    settings = app[app_keys.SETTINGS]
+    app[app_keys.WEBHOOK_SECRETS] = WebhookSecrets.from_settings(settings)
+    tolerance = settings.tiktok_signature_tolerance
+    app[app_keys.ADAPTERS] = default_registry(tiktok_tolerance=tolerance, kwai_tolerance=tolerance)
+    app.router.add_get("/webhooks/{platform}", verify_handshake)
+    app.router.add_post("/webhooks/{platform}", receive)

@@ -1,0 +1,1 @@
+"""Workers: inbound (persist, then hand on), and the stages later issues add."""

@@ -1,0 +1,86 @@
+"""Raw webhook bodies -> MongoDB `raw_webhooks`, so `papo replay` can run them through the pipeline again.
+
+The raw stream is not partitioned (order does not matter here): several workers share it through one
+consumer group, and XAUTOCLAIM hands a dead worker's pending entries to a live one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from pymongo.errors import BulkWriteError
+from redis.exceptions import ResponseError
+
+from papo.constants import CONSUMER_GROUP, MONGO_RAW_WEBHOOKS, RAW_STREAM
+from papo.runtime import Stores
+from papo.streams import codec
+
+log = logging.getLogger(__name__)
+
+
+class RawArchiver:
+    """Copies raw bodies into MongoDB, acking each entry only once it is stored."""
+
+    def __init__(self, stores: Stores, *, worker_id: str, batch: int = 200, min_idle_ms: int = 60_000) -> None:
+        self.stores = stores
+        self.worker_id = worker_id
+        self.batch = batch
+        self.min_idle_ms = min_idle_ms
+        self.archived = 0
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self.stores.redis.xgroup_create(RAW_STREAM, CONSUMER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _store(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        docs = []
+        for entry_id, fields in entries:
+            try:
+                data = codec.decode(fields)
+            except codec.CodecError:
+                log.exception("raw entry %s is not decodable; dropping it", entry_id)
+                continue
+            docs.append({
+                "_id": entry_id,
+                "platform": data.get("platform"),
+                "body": data.get("body"),
+                "received_at": datetime.fromtimestamp(float(data.get("received_at", 0)), UTC),
+            })
+        if docs:
+            try:
+                await self.stores.analytics.db[MONGO_RAW_WEBHOOKS].insert_many(docs, ordered=False)
+            except BulkWriteError as exc:  # re-delivered entries: duplicates of what is stored are fine
+                if any(err.get("code") != 11000 for err in exc.details.get("writeErrors", [])):
+                    raise
+        await self.stores.redis.xack(RAW_STREAM, CONSUMER_GROUP, *(i for i, _ in entries))
+        self.archived += len(entries)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Archive until `stop` is set."""
+        await self._ensure_group()
+        redis = self.stores.redis
+        while not stop.is_set():
+            try:
+                _, claimed, *_ = await redis.xautoclaim(
+                    RAW_STREAM, CONSUMER_GROUP, self.worker_id, self.min_idle_ms, "0-0", count=self.batch
+                )
+                if claimed:
+                    await self._store([(i, f) for i, f in claimed if f])
+                reply = await redis.xreadgroup(
+                    CONSUMER_GROUP, self.worker_id, {RAW_STREAM: ">"}, count=self.batch, block=500
+                )
+                for _stream, items in reply or []:
+                    if items:
+                        await self._store(items)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the archive must not stop the worker; entries stay pending and retry
+                log.exception("raw archive round failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)

@@ -1,0 +1,111 @@
+"""The inbound worker stage: stream entries -> conversations and messages in PostgreSQL -> next stages.
+
+Classification and automation plug in as `stages`: each gets the BatchResult of a committed batch
+(only messages inserted for the first time), so a redelivered webhook never runs them twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from papo import metrics
+from papo.adapters.base import ACCOUNT_KINDS, EventKind, InboundEvent, PayloadError
+from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, ACTIVE_TTL, MONGO_PLATFORM_EVENTS
+from papo.runtime import Stores
+from papo.services import account_index
+from papo.services.account_index import Owner
+from papo.services.inbound import BatchResult, persist_batch
+from papo.streams.consumer import Entry
+
+log = logging.getLogger(__name__)
+
+Stage = Callable[[BatchResult], Awaitable[None]]
+OWNER_TTL = 30.0  # seconds an account lookup is trusted in-process
+
+
+class InboundPipeline:
+    """Handles batches of one inbound partition (the PartitionedConsumer calls `handle`)."""
+
+    def __init__(self, stores: Stores, stages: Sequence[Stage] = ()) -> None:
+        self.stores = stores
+        self.stages = list(stages)
+        self._owners: dict[str, tuple[float, list[Owner]]] = {}
+
+    async def handle(self, entries: list[Entry]) -> None:
+        """Persist a batch in order, refresh the active-conversation cache, run the next stages."""
+        events: list[InboundEvent] = []
+        for entry in entries:
+            try:
+                events.append(InboundEvent.from_dict(entry.data))
+            except PayloadError:
+                log.exception("skipping undecodable inbound entry %s", entry.id)
+        owners = await self._lookup(events)
+        result = await persist_batch(events, owners)
+        metrics.EVENTS_PERSISTED.inc(len(events) - result.skipped)
+        await self._cache_active(result)
+        await self._record_account_events(events, owners)
+        for stage in self.stages:
+            await stage(result)
+
+    async def _lookup(self, events: list[InboundEvent]) -> dict[str, list[Owner]]:
+        now = time.monotonic()
+        keys = {f"{e.platform}:{e.account_id}" for e in events}
+        missing = [k for k in keys if k not in self._owners or self._owners[k][0] < now]
+        if missing:
+            for key, found in (await account_index.owners(self.stores.redis, missing)).items():
+                self._owners[key] = (now + OWNER_TTL, found)
+        return {k: self._owners[k][1] for k in keys}
+
+    async def _cache_active(self, result: BatchResult) -> None:
+        """Keep recently active conversations in Redis: ids, last message and last customer message."""
+        if not result.conversations:
+            return
+        last_inbound: dict[uuid.UUID, datetime] = {}
+        for new in result.new_messages:
+            if not new.event.is_echo:
+                ts = new.event.timestamp
+                last_inbound[new.conversation_id] = max(ts, last_inbound.get(new.conversation_id, ts))
+        pipe = self.stores.redis.pipeline(transaction=False)
+        for conv_id, (user_id, latest) in result.conversations.items():
+            key = f"{ACTIVE_CONVERSATION}{conv_id}"
+            mapping = {
+                "user_id": str(user_id),
+                "platform": str(latest.platform),
+                "account": latest.account_id,
+                "remote_user_id": latest.remote_user_id,
+                "last_message_at": latest.timestamp.isoformat(),
+            }
+            if conv_id in last_inbound:
+                mapping["last_inbound_at"] = last_inbound[conv_id].isoformat()
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, ACTIVE_TTL)
+            recent = f"{ACTIVE_BY_USER}{user_id}"
+            pipe.zadd(recent, {str(conv_id): latest.timestamp.timestamp()}, gt=True)
+            pipe.expire(recent, ACTIVE_TTL)
+        await pipe.execute()
+
+    async def _record_account_events(self, events: list[InboundEvent], owners: dict[str, list[Owner]]) -> None:
+        """Account-level events (video published, publish status, system notices) go to MongoDB."""
+        docs = []
+        for event in events:
+            if event.kind not in ACCOUNT_KINDS and event.kind is not EventKind.SYSTEM:
+                continue
+            for account_id, user_id in owners.get(f"{event.platform}:{event.account_id}", []):
+                docs.append({
+                    "_id": f"{account_id}:{event.dedupe_key}",  # idempotent on redelivery
+                    "user_id": user_id,
+                    "account_id": account_id,
+                    "platform": str(event.platform),
+                    "kind": str(event.kind),
+                    "event": event.to_dict(),
+                    "created_at": datetime.now(UTC),
+                })
+        if not docs:
+            return
+        collection = self.stores.analytics.db[MONGO_PLATFORM_EVENTS]
+        for doc in docs:
+            await collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)

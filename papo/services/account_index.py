@@ -1,0 +1,68 @@
+"""The Redis index of connected accounts, so the webhook handler can drop unknown accounts without SQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from papo.constants import ACCOUNT_INDEX, ACCOUNT_SECRETS
+from papo.models import ConnectedAccount
+
+Owner = tuple[uuid.UUID, uuid.UUID]  # (connected account id, business user id)
+
+
+def index_key(platform: str, platform_account_id: str) -> str:
+    """The index field of one platform account."""
+    return f"{platform}:{platform_account_id}"
+
+
+async def rebuild(redis: aioredis.Redis) -> int:
+    """Rewrite the whole index from PostgreSQL (at start-up of the web and worker roles)."""
+    owners: dict[str, list[list[str]]] = {}
+    secrets: dict[str, str] = {}
+    async for account in ConnectedAccount.all().order_by("connected_at"):
+        key = index_key(str(account.platform), account.platform_account_id)
+        owners.setdefault(key, []).append([str(account.id), str(account.user_id)])
+        if account.webhook_secret:
+            secrets[key] = account.webhook_secret
+    pipe = redis.pipeline(transaction=True)
+    pipe.delete(ACCOUNT_INDEX, ACCOUNT_SECRETS)
+    if owners:
+        pipe.hset(ACCOUNT_INDEX, mapping={k: json.dumps(v) for k, v in owners.items()})
+    if secrets:
+        pipe.hset(ACCOUNT_SECRETS, mapping=secrets)
+    await pipe.execute()
+    return len(owners)
+
+
+async def add(redis: aioredis.Redis, account: ConnectedAccount) -> None:
+    """Index one (new or re-connected) account."""
+    key = index_key(str(account.platform), account.platform_account_id)
+    rows = [
+        [str(a.id), str(a.user_id)]
+        async for a in ConnectedAccount.filter(platform=account.platform,
+                                               platform_account_id=account.platform_account_id)
+    ]
+    await redis.hset(ACCOUNT_INDEX, key, json.dumps(rows))
+    if account.webhook_secret:
+        await redis.hset(ACCOUNT_SECRETS, key, account.webhook_secret)
+
+
+async def owners(redis: aioredis.Redis, keys: Iterable[str]) -> dict[str, list[Owner]]:
+    """The owners of each platform account key; unknown accounts map to an empty list."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return {}
+    values = await redis.hmget(ACCOUNT_INDEX, keys)
+    return {
+        key: [(uuid.UUID(a), uuid.UUID(u)) for a, u in json.loads(value)] if value else []
+        for key, value in zip(keys, values, strict=True)
+    }
+
+
+async def signing_secret(redis: aioredis.Redis, key: str) -> str | None:
+    """The encrypted signing secret of a custom-channel account, or None."""
+    return await redis.hget(ACCOUNT_SECRETS, key)

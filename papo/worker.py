@@ -1,0 +1,56 @@
+"""`papo worker`: the inbound consumer (and, as they arrive, the other background roles)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Sequence
+
+from papo.config import Settings
+from papo.pipeline.archive import RawArchiver
+from papo.pipeline.inbound import InboundPipeline, Stage
+from papo.pipeline.queues import inbound_spec
+from papo.runtime import Stores, StoreUrls, open_stores
+from papo.services import account_index
+from papo.streams.consumer import PartitionedConsumer
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """A name unique to this process on this machine."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, stages: Sequence[Stage] = (),
+                    name: str | None = None) -> None:
+    """Run the worker's consumers on open stores until `stop` is set, then drain."""
+    name = name or worker_id()
+    await account_index.rebuild(stores.redis)
+    pipeline = InboundPipeline(stores, stages)
+    consumer = PartitionedConsumer(
+        stores.redis,
+        inbound_spec(settings.stream_partitions),
+        pipeline.handle,
+        worker_id=name,
+        batch=settings.worker_batch,
+        lease_ms=settings.worker_lease_ms,
+        max_deliveries=settings.worker_max_deliveries,
+    )
+    archiver = RawArchiver(stores, worker_id=name)
+    log.info("worker %s started (%d inbound partitions)", name, settings.stream_partitions)
+    await asyncio.gather(consumer.run(stop), archiver.run(stop))
+    log.info("worker %s stopped: %d events, %d raw bodies", name, consumer.processed, archiver.archived)
+
+
+async def run_worker(settings: Settings, urls: StoreUrls) -> None:
+    """The `papo worker` process: open stores, run until SIGINT/SIGTERM, drain, close."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_stores(urls, settings, pool_max=max(4, settings.stream_partitions + 2)) as stores:
+        await run_roles(stores, settings, stop)
