@@ -167,6 +167,84 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     return int(_run_with_stores(args, work))
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Build a documented payload for one event, sign it as the platform would, post it to a running server."""
+    import urllib.error
+    import urllib.request
+
+    from papo.adapters.simulate import build_webhook
+    from papo.stack import read_running_stack
+
+    settings = _settings(args)
+    platform = args.platform.lower()
+    secret = _simulate_secret(settings, platform, args.account)
+    try:
+        body, headers = build_webhook(platform, account=args.account, sender=args.sender, text=args.text,
+                                      kind=args.kind, secret=secret, name=args.name, post_id=args.post_id)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    running = read_running_stack(settings.data_dir)
+    base = (args.url or (running.http_url if running and running.http_url else None)
+            or f"http://{settings.host}:{settings.port}").rstrip("/")
+    request = urllib.request.Request(f"{base}/webhooks/{platform}", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            print(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        raise CommandError(f"the server answered {exc.code}: {exc.read().decode()[:500]}") from None
+    except urllib.error.URLError as exc:
+        raise CommandError(f"cannot reach {base}: {exc.reason} (is `papo up` running?)") from None
+    return 0
+
+
+def _simulate_secret(settings: Any, platform: str, account: str) -> str:
+    """The secret the server will check: the app-wide one from settings, or a Kwai account's own."""
+    from papo.adapters.base import WebhookSecrets
+
+    if platform == "kwai":
+        from papo.models import ConnectedAccount
+        from papo.runtime import token_cipher
+
+        async def work(_settings: Any, _stores: Any) -> str | None:
+            account_row = await ConnectedAccount.filter(platform="kwai", platform_account_id=account).first()
+            if account_row is None or not account_row.webhook_secret:
+                return None
+            return token_cipher(_settings).decrypt(account_row.webhook_secret)
+
+        ns = argparse.Namespace(data_dir=str(settings.data_dir))
+        secret = _run_with_stores(ns, work)
+        if not secret:
+            raise CommandError(f"no connected kwai account {account!r} with a signing secret")
+        return secret
+    try:
+        secret = WebhookSecrets.from_settings(settings).signing_secret(platform)
+    except ValueError:
+        raise CommandError(f"unknown platform {platform!r}") from None
+    if not secret:
+        variable = {"tiktok": "PAPO_TIKTOK_CLIENT_SECRET", "youtube": "PAPO_YOUTUBE_HUB_SECRET"}.get(
+            platform, "PAPO_META_APP_SECRET")
+        raise CommandError(f"{variable} is not set: the server refuses unsigned {platform} webhooks; "
+                           "set it (for both the server and this command)")
+    return secret
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Queue archived raw webhooks again."""
+    from papo.adapters.registry import default_registry
+    from papo.pipeline.queues import Queues
+    from papo.services.replay import replay
+
+    since = _parse_datetime(args.since) if args.since else None
+
+    async def work(settings: Any, stores: Any) -> dict[str, int]:
+        queues = Queues(stores.redis, settings.stream_partitions)
+        return await replay(stores, queues, default_registry(), platform=args.platform, since=since,
+                            limit=args.limit)
+
+    print(json.dumps(_run_with_stores(args, work)))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the committed migrations."""
     from papo import db
@@ -215,15 +293,22 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 
 def cmd_account_connect(args: argparse.Namespace) -> int:
     """Connect a platform account with a token you already have (the token is stored encrypted)."""
+    import secrets
+
     from papo.runtime import token_cipher
+    from papo.services import account_index
     from papo.services.accounts import connect_account
     from papo.services.users import get_user_by_email
 
     expires = _parse_datetime(args.expires_at) if args.expires_at else None
+    # A custom channel (Kwai) signs its webhooks with a secret of its own: make one if none is given.
+    webhook_secret = args.webhook_secret
+    if args.platform.strip().lower() == "kwai" and not webhook_secret:
+        webhook_secret = secrets.token_urlsafe(32)
 
     async def work(settings: Any, stores: Any) -> Any:
         user = await get_user_by_email(args.user)
-        return await connect_account(
+        account, created = await connect_account(
             user=user,
             platform=args.platform,
             platform_account_id=args.account_id,
@@ -231,17 +316,23 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
             refresh_token=args.refresh_token,
             token_expires_at=expires,
             business_name=args.name,
+            webhook_secret=webhook_secret,
             cipher=token_cipher(settings),
         )
+        await account_index.add(stores.redis, account)
+        return account, created
 
     account, created = _run_with_stores(args, work)
-    print(json.dumps({
+    out = {
         "id": str(account.id),
         "platform": str(account.platform),
         "platform_account_id": account.platform_account_id,
         "business_name": account.business_name,
         "created": created,
-    }))
+    }
+    if webhook_secret and not args.webhook_secret:
+        out["webhook_secret"] = webhook_secret  # shown once: the partner connector signs with it
+    print(json.dumps(out))
     return 0
 
 
@@ -284,6 +375,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("worker", cmd_worker, "run the background workers (inbound pipeline, raw archive) until Ctrl-C")
     add("migrate", cmd_migrate, "apply the database migrations")
+    p = add("simulate", cmd_simulate, "post a correctly signed webhook for one event to a running server")
+    p.add_argument("--platform", required=True, help="whatsapp, instagram, facebook, tiktok, youtube or kwai")
+    p.add_argument("--account", required=True, help="the connected account's platform id")
+    p.add_argument("--from", dest="sender", required=True, help="the customer's platform id (or phone)")
+    p.add_argument("--text", default="", help="the message or comment text")
+    p.add_argument("--kind", default="message", help="message (default), comment, … (per platform)")
+    p.add_argument("--name", help="the customer's display name")
+    p.add_argument("--post-id", help="the post/video a comment is on")
+    p.add_argument("--url", help="the server (default: the running `papo up`, else PAPO_HOST:PAPO_PORT)")
+    p = add("replay", cmd_replay, "run archived raw webhooks through the pipeline again")
+    p.add_argument("--platform", help="only this platform")
+    p.add_argument("--since", help="only bodies received since (ISO-8601 with offset)")
+    p.add_argument("--limit", type=int, default=10_000)
     p = add("dead-letters", cmd_dead_letters, "list stream entries that kept failing; re-queue them")
     p.add_argument("--requeue", nargs="+", metavar="ID", help="put these dead letters back in their stream")
     p.add_argument("--requeue-all", action="store_true", help="put every listed dead letter back")
@@ -310,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh-token", help="a refresh token, where the platform has one")
     p.add_argument("--expires-at", help="token expiry, ISO-8601 with offset")
     p.add_argument("--name", help="the business name shown for this account")
+    p.add_argument("--webhook-secret", help="custom channels (kwai): the signing secret (default: generated)")
     return parser
 
 

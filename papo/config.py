@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     youtube_api_url: AnyHttpUrl = AnyHttpUrl(YOUTUBE_API_URL)
     youtube_hub_url: AnyHttpUrl = AnyHttpUrl(YOUTUBE_HUB_URL)
     youtube_hub_secret: SecretStr | None = None
+    youtube_poll_seconds: float = Field(default=300.0, gt=0)  # commentThreads.list costs 1 quota unit
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
     oauth_google_url: AnyHttpUrl = AnyHttpUrl(OAUTH_GOOGLE_URL)

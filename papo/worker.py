@@ -9,11 +9,14 @@ import signal
 import socket
 from collections.abc import Sequence
 
+import aiohttp
+
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.inbound import InboundPipeline, Stage
-from papo.pipeline.queues import inbound_spec
-from papo.runtime import Stores, StoreUrls, open_stores
+from papo.pipeline.queues import Queues, inbound_spec
+from papo.pipeline.youtube_poller import YouTubePoller
+from papo.runtime import Stores, StoreUrls, open_stores, token_cipher
 from papo.services import account_index
 from papo.streams.consumer import PartitionedConsumer
 
@@ -41,8 +44,11 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
         max_deliveries=settings.worker_max_deliveries,
     )
     archiver = RawArchiver(stores, worker_id=name)
+    queues = Queues(stores.redis, settings.stream_partitions)
     log.info("worker %s started (%d inbound partitions)", name, settings.stream_partitions)
-    await asyncio.gather(consumer.run(stop), archiver.run(stop))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        poller = YouTubePoller(stores, settings, queues, token_cipher(settings), session)
+        await asyncio.gather(consumer.run(stop), archiver.run(stop), poller.run(stop))
     log.info("worker %s stopped: %d events, %d raw bodies", name, consumer.processed, archiver.archived)
 
 

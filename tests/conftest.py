@@ -21,6 +21,10 @@ from papo.config import Settings
 from papo.runtime import Stores, StoreUrls, open_stores
 
 TEST_SECRET = "test-secret-key-0123456789abcdef"
+OUTSIDE_APIS = (
+    "graph_api_url", "instagram_api_url", "tiktok_api_url", "youtube_api_url", "youtube_hub_url",
+    "telegram_api_url", "oauth_meta_url", "oauth_tiktok_url", "oauth_google_url",
+)
 STORE_FIXTURES = {"stores", "store_urls", "migrated", "settings"}
 
 
@@ -85,6 +89,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, store_urls: StoreUrls) ->
         tiktok_client_key="test-tiktok-key",
         tiktok_client_secret="test-tiktok-secret",  # type: ignore[arg-type]
         youtube_hub_secret="test-hub-secret",  # type: ignore[arg-type]
+        # Never reach outside this machine: every outside API points at a closed local port unless a
+        # test starts a local server speaking that API and points the setting at it.
+        **{name: "http://127.0.0.1:9/" for name in OUTSIDE_APIS},
     )
 
 

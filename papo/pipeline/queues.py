@@ -40,3 +40,7 @@ class Queues:
             pipe.xadd(RAW_STREAM, fields, maxlen=RAW_STREAM_MAXLEN, approximate=True)
         replies = await pipe.execute()
         return [entry_id(r) for r in replies[: len(events)]]
+
+    async def enqueue_replay(self, events: Sequence[InboundEvent]) -> list[str | None]:
+        """Queue events again without the dedupe marker (replays are meant to pass)."""
+        return await self.inbound.append_many([Item(e.conversation_key, e.to_dict()) for e in events])
