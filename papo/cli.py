@@ -245,6 +245,37 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Classify one text, or a JSONL file (a `text` per line), with the local model."""
+    from papo.ai.commands import classify_lines, classify_text
+
+    if (args.text is None) == (args.jsonl is None):
+        raise CommandError("give a TEXT or --jsonl FILE (one of them)")
+    if args.text is not None:
+        print(json.dumps(classify_text(args.text), ensure_ascii=False))
+        return 0
+    source = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
+    with source:
+        for result in classify_lines(line.rstrip("\n") for line in source):
+            print(json.dumps(result, ensure_ascii=False), flush=False)
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_ai_train(args: argparse.Namespace) -> int:
+    """Train the local classifier (deterministic) and write its artifact."""
+    from papo.ai.commands import train
+
+    return train(args.rest)
+
+
+def cmd_ai_evaluate(args: argparse.Namespace) -> int:
+    """Per-class precision/recall/F1 on the held-out split and the hand-written wild set."""
+    from papo.ai.commands import evaluate
+
+    return evaluate(args.rest)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the committed migrations."""
     from papo import db
@@ -392,6 +423,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requeue", nargs="+", metavar="ID", help="put these dead letters back in their stream")
     p.add_argument("--requeue-all", action="store_true", help="put every listed dead letter back")
     p.add_argument("--limit", type=int, default=100, help="how many to list (default 100)")
+
+    p = add("classify", cmd_classify, "classify text: intent, sentiment, lead score, language, email, phone")
+    p.add_argument("text", nargs="?", help="the text to classify")
+    p.add_argument("--jsonl", metavar="FILE", help="a JSONL file with a `text` per line ('-' = stdin)")
+
+    ai = sub.add_parser("ai", help="the local classifier's model", description="The local classifier's model.")
+    ai_sub = ai.add_subparsers(dest="ai_command", metavar="ACTION", required=True)
+    for name, func, help_ in (("train", cmd_ai_train, "train the local model (reproducible)"),
+                              ("evaluate", cmd_ai_evaluate, "print held-out precision/recall/F1")):
+        p = add(name, func, help_, ai_sub)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (see --help of the module)")
 
     user = sub.add_parser("user", help="manage business users", description="Manage business users.")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
