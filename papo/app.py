@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import ClientSession, ClientTimeout, web
@@ -14,6 +17,8 @@ from papo.pipeline.queues import Queues
 from papo.runtime import Stores, StoreUrls, open_stores
 from papo.services import account_index
 
+log = logging.getLogger(__name__)
+
 
 async def _stores_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the three stores for the app's lifetime."""
@@ -24,11 +29,28 @@ async def _stores_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _queues_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The producers webhooks write to, and a fresh account index (connects made while we were down)."""
+    """The producers webhooks write to, and a fresh account index (connects made while we were down).
+
+    A store that is down at start must not stop the server (readyz reports it): the index is rebuilt
+    in the background until Redis answers.
+    """
     stores = app[app_keys.STORES]
-    await account_index.rebuild(stores.redis)
     app[app_keys.QUEUES] = Queues(stores.redis, app[app_keys.SETTINGS].stream_partitions)
+    task = asyncio.create_task(_rebuild_index(stores))
     yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _rebuild_index(stores: Stores) -> None:
+    while True:
+        try:
+            await account_index.rebuild(stores.redis)
+            return
+        except Exception as exc:  # retried until the stores answer
+            log.warning("account index not rebuilt yet (%s); retrying in 5 s", exc)
+            await asyncio.sleep(5)
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:

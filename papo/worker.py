@@ -11,10 +11,12 @@ from collections.abc import Sequence
 
 import aiohttp
 
+from papo.ai.local import default_classifier
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.inbound import InboundPipeline, Stage
 from papo.pipeline.queues import Queues, inbound_spec
+from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
 from papo.runtime import Stores, StoreUrls, open_stores, token_cipher
 from papo.services import account_index
@@ -28,11 +30,13 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, stages: Sequence[Stage] = (),
+async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, stages: Sequence[Stage] | None = None,
                     name: str | None = None) -> None:
     """Run the worker's consumers on open stores until `stop` is set, then drain."""
     name = name or worker_id()
     await account_index.rebuild(stores.redis)
+    if stages is None:
+        stages = [UnderstandStage(stores, default_classifier())]
     pipeline = InboundPipeline(stores, stages)
     consumer = PartitionedConsumer(
         stores.redis,

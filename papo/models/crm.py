@@ -32,6 +32,8 @@ class Lead(Model):
 
     class Meta:
         table = "crm_leads"
+        # One lead per customer identity of a business: the pipeline upserts on it (migration 0005).
+        unique_together = (("user", "platform", "remote_user_id"),)
         indexes = (
             Index(fields=("user_id", "quality"), name="idx_user_quality"),
             Index(fields=("next_followup",), name="idx_next_followup"),

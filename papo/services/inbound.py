@@ -43,6 +43,9 @@ class BatchResult:
     statuses: int = 0
     interactions: int = 0
     skipped: int = 0
+    # Filled by the stages that follow persistence (understanding, then automation).
+    classifications: dict[uuid.UUID, Any] = field(default_factory=dict)  # message id -> Classification
+    leads: dict[tuple[uuid.UUID, str, str], Any] = field(default_factory=dict)  # (user, platform, remote) -> LeadState
 
 
 def _metadata(event: InboundEvent) -> dict[str, Any] | None:

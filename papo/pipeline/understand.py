@@ -1,0 +1,112 @@
+"""The understanding stage: classify new customer messages, update the CRM, log AI interactions.
+
+Runs after a batch is committed, on the messages stored for the first time only. Classification
+results are kept on the BatchResult for the automation stage that follows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from papo.adapters.events import EventKind
+from papo.ai.base import Classification, Classifier
+from papo.runtime import Stores
+from papo.services.crm import LeadState, load_leads, save_leads
+from papo.services.inbound import BatchResult, NewMessage
+
+log = logging.getLogger(__name__)
+
+# Kinds whose text is the customer speaking to the business (a reaction's emoji or a share is not).
+CLASSIFIED_KINDS = frozenset({EventKind.MESSAGE, EventKind.COMMENT, EventKind.STORY_REPLY, EventKind.POSTBACK,
+                              EventKind.MENTION, EventKind.REFERRAL})
+CONCURRENCY = 16  # parallel calls when the classifier is a remote model
+
+
+def classifiable(new: NewMessage) -> bool:
+    """A customer's own words worth classifying."""
+    event = new.event
+    return not event.is_echo and event.kind in CLASSIFIED_KINDS and bool((event.text or "").strip())
+
+
+class UnderstandStage:
+    """Classifies, scores leads, writes `ai_interactions` and `lead_qualified` analytics."""
+
+    def __init__(self, stores: Stores, classifier: Classifier) -> None:
+        self.stores = stores
+        self.classifier = classifier
+        self._limit = asyncio.Semaphore(CONCURRENCY)
+
+    async def __call__(self, result: BatchResult) -> None:
+        """Run on one committed batch."""
+        todo = [m for m in result.new_messages if classifiable(m)]
+        if not todo:
+            return
+        classifications = await asyncio.gather(*(self._classify(m.event.text or "") for m in todo))
+        for message, classification in zip(todo, classifications, strict=True):
+            result.classifications[message.message_id] = classification
+
+        keys = list(dict.fromkeys((m.user_id, str(m.event.platform), m.event.remote_user_id) for m in todo))
+        async with in_transaction() as conn:
+            leads = await load_leads(conn, keys)
+            for message, classification in zip(todo, classifications, strict=True):
+                event = message.event
+                lead = leads[(message.user_id, str(event.platform), event.remote_user_id)]
+                lead.apply(classification, event.timestamp, name=event.remote_user_name,
+                           phone_hint=_phone_hint(event.remote_user_phone))
+            await save_leads(conn, list(leads.values()))
+        result.leads.update({key: lead for key, lead in leads.items()})
+        await self._log(todo, classifications, leads)
+
+    async def _classify(self, text: str) -> Classification:
+        async with self._limit:
+            return await self.classifier.classify(text)
+
+    async def _log(self, todo: list[NewMessage], classifications: list[Classification],
+                   leads: dict[tuple[uuid.UUID, str, str], LeadState]) -> None:
+        """One `ai_interactions` document per classified message; `lead_qualified` when quality rose."""
+        now = datetime.now(UTC)
+        docs: list[dict[str, Any]] = [
+            {
+                "_id": str(message.message_id),  # idempotent if the stage ever runs twice
+                "user_id": message.user_id,
+                "conversation_id": message.conversation_id,
+                "platform": str(message.event.platform),
+                "user_message": message.event.text,
+                "ai_response": None,
+                "sentiment": str(c.sentiment),
+                "intent": str(c.intent),
+                "lead_score": float(c.lead_score),
+                "language": c.language,
+                "confidence": float(c.confidence),
+                "created_at": now,
+            }
+            for message, c in zip(todo, classifications, strict=True)
+        ]
+        try:
+            await self.stores.analytics.ai_interactions.insert_many(docs, ordered=False)
+        except Exception:  # analytics must never block the pipeline; the CRM is already committed
+            log.exception("could not log %d AI interactions", len(docs))
+        for lead in leads.values():
+            if lead.qualified_from is None or lead.quality is None:
+                continue
+            conversation = next((m.conversation_id for m in todo if m.user_id == lead.user_id
+                                 and m.event.remote_user_id == lead.remote_user_id), None)
+            try:
+                await self.stores.analytics.log_event(
+                    user_id=lead.user_id, event_type="lead_qualified", platform=lead.platform,
+                    data={"conversation_id": conversation, "lead_quality": str(lead.quality),
+                          "from": str(lead.qualified_from), "lead_score": round(lead.score or 0.0, 4)},
+                )
+            except Exception:
+                log.exception("could not log lead_qualified for %s", lead.remote_user_id)
+
+
+def _phone_hint(phone: str | None) -> str | None:
+    """A WhatsApp customer's number is their phone: record it when the text gave none."""
+    return phone if phone and phone.isdigit() else None
