@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from papo.ai.local import default_classifier
+from papo.ai.openai_classifier import make_classifier
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.inbound import InboundPipeline, Stage
@@ -35,8 +35,9 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
     """Run the worker's consumers on open stores until `stop` is set, then drain."""
     name = name or worker_id()
     await account_index.rebuild(stores.redis)
+    classifier = make_classifier(settings, stores.redis)
     if stages is None:
-        stages = [UnderstandStage(stores, default_classifier())]
+        stages = [UnderstandStage(stores, classifier)]
     pipeline = InboundPipeline(stores, stages)
     consumer = PartitionedConsumer(
         stores.redis,
@@ -52,7 +53,10 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
     log.info("worker %s started (%d inbound partitions)", name, settings.stream_partitions)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         poller = YouTubePoller(stores, settings, queues, token_cipher(settings), session)
-        await asyncio.gather(consumer.run(stop), archiver.run(stop), poller.run(stop))
+        try:
+            await asyncio.gather(consumer.run(stop), archiver.run(stop), poller.run(stop))
+        finally:
+            await classifier.aclose()
     log.info("worker %s stopped: %d events, %d raw bodies", name, consumer.processed, archiver.archived)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from papo.adapters.events import EventKind
-from papo.ai.base import Classification, Classifier
+from papo.ai.openai_classifier import Classified, SourcedClassifier
 from papo.runtime import Stores
 from papo.services.crm import LeadState, load_leads, save_leads
 from papo.services.inbound import BatchResult, NewMessage
@@ -37,7 +37,7 @@ def classifiable(new: NewMessage) -> bool:
 class UnderstandStage:
     """Classifies, scores leads, writes `ai_interactions` and `lead_qualified` analytics."""
 
-    def __init__(self, stores: Stores, classifier: Classifier) -> None:
+    def __init__(self, stores: Stores, classifier: SourcedClassifier) -> None:
         self.stores = stores
         self.classifier = classifier
         self._limit = asyncio.Semaphore(CONCURRENCY)
@@ -47,7 +47,8 @@ class UnderstandStage:
         todo = [m for m in result.new_messages if classifiable(m)]
         if not todo:
             return
-        classifications = await asyncio.gather(*(self._classify(m.event.text or "") for m in todo))
+        answers = await asyncio.gather(*(self._classify(m.event.text or "") for m in todo))
+        classifications = [a.classification for a in answers]
         for message, classification in zip(todo, classifications, strict=True):
             result.classifications[message.message_id] = classification
 
@@ -61,13 +62,13 @@ class UnderstandStage:
                            phone_hint=_phone_hint(event.remote_user_phone))
             await save_leads(conn, list(leads.values()))
         result.leads.update({key: lead for key, lead in leads.items()})
-        await self._log(todo, classifications, leads)
+        await self._log(todo, answers, leads)
 
-    async def _classify(self, text: str) -> Classification:
+    async def _classify(self, text: str) -> Classified:
         async with self._limit:
-            return await self.classifier.classify(text)
+            return await self.classifier.classify_with_source(text)
 
-    async def _log(self, todo: list[NewMessage], classifications: list[Classification],
+    async def _log(self, todo: list[NewMessage], answers: list[Classified],
                    leads: dict[tuple[uuid.UUID, str, str], LeadState]) -> None:
         """One `ai_interactions` document per classified message; `lead_qualified` when quality rose."""
         now = datetime.now(UTC)
@@ -84,9 +85,10 @@ class UnderstandStage:
                 "lead_score": float(c.lead_score),
                 "language": c.language,
                 "confidence": float(c.confidence),
+                "classifier": str(source),
                 "created_at": now,
             }
-            for message, c in zip(todo, classifications, strict=True)
+            for message, (c, source) in zip(todo, answers, strict=True)
         ]
         try:
             await self.stores.analytics.ai_interactions.insert_many(docs, ordered=False)
