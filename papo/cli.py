@@ -79,7 +79,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 print(f"Generated a secret key for encrypting platform tokens into {data_dir / 'secret.key'}"
                       " — back it up; set PAPO_SECRET_KEY to use your own.", file=sys.stderr)
         urls = StoreUrls(info.database_url, info.redis_url, info.mongo_url)
-        asyncio.run(serve_forever(settings, urls, migrate=True, on_listening=stack.publish))
+        asyncio.run(serve_forever(settings, urls, migrate=True, roles=("web", "worker"),
+                                  on_listening=stack.publish))
     except KeyboardInterrupt:
         pass
     finally:

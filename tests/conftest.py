@@ -8,6 +8,8 @@ Every test that uses `stores` starts from empty tables, an empty Redis database 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -52,10 +54,13 @@ def store_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreUrls]:
         return
     from papo.stack import Stack
 
-    data_dir = tmp_path_factory.mktemp("papo-stack")
+    # Not tmp_path_factory: pytest resets /tmp/pytest-of-<user> to 0700, which the PostgreSQL user
+    # (a separate user when running as root) could not traverse.
+    data_dir = Path(tempfile.mkdtemp(prefix="papo-test-stack-"))
     with Stack(data_dir, **given) as stack:
         info = stack.start()
         yield StoreUrls(info.database_url, info.redis_url, info.mongo_url)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def _reset_schema(database_url: str) -> None:

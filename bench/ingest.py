@@ -1,0 +1,226 @@
+"""Ingest benchmark: webhook POSTs through Papo vs a bare aiohttp handler, and the worker's drain rate.
+
+    python bench/ingest.py [--requests 6000] [--concurrency 64] [--drain 20000]
+
+Both servers run as single processes on this machine and are loaded in the same run by the same
+client (64 concurrent connections), so the figure that matters is the ratio, not the absolute rate
+(these machines are shared and noisy). Stores come from PAPO_BENCH_DATABASE_URL/REDIS_URL/MONGO_URL, or
+an embedded stack in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from papo.adapters import meta  # noqa: E402
+from papo.stack import Stack  # noqa: E402
+
+APP_SECRET = "bench-app-secret"
+ACCOUNT = "106540352242922"
+
+BARE_SERVER = """
+import sys
+from aiohttp import web
+async def handle(request):
+    await request.read()
+    return web.json_response({"ok": True})
+app = web.Application()
+app.router.add_post("/webhooks/{platform}", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def whatsapp_body(n: int) -> bytes:
+    """A documented WhatsApp text webhook with a unique wamid."""
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "5511940028922", "phone_number_id": ACCOUNT},
+            "contacts": [{"profile": {"name": f"Cliente {n % 500}"}, "wa_id": f"55119{n % 500:08d}"}],
+            "messages": [{"from": f"55119{n % 500:08d}", "id": f"wamid.bench{n:09d}",
+                          "timestamp": str(1767268800 + n), "type": "text",
+                          "text": {"body": f"Oi, qual o preço do bolo? #{n}"}}],
+        }}]}],
+    }
+    return json.dumps(payload).encode()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up")
+            await asyncio.sleep(0.2)
+
+
+async def load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, float]:
+    """POST every body with `concurrency` connections; requests/s and latency percentiles (ms)."""
+    latencies: list[float] = []
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=concurrency)
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while not queue.empty():
+            body = queue.get_nowait()
+            headers = {"Content-Type": "application/json", meta.SIGNATURE_HEADER: meta.sign(body, APP_SECRET)}
+            t0 = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    errors += 1
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(session) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "rps": len(bodies) / elapsed,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
+        "errors": errors,
+    }
+
+
+def papo_env(urls: dict[str, str], data_dir: Path, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PAPO_DATABASE_URL": urls["database_url"],
+        "PAPO_REDIS_URL": urls["redis_url"],
+        "PAPO_MONGO_URL": urls["mongo_url"],
+        "PAPO_SECRET_KEY": "bench-secret-key-0123456789",
+        "PAPO_META_APP_SECRET": APP_SECRET,
+        "PAPO_PORT": str(port),
+        "PAPO_DATA_DIR": str(data_dir),
+        "PAPO_LOG_LEVEL": "WARNING",
+        "PAPO_YOUTUBE_API_URL": "http://127.0.0.1:9/",
+    }
+
+
+async def prepare(urls: dict[str, str], data_dir: Path) -> None:
+    """Migrate, create a user and the WhatsApp account, start from empty streams."""
+    env = papo_env(urls, data_dir, 0)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "papo", *a], env=env, check=True,  # noqa: E731
+                                    capture_output=True, cwd=data_dir)
+    run("migrate")
+    run("user", "create", "--email", "bench@papo.dev", "--name", "Bench")
+    run("account", "connect", "--user", "bench@papo.dev", "--platform", "whatsapp", "--account-id", ACCOUNT,
+        "--token", "t")
+
+
+async def count_messages(database_url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        return await conn.fetchval("SELECT count(*) FROM messages")
+    finally:
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--drain", type=int, default=20000, help="events queued for the worker drain test")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
+        data_dir = Path(tmp)
+        given = {k: os.environ.get(f"PAPO_BENCH_{k.upper()}") for k in ("database_url", "redis_url", "mongo_url")}
+        with Stack(data_dir / "stack", **given) as stack:
+            info = stack.start()
+            urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
+            await prepare(urls, data_dir)
+            bare_port, papo_port = free_port(), free_port()
+            bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
+            papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
+                                    cwd=data_dir)
+            try:
+                await wait_http(f"http://127.0.0.1:{bare_port}/")
+                await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
+                warm = [whatsapp_body(10_000_000 + i) for i in range(500)]
+                await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", warm, args.concurrency)
+                await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", warm, args.concurrency)
+                bodies = [whatsapp_body(i) for i in range(args.requests)]
+                base = await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", bodies, args.concurrency)
+                ours = await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", bodies, args.concurrency)
+            finally:
+                for proc in (bare, papo):
+                    proc.terminate()
+                    proc.wait(timeout=20)
+
+            print(f"ingest, {args.requests} signed WhatsApp webhooks, {args.concurrency} connections, one process each")
+            print(f"  bare aiohttp handler : {base['rps']:8.0f} req/s  p50 {base['p50_ms']:6.2f} ms"
+                  f"  p99 {base['p99_ms']:6.2f} ms")
+            print(f"  papo /webhooks       : {ours['rps']:8.0f} req/s  p50 {ours['p50_ms']:6.2f} ms"
+                  f"  p99 {ours['p99_ms']:6.2f} ms  errors {ours['errors']}")
+            print(f"  ratio papo/bare      : {ours['rps'] / base['rps']:.2f}x throughput")
+
+            # Drain: queue more events, then time one worker persisting everything queued.
+            extra = [whatsapp_body(20_000_000 + i) for i in range(max(0, args.drain - args.requests))]
+            papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
+                                    cwd=data_dir)
+            try:
+                await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
+                if extra:
+                    await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", extra, args.concurrency)
+            finally:
+                papo.terminate()
+                papo.wait(timeout=20)
+            total = args.requests + len(extra)
+            worker = subprocess.Popen([sys.executable, "-m", "papo", "worker"], env=papo_env(urls, data_dir, 0),
+                                      cwd=data_dir)
+            try:
+                started = time.perf_counter()
+                done = 0
+                while done < total:
+                    await asyncio.sleep(0.2)
+                    done = await count_messages(urls["database_url"])
+                    if time.perf_counter() - started > 300:
+                        raise RuntimeError(f"drain stalled at {done}/{total}")
+                elapsed = time.perf_counter() - started
+            finally:
+                worker.terminate()
+                worker.wait(timeout=30)
+            print(f"worker drain: {total} events persisted in {elapsed:.2f} s = {total / elapsed:.0f} events/s"
+                  " (one worker process; includes its start-up)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
