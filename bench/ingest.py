@@ -68,8 +68,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
+async def wait_http(url: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
     async with aiohttp.ClientSession() as session:
         while True:
             try:
@@ -134,9 +134,13 @@ def papo_env(urls: dict[str, str], data_dir: Path, port: int) -> dict[str, str]:
 
 async def prepare(urls: dict[str, str], data_dir: Path) -> None:
     """Migrate, create a user and the WhatsApp account, start from empty streams."""
-    env = papo_env(urls, data_dir, 0)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "papo", *a], env=env, check=True,  # noqa: E731
-                                    capture_output=True, cwd=data_dir)
+    env = papo_env(urls, data_dir, 8080)
+    def run(*a: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "papo", *a], env=env, capture_output=True, text=True,
+                              cwd=data_dir)
+        if done.returncode != 0:
+            raise RuntimeError(f"papo {' '.join(a)} failed: {done.stderr}")
+
     run("migrate")
     run("user", "create", "--email", "bench@papo.dev", "--name", "Bench")
     run("account", "connect", "--user", "bench@papo.dev", "--platform", "whatsapp", "--account-id", ACCOUNT,
@@ -204,7 +208,7 @@ async def main() -> None:
                 papo.terminate()
                 papo.wait(timeout=20)
             total = args.requests + len(extra)
-            worker = subprocess.Popen([sys.executable, "-m", "papo", "worker"], env=papo_env(urls, data_dir, 0),
+            worker = subprocess.Popen([sys.executable, "-m", "papo", "worker"], env=papo_env(urls, data_dir, 8080),
                                       cwd=data_dir)
             try:
                 started = time.perf_counter()

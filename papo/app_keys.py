@@ -7,6 +7,7 @@ from papo.adapters.registry import AdapterRegistry
 from papo.config import Settings
 from papo.pipeline.queues import Queues
 from papo.runtime import Stores, StoreUrls
+from papo.services.account_index import CachedOwners
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE_URLS = web.AppKey("store_urls", StoreUrls)
@@ -15,3 +16,4 @@ HTTP = web.AppKey("http", ClientSession)
 QUEUES = web.AppKey("queues", Queues)
 WEBHOOK_SECRETS = web.AppKey("webhook_secrets", WebhookSecrets)
 ADAPTERS = web.AppKey("adapters", AdapterRegistry)
+OWNERS = web.AppKey("owners", CachedOwners)

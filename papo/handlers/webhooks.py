@@ -12,7 +12,7 @@ import time
 from aiohttp import web
 
 from papo import app_keys, metrics
-from papo.adapters.base import InboundEvent, PayloadError, PerAccountSigning, SignatureError, WebhookSecrets
+from papo.adapters.base import InboundEvent, PayloadError, SignatureError, WebhookSecrets
 from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.registry import default_registry
 from papo.crypto import CryptoError
@@ -46,7 +46,6 @@ async def receive(request: web.Request) -> web.Response:
     except UnknownPlatformError as exc:
         return json_error(404, "unknown platform", str(exc))
     body = await request.read()  # aiohttp answers 413 itself past client_max_size
-    redis = request.app[app_keys.STORES].redis
     try:
         secret = await _secret_for(request, adapter, platform, body)
         adapter.verify(request.headers, body, secret or "", now=time.time())
@@ -63,7 +62,7 @@ async def receive(request: web.Request) -> web.Response:
         metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="payload")
         return json_error(400, "malformed body", str(exc))
 
-    owners = await account_index.owners(redis, (f"{e.platform}:{e.account_id}" for e in events))
+    owners = await request.app[app_keys.OWNERS].owners(f"{e.platform}:{e.account_id}" for e in events)
     known: list[InboundEvent] = []
     for event in events:
         if owners.get(f"{event.platform}:{event.account_id}"):
@@ -85,8 +84,10 @@ async def receive(request: web.Request) -> web.Response:
 
 async def _secret_for(request: web.Request, adapter: object, platform: str, body: bytes) -> str | None:
     """The app-wide signing secret, or the account's own (encrypted at rest) for per-account channels."""
-    if isinstance(adapter, PerAccountSigning):
-        account = adapter.signing_account(body)
+    # getattr, not isinstance(…, PerAccountSigning): runtime Protocol checks are slow on the hot path.
+    signing_account = getattr(adapter, "signing_account", None)
+    if signing_account is not None:
+        account = signing_account(body)
         stored = await account_index.signing_secret(request.app[app_keys.STORES].redis, f"{platform}:{account}")
         if stored is None:
             raise SignatureError(f"no signing secret for {platform} account {account!r}")
@@ -102,6 +103,12 @@ def setup(app: web.Application) -> None:
     settings = app[app_keys.SETTINGS]
     app[app_keys.WEBHOOK_SECRETS] = WebhookSecrets.from_settings(settings)
     tolerance = settings.tiktok_signature_tolerance
+    app.on_startup.append(_owner_cache)
     app[app_keys.ADAPTERS] = default_registry(tiktok_tolerance=tolerance, kwai_tolerance=tolerance)
     app.router.add_get("/webhooks/{platform}", verify_handshake)
     app.router.add_post("/webhooks/{platform}", receive)
+
+
+async def _owner_cache(app: web.Application) -> None:
+    """The in-process cache of known accounts (stores are open by now)."""
+    app[app_keys.OWNERS] = account_index.CachedOwners(app[app_keys.STORES].redis)

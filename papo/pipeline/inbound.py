@@ -7,7 +7,6 @@ Classification and automation plug in as `stages`: each gets the BatchResult of 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ class InboundPipeline:
     def __init__(self, stores: Stores, stages: Sequence[Stage] = ()) -> None:
         self.stores = stores
         self.stages = list(stages)
-        self._owners: dict[str, tuple[float, list[Owner]]] = {}
+        self._owners = account_index.CachedOwners(stores.redis, ttl=OWNER_TTL)
 
     async def handle(self, entries: list[Entry]) -> None:
         """Persist a batch in order, refresh the active-conversation cache, run the next stages."""
@@ -52,13 +51,7 @@ class InboundPipeline:
             await stage(result)
 
     async def _lookup(self, events: list[InboundEvent]) -> dict[str, list[Owner]]:
-        now = time.monotonic()
-        keys = {f"{e.platform}:{e.account_id}" for e in events}
-        missing = [k for k in keys if k not in self._owners or self._owners[k][0] < now]
-        if missing:
-            for key, found in (await account_index.owners(self.stores.redis, missing)).items():
-                self._owners[key] = (now + OWNER_TTL, found)
-        return {k: self._owners[k][1] for k in keys}
+        return await self._owners.owners(f"{e.platform}:{e.account_id}" for e in events)
 
     async def _cache_active(self, result: BatchResult) -> None:
         """Keep recently active conversations in Redis: ids, last message and last customer message."""

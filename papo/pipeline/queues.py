@@ -29,8 +29,9 @@ class Queues:
     async def enqueue(self, events: Sequence[InboundEvent], *, platform: str, raw: bytes | None) -> list[str | None]:
         """Queue each new event (None for duplicates) and, when given, the raw body for the archive."""
         pipe = self.redis.pipeline(transaction=False)
-        for event in events:
-            await self.inbound.queue_on(pipe, Item(event.conversation_key, event.to_dict(), event.dedupe_key))
+        items = [Item(event.conversation_key, event.to_dict(), event.dedupe_key) for event in events]
+        for item in items:
+            self.inbound.queue_on(pipe, item)
         if raw is not None:
             fields = codec.encode({
                 "platform": platform,
@@ -38,7 +39,7 @@ class Queues:
                 "body": raw.decode("utf-8", "replace"),
             })
             pipe.xadd(RAW_STREAM, fields, maxlen=RAW_STREAM_MAXLEN, approximate=True)
-        replies = await pipe.execute()
+        replies = await self.inbound.execute_appends(pipe, items)
         return [entry_id(r) for r in replies[: len(events)]]
 
     async def enqueue_replay(self, events: Sequence[InboundEvent]) -> list[str | None]:

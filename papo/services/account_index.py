@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterable
 
@@ -66,3 +67,36 @@ async def owners(redis: aioredis.Redis, keys: Iterable[str]) -> dict[str, list[O
 async def signing_secret(redis: aioredis.Redis, key: str) -> str | None:
     """The encrypted signing secret of a custom-channel account, or None."""
     return await redis.hget(ACCOUNT_SECRETS, key)
+
+
+class CachedOwners:
+    """Owner lookups with a short in-process memory of *known* accounts (the webhook hot path).
+
+    Unknown accounts are always asked again, so a newly connected account is accepted at once; a
+    disconnected one may still be accepted for up to `ttl` seconds (the worker checks again).
+    """
+
+    def __init__(self, redis: aioredis.Redis, ttl: float = 10.0) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self._known: dict[str, tuple[float, list[Owner]]] = {}
+
+    async def owners(self, keys: Iterable[str]) -> dict[str, list[Owner]]:
+        """Like `owners()`, one Redis round trip only for keys not known recently."""
+        now = time.monotonic()
+        result: dict[str, list[Owner]] = {}
+        missing = []
+        for key in dict.fromkeys(keys):
+            hit = self._known.get(key)
+            if hit is not None and hit[0] > now:
+                result[key] = hit[1]
+            else:
+                missing.append(key)
+        if missing:
+            for key, found in (await owners(self.redis, missing)).items():
+                result[key] = found
+                if found:
+                    self._known[key] = (now + self.ttl, found)
+                else:
+                    self._known.pop(key, None)
+        return result

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from papo.streams import codec
 from papo.streams.spec import StreamSpec
@@ -42,18 +44,34 @@ class Producer:
         self.redis = redis
         self.spec = spec
         self.dedupe_ttl = dedupe_ttl
-        self._script = redis.register_script(_APPEND)
+        self._sha = hashlib.sha1(_APPEND.encode()).hexdigest()
 
-    async def queue_on(self, pipe: Any, item: Item) -> None:
-        """Add one append to a caller's pipeline (so several writes share one round trip)."""
+    def queue_on(self, pipe: Any, item: Item) -> None:
+        """Add one append to a caller's pipeline (so several writes share one round trip).
+
+        EVALSHA directly: redis-py's Script objects would add a SCRIPT EXISTS round trip to every
+        pipeline. Run the pipeline with `execute_appends` so a NOSCRIPT (Redis restarted) is healed.
+        """
         partition = self.spec.partition_for(item.routing_key)
         seen = self.spec.seen_key(partition, item.dedupe_key) if item.dedupe_key else ""
         fields = codec.encode(item.data)
-        await self._script(
-            keys=[seen, self.spec.key(partition)],
-            args=[self.dedupe_ttl, fields["v"], fields["data"]],
-            client=pipe,
-        )
+        pipe.evalsha(self._sha, 2, seen, self.spec.key(partition), self.dedupe_ttl, fields["v"], fields["data"])
+
+    async def execute_appends(self, pipe: Any, items: Sequence[Item]) -> list[Any]:
+        """Execute a pipeline holding `items`' appends (first) and other commands; reload a lost script."""
+        replies = await pipe.execute(raise_on_error=False)
+        lost = [i for i, r in enumerate(replies[: len(items)]) if isinstance(r, NoScriptError)]
+        if lost:
+            await self.redis.script_load(_APPEND)
+            retry = self.redis.pipeline(transaction=False)
+            for i in lost:
+                self.queue_on(retry, items[i])
+            for i, reply in zip(lost, await retry.execute(), strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     async def append_many(self, items: Sequence[Item]) -> list[str | None]:
         """Append items in one round trip; returns each entry id, or None for a duplicate."""
@@ -61,8 +79,8 @@ class Producer:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for item in items:
-            await self.queue_on(pipe, item)
-        return [entry_id(r) for r in await pipe.execute()]
+            self.queue_on(pipe, item)
+        return [entry_id(r) for r in await self.execute_appends(pipe, items)]
 
     async def append(self, item: Item) -> str | None:
         """Append one item; None when it was a duplicate."""

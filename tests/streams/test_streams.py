@@ -121,3 +121,12 @@ async def test_poison_entry_goes_to_dead_letters_and_the_rest_go_on(stores) -> N
     new_id = await requeue(stores.redis, spec, 0, dead[0].id)
     assert new_id is not None and await list_dead(stores.redis, spec) == []
     assert await stores.redis.xlen(spec.key(0)) == 6
+
+
+async def test_append_survives_a_script_cache_flush(stores) -> None:
+    """After a Redis restart the Lua script is gone (NOSCRIPT): the producer reloads it and goes on."""
+    producer = Producer(stores.redis, StreamSpec("t", 2))
+    assert await producer.append(Item("a", {"n": 1}, dedupe_key="x1")) is not None
+    await stores.redis.script_flush()
+    assert await producer.append(Item("a", {"n": 2}, dedupe_key="x2")) is not None
+    assert await producer.append(Item("a", {"n": 2}, dedupe_key="x2")) is None
