@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -115,12 +116,10 @@ def test_up_serves_ready_other_commands_use_it_and_ctrl_c_leaves_nothing(data_di
                     n = await conn.fetchval("SELECT count(*) FROM messages")
                     if n:
                         break
-                    time.sleep(0.1)
+                    await asyncio.sleep(0.1)
                 return token, n
             finally:
                 await conn.close()
-
-        import asyncio
 
         token, messages = asyncio.run(inspect())
         assert "EAAG-very-secret" not in token and token.startswith("enc:v1:")
