@@ -1,4 +1,4 @@
-"""Library side of `papo classify`, `papo ai train` and `papo ai evaluate` (wired in papo/cli.py)."""
+"""Library side of `papo classify`, `papo ai train` and `papo ai evaluate` (wired in papo/cli/ai.py)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,121 @@
+"""The `papo` command: `papo --help` lists every subcommand; each has `--help`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from papo import __version__
+from papo.cli.accounts import cmd_account_connect, cmd_user_create
+from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
+from papo.cli.common import CommandError, print_error
+from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
+from papo.cli.run import cmd_migrate, cmd_serve, cmd_up, cmd_worker
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = argparse.ArgumentParser(
+        prog="papo",
+        description="Papo: messaging automation and CRM for small businesses.",
+    )
+    parser.add_argument("--version", action="version", version=f"papo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str, parent: Any = sub) -> Any:
+        p = parent.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        p.add_argument("--data-dir", help="data directory (default: PAPO_DATA_DIR or ./.papo)")
+        return p
+
+    for name, func, help_ in (
+        ("up", cmd_up, "start everything on this machine (embedded stores, migrations, web) until Ctrl-C"),
+        ("serve", cmd_serve, "serve HTTP only (webhooks, health) against configured stores"),
+    ):
+        p = add(name, func, help_)
+        p.add_argument("--host", help="address to listen on (default: PAPO_HOST or 127.0.0.1)")
+        p.add_argument("--port", type=int, help="port to listen on (default: PAPO_PORT or 8080)")
+
+    add("worker", cmd_worker, "run the background workers (inbound pipeline, raw archive) until Ctrl-C")
+    add("migrate", cmd_migrate, "apply the database migrations")
+    p = add("simulate", cmd_simulate, "post a correctly signed webhook for one event to a running server")
+    p.add_argument("--platform", required=True, help="whatsapp, instagram, facebook, tiktok, youtube or kwai")
+    p.add_argument("--account", required=True, help="the connected account's platform id")
+    p.add_argument("--from", dest="sender", required=True, help="the customer's platform id (or phone)")
+    p.add_argument("--text", default="", help="the message or comment text")
+    p.add_argument("--kind", default="message", help="message (default), comment, … (per platform)")
+    p.add_argument("--name", help="the customer's display name")
+    p.add_argument("--post-id", help="the post/video a comment is on")
+    p.add_argument("--url", help="the server (default: the running `papo up`, else PAPO_HOST:PAPO_PORT)")
+    p = add("replay", cmd_replay, "run archived raw webhooks through the pipeline again")
+    p.add_argument("--platform", help="only this platform")
+    p.add_argument("--since", help="only bodies received since (ISO-8601 with offset)")
+    p.add_argument("--limit", type=int, default=10_000)
+    p = add("dead-letters", cmd_dead_letters, "list stream entries that kept failing; re-queue them")
+    p.add_argument("--requeue", nargs="+", metavar="ID", help="put these dead letters back in their stream")
+    p.add_argument("--requeue-all", action="store_true", help="put every listed dead letter back")
+    p.add_argument("--limit", type=int, default=100, help="how many to list (default 100)")
+
+    p = add("classify", cmd_classify, "classify text: intent, sentiment, lead score, language, email, phone")
+    p.add_argument("text", nargs="?", help="the text to classify")
+    p.add_argument("--jsonl", metavar="FILE", help="a JSONL file with a `text` per line ('-' = stdin)")
+
+    ai = sub.add_parser("ai", help="the local classifier's model", description="The local classifier's model.")
+    ai_sub = ai.add_subparsers(dest="ai_command", metavar="ACTION", required=True)
+    for name, func, help_ in (("train", cmd_ai_train, "train the local model (reproducible)"),
+                              ("evaluate", cmd_ai_evaluate, "print held-out precision/recall/F1")):
+        p = add(name, func, help_, ai_sub)
+        p.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (see --help of the module)")
+
+    user = sub.add_parser("user", help="manage business users", description="Manage business users.")
+    user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    p = add("create", cmd_user_create, "create a business user", user_sub)
+    p.add_argument("--email", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--plan", default="free", help="free, starter, pro or consultancy (default: free)")
+
+    account = sub.add_parser("account", help="manage connected platform accounts",
+                             description="Manage connected platform accounts.")
+    account_sub = account.add_subparsers(dest="account_command", metavar="ACTION", required=True)
+    p = add("connect", cmd_account_connect, "connect an account with an access token you already have",
+            account_sub)
+    p.add_argument("--user", required=True, help="the owner's email")
+    p.add_argument("--platform", required=True,
+                   help="instagram, facebook, whatsapp, tiktok, youtube or kwai")
+    p.add_argument("--account-id", required=True,
+                   help="the platform's id (Page id, IG account id, WhatsApp phone_number_id, channel id…)")
+    p.add_argument("--token", required=True, help="the access token (stored encrypted)")
+    p.add_argument("--refresh-token", help="a refresh token, where the platform has one")
+    p.add_argument("--expires-at", help="token expiry, ISO-8601 with offset")
+    p.add_argument("--name", help="the business name shown for this account")
+    p.add_argument("--webhook-secret", help="custom channels (kwai): the signing secret (default: generated)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `papo` console script."""
+    from papo.config import ConfigError
+    from papo.runtime import StoresUnavailable
+    from papo.services import ServiceError
+    from papo.stack import StackError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CommandError, ConfigError, ServiceError, StoresUnavailable, StackError) as exc:
+        print_error(str(exc))
+        return 1
+    except OSError as exc:
+        print_error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Operating the pipeline: `papo simulate`, `replay`, `dead-letters`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from papo.cli.common import CommandError, parse_datetime, run_with_stores, settings_from
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    """List dead-lettered stream entries, or put them back in their stream."""
+    from papo.pipeline.queues import inbound_spec
+    from papo.streams import codec
+    from papo.streams.admin import list_dead, requeue
+
+    async def work(settings: Any, stores: Any) -> int:
+        spec = inbound_spec(settings.stream_partitions)
+        dead = await list_dead(stores.redis, spec, limit=args.limit)
+        wanted = dead if args.requeue_all else [d for d in dead if d.id in set(args.requeue or ())]
+        if args.requeue or args.requeue_all:
+            missing = set(args.requeue or ()) - {d.id for d in dead}
+            if missing:
+                raise CommandError(f"no dead letter with id {', '.join(sorted(missing))}")
+            for d in wanted:
+                new_id = await requeue(stores.redis, spec, d.partition, d.id)
+                print(json.dumps({"requeued": d.id, "partition": d.partition, "new_id": new_id}))
+            return 0
+        for d in dead:
+            try:
+                data = codec.decode(d.fields)
+            except codec.CodecError:
+                data = d.fields
+            print(json.dumps({"id": d.id, "stream": d.stream, "partition": d.partition, "source_id": d.source_id,
+                              "error": d.error.strip().splitlines()[-1] if d.error.strip() else "",
+                              "data": data}, ensure_ascii=False))
+        if not dead:
+            print("no dead letters", file=sys.stderr)
+        return 0
+
+    return int(run_with_stores(args, work))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Build a documented payload for one event, sign it as the platform would, post it to a running server."""
+    import urllib.error
+    import urllib.request
+
+    from papo.adapters.simulate import build_webhook
+    from papo.stack import read_running_stack
+
+    settings = settings_from(args)
+    platform = args.platform.lower()
+    secret = _simulate_secret(settings, platform, args.account)
+    try:
+        body, headers = build_webhook(platform, account=args.account, sender=args.sender, text=args.text,
+                                      kind=args.kind, secret=secret, name=args.name, post_id=args.post_id)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    running = read_running_stack(settings.data_dir)
+    base = (args.url or (running.http_url if running and running.http_url else None)
+            or f"http://{settings.host}:{settings.port}").rstrip("/")
+    request = urllib.request.Request(f"{base}/webhooks/{platform}", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            print(resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        raise CommandError(f"the server answered {exc.code}: {exc.read().decode()[:500]}") from None
+    except urllib.error.URLError as exc:
+        raise CommandError(f"cannot reach {base}: {exc.reason} (is `papo up` running?)") from None
+    return 0
+
+
+def _simulate_secret(settings: Any, platform: str, account: str) -> str:
+    """The secret the server will check: the app-wide one from settings, or a Kwai account's own."""
+    from papo.adapters.base import WebhookSecrets
+
+    if platform == "kwai":
+        from papo.models import ConnectedAccount
+        from papo.runtime import token_cipher
+
+        async def work(settings_from: Any, _stores: Any) -> str | None:
+            account_row = await ConnectedAccount.filter(platform="kwai", platform_account_id=account).first()
+            if account_row is None or not account_row.webhook_secret:
+                return None
+            return token_cipher(settings_from).decrypt(account_row.webhook_secret)
+
+        ns = argparse.Namespace(data_dir=str(settings.data_dir))
+        secret = run_with_stores(ns, work)
+        if not secret:
+            raise CommandError(f"no connected kwai account {account!r} with a signing secret")
+        return secret
+    try:
+        secret = WebhookSecrets.from_settings(settings).signing_secret(platform)
+    except ValueError:
+        raise CommandError(f"unknown platform {platform!r}") from None
+    if not secret:
+        variable = {"tiktok": "PAPO_TIKTOK_CLIENT_SECRET", "youtube": "PAPO_YOUTUBE_HUB_SECRET"}.get(
+            platform, "PAPO_META_APP_SECRET")
+        raise CommandError(f"{variable} is not set: the server refuses unsigned {platform} webhooks; "
+                           "set it (for both the server and this command)")
+    return secret
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Queue archived raw webhooks again."""
+    from papo.adapters.registry import default_registry
+    from papo.pipeline.queues import Queues
+    from papo.services.replay import replay
+
+    since = parse_datetime(args.since) if args.since else None
+
+    async def work(settings: Any, stores: Any) -> dict[str, int]:
+        queues = Queues(stores.redis, settings.stream_partitions)
+        return await replay(stores, queues, default_registry(), platform=args.platform, since=since,
+                            limit=args.limit)
+
+    print(json.dumps(run_with_stores(args, work)))
+    return 0
