@@ -93,6 +93,26 @@ class Settings(BaseSettings):
     worker_batch: int = Field(default=256, ge=1, le=10_000)
     worker_lease_ms: int = Field(default=15_000, ge=1000)
     worker_max_deliveries: int = Field(default=5, ge=1)
+
+    # Outbound: platform rules and limits (PLATFORMS.md). Rates are per connected account.
+    outbound_max_attempts: int = Field(default=5, ge=1)
+    outbound_retry_base: float = Field(default=1.0, gt=0)
+    outbound_retry_max: float = Field(default=30.0, gt=0)
+    outbound_window_hours: float = Field(default=24.0, gt=0)
+    outbound_window_margin: float = Field(default=60.0, ge=0)  # seconds kept in hand before the window closes
+    outbound_private_reply_days: float = Field(default=7.0, gt=0)
+    outbound_whatsapp_per_second: float = Field(default=80.0, gt=0)
+    outbound_instagram_per_second: float = Field(default=100.0, gt=0)
+    outbound_messenger_per_second: float = Field(default=300.0, gt=0)
+    outbound_private_replies_per_hour: float = Field(default=750.0, gt=0)
+    outbound_whatsapp_pair_seconds: float = Field(default=6.0, gt=0)
+    outbound_whatsapp_pair_burst: int = Field(default=5, ge=1)
+    outbound_youtube_replies_per_day: float = Field(default=150.0, gt=0)
+    outbound_kwai_per_second: float = Field(default=50.0, gt=0)
+    outbound_limiter_max_wait: float = Field(default=60.0, gt=0)
+    outbound_concurrency: int = Field(default=32, ge=1)
+    outbound_account_cache_ttl: int = Field(default=300, gt=0)
+    outbound_instagram_base: str = "graph_api_url"  # "instagram_api_url" for Instagram-Login tokens
     timezone: str = "America/Sao_Paulo"
 
     @field_validator("log_level")

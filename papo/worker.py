@@ -15,6 +15,7 @@ from papo.ai.openai_classifier import make_classifier
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.inbound import InboundPipeline, Stage
+from papo.pipeline.outbound import run_outbound
 from papo.pipeline.queues import Queues, inbound_spec
 from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
@@ -52,9 +53,15 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
     queues = Queues(stores.redis, settings.stream_partitions)
     log.info("worker %s started (%d inbound partitions)", name, settings.stream_partitions)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        poller = YouTubePoller(stores, settings, queues, token_cipher(settings), session)
+        cipher = token_cipher(settings)
+        poller = YouTubePoller(stores, settings, queues, cipher, session)
         try:
-            await asyncio.gather(consumer.run(stop), archiver.run(stop), poller.run(stop))
+            await asyncio.gather(
+                consumer.run(stop),
+                archiver.run(stop),
+                poller.run(stop),
+                run_outbound(stores, settings, stop, session, cipher=cipher, worker_id=name),
+            )
         finally:
             await classifier.aclose()
     log.info("worker %s stopped: %d events, %d raw bodies", name, consumer.processed, archiver.archived)

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expires-at", help="token expiry, ISO-8601 with offset")
     p.add_argument("--name", help="the business name shown for this account")
     p.add_argument("--webhook-secret", help="custom channels (kwai): the signing secret (default: generated)")
+    p.add_argument("--callback-url", help="custom channels (kwai): where Papo POSTs its replies")
     return parser
 
 

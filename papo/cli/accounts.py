@@ -28,6 +28,7 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
     from papo.runtime import token_cipher
     from papo.services import account_index
     from papo.services.accounts import connect_account
+    from papo.services.outbound import forget_account
     from papo.services.users import get_user_by_email
 
     expires = parse_datetime(args.expires_at) if args.expires_at else None
@@ -47,9 +48,11 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
             token_expires_at=expires,
             business_name=args.name,
             webhook_secret=webhook_secret,
+            callback_url=args.callback_url,
             cipher=token_cipher(settings),
         )
         await account_index.add(stores.redis, account)
+        await forget_account(stores.redis, str(account.id))  # senders must pick up the new token now
         return account, created
 
     account, created = run_with_stores(args, work)

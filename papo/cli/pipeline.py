@@ -12,20 +12,22 @@ from papo.cli.common import CommandError, parse_datetime, run_with_stores, setti
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     """List dead-lettered stream entries, or put them back in their stream."""
+    from papo.pipeline.outbound import outbound_spec
     from papo.pipeline.queues import inbound_spec
     from papo.streams import codec
     from papo.streams.admin import list_dead, requeue
 
     async def work(settings: Any, stores: Any) -> int:
-        spec = inbound_spec(settings.stream_partitions)
-        dead = await list_dead(stores.redis, spec, limit=args.limit)
+        specs = {s.name: s for s in (inbound_spec(settings.stream_partitions),
+                                     outbound_spec(settings.stream_partitions))}
+        dead = [d for spec in specs.values() for d in await list_dead(stores.redis, spec, limit=args.limit)]
         wanted = dead if args.requeue_all else [d for d in dead if d.id in set(args.requeue or ())]
         if args.requeue or args.requeue_all:
             missing = set(args.requeue or ()) - {d.id for d in dead}
             if missing:
                 raise CommandError(f"no dead letter with id {', '.join(sorted(missing))}")
             for d in wanted:
-                new_id = await requeue(stores.redis, spec, d.partition, d.id)
+                new_id = await requeue(stores.redis, specs[d.stream], d.partition, d.id)
                 print(json.dumps({"requeued": d.id, "partition": d.partition, "new_id": new_id}))
             return 0
         for d in dead:

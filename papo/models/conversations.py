@@ -70,6 +70,8 @@ class Message(Model):
     edited_at = fields.DatetimeField(null=True)
     deleted_at = fields.DatetimeField(null=True)
     metadata = fields.JSONField(null=True)  # story, referral, postback payload, reaction, location…
+    # migration 0004 (outbound): the deterministic id of the reply Papo sent; one row per outbound request.
+    outbound_id = fields.CharField(max_length=255, null=True, unique=True)  # migration 0004
 
     class Meta:
         table = "messages"

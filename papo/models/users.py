@@ -46,6 +46,8 @@ class ConnectedAccount(Model):
     updated_at = updated_at()
     # Added by migration 0003: the signing secret of a custom channel (Kwai), encrypted like tokens.
     webhook_secret = fields.TextField(null=True)
+    # migration 0004: where a custom channel (Kwai) receives Papo's replies, signed with webhook_secret.
+    callback_url = fields.TextField(null=True)  # migration 0004
 
     class Meta:
         table = "connected_accounts"

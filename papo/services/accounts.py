@@ -33,6 +33,7 @@ async def connect_account(
     business_name: str | None = None,
     business_avatar: str | None = None,
     webhook_secret: str | None = None,
+    callback_url: str | None = None,
 ) -> tuple[ConnectedAccount, bool]:
     """Create or update (re-connect) an account; returns (account, created)."""
     platform = parse_platform(platform) if isinstance(platform, str) else platform
@@ -52,6 +53,10 @@ async def connect_account(
         values["business_avatar"] = business_avatar
     if webhook_secret is not None:
         values["webhook_secret"] = cipher.encrypt(webhook_secret)
+    if callback_url is not None:
+        if not callback_url.startswith(("http://", "https://")):
+            raise ServiceError(f"callback URL {callback_url!r} must start with http:// or https://")
+        values["callback_url"] = callback_url
     async with in_transaction():
         account = (
             await ConnectedAccount.select_for_update()

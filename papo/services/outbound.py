@@ -1,0 +1,366 @@
+"""Outbound use-cases: the send ledger (at most once per outbound id), account credentials for sending,
+the record of every reply in `messages` and `analytics_logs`, and building a reply typed by the owner.
+
+The ledger is a Redis hash `papo:sent:<outbound_id>` whose `state` moves
+    (none) ──claim──▶ sending ──▶ sent | failed | skipped | unknown        (terminal)
+                         └──────▶ retry ──claim──▶ sending …             (a retryable error: not sent)
+                                   gave_up ──claim──▶ sending …          (retries exhausted; requeue allowed)
+`claim` is one atomic script, so two workers can never both move an id to `sending`. An id found in
+`sending` was claimed by a worker that stopped before it learnt the API's answer: it is reported
+("unknown"), never resent automatically. `recorded` / `logged` flags let a redelivery finish the
+PostgreSQL / MongoDB records of an outcome without calling the platform again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from tortoise import Tortoise
+from tortoise.exceptions import IntegrityError, OperationalError
+
+from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage
+from papo.analytics import AnalyticsStore
+from papo.constants import KEY_PREFIX
+from papo.crypto import TokenCipher
+from papo.enums import Platform
+from papo.models import ConnectedAccount, Conversation, Message
+from papo.services import NotFound
+
+log = logging.getLogger(__name__)
+
+SENT_KEY = KEY_PREFIX + "sent:"  # + outbound id -> hash: state, attempts, outcome, recorded, logged…
+ACCOUNT_CACHE = KEY_PREFIX + "out:account:"  # + connected account id -> JSON (ciphertexts only)
+ACCOUNT_PROBLEM = KEY_PREFIX + "out:account-problem:"  # + account id -> hash: error, at, outbound_id
+PRIVATE_REPLY_KEY = KEY_PREFIX + "private-reply:"  # + account id + ":" + comment id -> outbound id
+LEDGER_TTL = 30 * 24 * 3600  # far beyond any redelivery or dead-letter requeue of one request
+
+CLAIMABLE = ("retry", "gave_up")
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if (not state) or state == 'retry' or state == 'gave_up' then
+  redis.call('HSET', KEYS[1], 'state', 'sending', 'owner', ARGV[1], 'started', ARGV[2])
+  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  return {'claimed', attempts}
+end
+return {state, tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one outbound request ended; what `messages` and `analytics_logs` record."""
+
+    status: str  # sent | failed | skipped | unknown (messages.delivery_status)
+    platform_message_id: str | None = None
+    error: str | None = None
+    text: str | None = None  # the text actually sent (the template preview when a template went out)
+    template: str | None = None
+    fallback_used: bool = False
+    recipient: str | None = None
+    attempts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """Compact JSON for the ledger."""
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Outcome:
+        """Back from to_json()."""
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The ledger hash of one outbound id."""
+
+    state: str
+    attempts: int
+    outcome: Outcome | None
+    recorded: bool
+    logged: bool
+    dead_entry: str | None = None  # the stream entry moved to the dead letters when it gave up
+
+
+class SendLedger:
+    """`papo:sent:<outbound_id>`: claims an id before the API call and remembers its outcome."""
+
+    def __init__(self, redis: aioredis.Redis, *, ttl: int = LEDGER_TTL) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self._claim = redis.register_script(_CLAIM)
+
+    async def get(self, outbound_id: str) -> LedgerEntry | None:
+        """The entry, or None when the id was never claimed."""
+        data = await self.redis.hgetall(SENT_KEY + outbound_id)
+        if not data or "state" not in data:
+            return None
+        return LedgerEntry(
+            state=data["state"],
+            attempts=int(data.get("attempts", 0)),
+            outcome=Outcome.from_json(data["outcome"]) if data.get("outcome") else None,
+            recorded=data.get("recorded") == "1",
+            logged=data.get("logged") == "1",
+            dead_entry=data.get("dead_entry"),
+        )
+
+    async def claim(self, outbound_id: str, owner: str) -> tuple[bool, str, int]:
+        """Atomically move the id to `sending`: (claimed, state found or 'sending', attempts)."""
+        state, attempts = await self._claim(keys=[SENT_KEY + outbound_id], args=[owner, time.time(), self.ttl])
+        state = state.decode() if isinstance(state, bytes) else str(state)
+        return state == "claimed", ("sending" if state == "claimed" else state), int(attempts)
+
+    async def settle(self, outbound_id: str, state: str, outcome: Outcome | None = None, **extra: str) -> None:
+        """Write the state (and outcome) the moment it is known, before any slower record."""
+        mapping: dict[str, str] = {"state": state, "settled": str(time.time()), **extra}
+        if outcome is not None:
+            mapping["outcome"] = outcome.to_json()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(SENT_KEY + outbound_id, mapping=mapping)
+        pipe.expire(SENT_KEY + outbound_id, self.ttl)
+        await pipe.execute()
+
+    async def flag(self, outbound_id: str, *names: str) -> None:
+        """Mark record steps done (`recorded`, `logged`)."""
+        if names:
+            await self.redis.hset(SENT_KEY + outbound_id, mapping=dict.fromkeys(names, "1"))
+
+    async def note_retry(self, outbound_id: str) -> int:
+        """Count an attempt that never reached the platform (our own limiter said wait too long)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(SENT_KEY + outbound_id, "attempts", 1)
+        pipe.hsetnx(SENT_KEY + outbound_id, "state", "retry")
+        pipe.expire(SENT_KEY + outbound_id, self.ttl)
+        attempts, *_ = await pipe.execute()
+        return int(attempts)
+
+    async def release(self, outbound_id: str) -> bool:
+        """Operator action: allow an `unknown`/`failed`/`gave_up` id to be sent again (then requeue it)."""
+        key = SENT_KEY + outbound_id
+        if await self.redis.hget(key, "state") not in ("unknown", "failed", "gave_up", "sending"):
+            return False
+        await self.redis.hset(key, mapping={"state": "retry", "recorded": "0", "logged": "0"})
+        return True
+
+
+async def claim_comment(redis: aioredis.Redis, request: OutboundMessage, *, days: float) -> bool:
+    """One private reply per comment: the first outbound id to claim the comment owns it (for `days` + 1)."""
+    key = f"{PRIVATE_REPLY_KEY}{request.account_id}:{request.comment_id}"
+    if await redis.set(key, request.outbound_id, nx=True, ex=int((days + 1) * 86400)):
+        return True
+    return await redis.get(key) == request.outbound_id
+
+
+async def release_comment(redis: aioredis.Redis, request: OutboundMessage) -> None:
+    """Give the comment back after a send that certainly failed (another reply may try)."""
+    key = f"{PRIVATE_REPLY_KEY}{request.account_id}:{request.comment_id}"
+    if await redis.get(key) == request.outbound_id:
+        await redis.delete(key)
+
+
+# ------------------------------------------------------------------ accounts and credentials
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProfile:
+    """What sending needs from `connected_accounts`; secrets stay ciphertext until the send itself."""
+
+    id: str
+    user_id: str
+    platform: str
+    platform_account_id: str
+    access_token: str  # ciphertext
+    webhook_secret: str | None = None  # ciphertext (Kwai signs replies with it)
+    callback_url: str | None = None
+
+    def credential(self, cipher: TokenCipher) -> str:
+        """The decrypted secret the sender needs (access token; the signing secret for Kwai)."""
+        if self.platform == Platform.KWAI:
+            if not self.webhook_secret:
+                raise NotFound(f"Kwai account {self.platform_account_id} has no webhook secret to sign replies")
+            return cipher.decrypt(self.webhook_secret)
+        return cipher.decrypt(self.access_token)
+
+
+async def load_account(redis: aioredis.Redis, account_id: str, *, ttl: int = 300) -> AccountProfile:
+    """The account's profile, from a short Redis cache (ciphertext only) or PostgreSQL; NotFound if gone."""
+    cached = await redis.get(ACCOUNT_CACHE + account_id)
+    if cached:
+        return AccountProfile(**json.loads(cached))
+    account = await ConnectedAccount.get_or_none(id=uuid.UUID(account_id))
+    if account is None:
+        raise NotFound(f"connected account {account_id} no longer exists")
+    profile = AccountProfile(
+        id=str(account.id), user_id=str(account.user_id), platform=str(account.platform),
+        platform_account_id=account.platform_account_id, access_token=account.access_token,
+        webhook_secret=account.webhook_secret, callback_url=account.callback_url,
+    )
+    await redis.set(ACCOUNT_CACHE + account_id, json.dumps(asdict(profile)), ex=ttl)
+    return profile
+
+
+async def forget_account(redis: aioredis.Redis, account_id: str) -> None:
+    """Drop the cached profile (after a re-connect, or when the platform refused its token)."""
+    await redis.delete(ACCOUNT_CACHE + account_id)
+
+
+async def report_account_problem(redis: aioredis.Redis, account_id: str, error: str, outbound_id: str) -> None:
+    """Remember that an account needs the owner (expired token, missing permission) for the admin bot."""
+    await redis.hset(ACCOUNT_PROBLEM + account_id, mapping={
+        "error": error[:500], "at": datetime.now(UTC).isoformat(), "outbound_id": outbound_id,
+    })
+
+
+async def account_problem(redis: aioredis.Redis, account_id: str) -> dict[str, str] | None:
+    """The last problem reported for an account, or None."""
+    return await redis.hgetall(ACCOUNT_PROBLEM + account_id) or None
+
+
+# ------------------------------------------------------------------ records
+
+_UPDATE_OWN = """
+    UPDATE messages SET
+        platform_message_id = COALESCE($2, platform_message_id),
+        delivery_status = CASE WHEN delivery_status IN ('delivered', 'read') AND $3 = 'sent'
+                               THEN delivery_status ELSE $3 END,
+        delivery_error = $4, delivery_updated_at = now(), message_text = COALESCE($5, message_text),
+        metadata = COALESCE(metadata, '{}'::jsonb) || $6::jsonb
+    WHERE outbound_id = $1
+    RETURNING id
+"""
+# The platform's echo of our own message (Instagram, Messenger) may be stored by the inbound worker
+# before this record: adopt that row instead of failing on the (conversation, platform id) key.
+_ADOPT_ECHO = """
+    UPDATE messages SET outbound_id = $1, is_automated = $4, automation_rule_id = $5, kind = $6,
+        delivery_status = COALESCE(delivery_status, $7), delivery_updated_at = now(),
+        metadata = COALESCE(metadata, '{}'::jsonb) || $8::jsonb
+    WHERE conversation_id = $2 AND platform_message_id = $3 AND outbound_id IS NULL
+    RETURNING id
+"""
+# The common case in one round trip: insert the row and, for a sent reply, move the conversation's
+# last_message_at forward.
+_INSERT = """
+    WITH ins AS (
+        INSERT INTO messages (id, conversation_id, platform_message_id, sender, message_text, message_type,
+                              is_automated, automation_rule_id, kind, reply_to_id, platform_timestamp,
+                              delivery_status, delivery_error, delivery_updated_at, metadata, outbound_id)
+        VALUES ($1, $2, $3, 'user', $4, 'text', $5, $6, $7, $8, now(), $9, $10, now(), $11::jsonb, $12)
+        ON CONFLICT DO NOTHING
+        RETURNING id, conversation_id
+    ), touched AS (
+        UPDATE conversations SET last_message_at = GREATEST(last_message_at, now())
+        WHERE $9::text = 'sent' AND id IN (SELECT conversation_id FROM ins)
+    )
+    SELECT id FROM ins
+"""
+_TOUCH_CONVERSATION = "UPDATE conversations SET last_message_at = GREATEST(last_message_at, now()) WHERE id = $1"
+
+
+def _metadata(request: OutboundMessage, outcome: Outcome) -> dict[str, Any]:
+    meta: dict[str, Any] = {"outbound_id": request.outbound_id, "attempts": outcome.attempts}
+    if outcome.template:
+        meta["template"] = outcome.template
+    if outcome.fallback_used:
+        meta["fallback_used"] = True
+    if outcome.recipient:
+        meta["recipient"] = outcome.recipient
+    if request.buttons:
+        meta["buttons"] = [{"id": b.id, "title": b.title} for b in request.buttons]
+    if request.comment_id:
+        meta["comment_id"] = request.comment_id
+    return {**meta, **outcome.extra}
+
+
+async def record_message(request: OutboundMessage, outcome: Outcome) -> uuid.UUID | None:
+    """Write (or update) the request's `messages` row; idempotent by outbound id. None if the
+    conversation is gone."""
+    conn = Tortoise.get_connection("default")
+    meta = json.dumps(_metadata(request, outcome), ensure_ascii=False)
+    rule = uuid.UUID(request.automation_rule_id) if request.automation_rule_id else None
+    automated = request.automated or rule is not None
+    conv = uuid.UUID(request.conversation_id)
+    pm = outcome.platform_message_id
+    for _ in range(2):  # a second pass only when a concurrent writer won a race
+        try:
+            rows = await conn.execute_query_dict(_INSERT, [
+                uuid.uuid4(), conv, pm, outcome.text, automated, rule, str(request.kind),
+                request.comment_id or request.reply_to, outcome.status, outcome.error, meta, request.outbound_id,
+            ])
+        except (IntegrityError, OperationalError) as exc:
+            if "foreign key" not in str(exc).lower():
+                raise
+            log.warning("outbound %s: conversation %s is gone; nothing to record", request.outbound_id, conv)
+            return None
+        if rows:
+            return rows[0]["id"]
+        # Already recorded (a redelivery), or the platform's echo of this message was stored first.
+        rows = await conn.execute_query_dict(
+            _UPDATE_OWN, [request.outbound_id, pm, outcome.status, outcome.error, outcome.text, meta])
+        if not rows and pm:
+            rows = await conn.execute_query_dict(
+                _ADOPT_ECHO, [request.outbound_id, conv, pm, automated, rule, str(request.kind), outcome.status, meta])
+        if rows:
+            if outcome.status == "sent":
+                await conn.execute_query(_TOUCH_CONVERSATION, [conv])
+            return rows[0]["id"]
+    return None
+
+
+async def log_sent(analytics: AnalyticsStore, request: OutboundMessage, outcome: Outcome,
+                   message_id: uuid.UUID | None) -> None:
+    """The `analytics_logs` `message_sent` event of a reply that went out."""
+    await analytics.log_event(
+        user_id=request.user_id,
+        event_type="message_sent",
+        platform=str(request.platform),
+        data={
+            "outbound_id": request.outbound_id,
+            "conversation_id": request.conversation_id,
+            "message_id": str(message_id) if message_id else None,
+            "platform_message_id": outcome.platform_message_id,
+            "kind": str(request.kind),
+            "automated": request.automated or request.automation_rule_id is not None,
+            "automation_rule_id": request.automation_rule_id,
+            "template": outcome.template,
+            "fallback_used": outcome.fallback_used,
+            "attempts": outcome.attempts,
+        },
+    )
+
+
+# ------------------------------------------------------------------ replies typed by the owner
+
+
+async def manual_reply(conversation_id: str | uuid.UUID, text: str, *, buttons: tuple[Button, ...] = (),
+                       outbound_id: str | None = None) -> OutboundMessage:
+    """An OutboundMessage for a reply the owner typed (admin bot): a fresh UUID unless one is given."""
+    conversation = await Conversation.get_or_none(id=conversation_id).prefetch_related("account")
+    if conversation is None or conversation.account is None:
+        raise NotFound(f"no conversation {conversation_id} with a connected account")
+    account = conversation.account
+    phone = None
+    if conversation.platform == Platform.WHATSAPP:
+        last = await Message.filter(conversation_id=conversation.id, sender="remote").order_by("-created_at").first()
+        phone = (last.metadata or {}).get("remote_user_phone") if last else None
+    return OutboundMessage(
+        outbound_id=outbound_id or f"manual:{uuid.uuid4()}",
+        platform=Platform(conversation.platform),
+        user_id=str(conversation.user_id),
+        account_id=str(account.id),
+        platform_account_id=account.platform_account_id,
+        conversation_id=str(conversation.id),
+        recipient_id=conversation.remote_user_id,
+        recipient_phone=phone,
+        kind=OutboundKind.REPLY,
+        text=text,
+        buttons=buttons,
+        automated=False,
+    )

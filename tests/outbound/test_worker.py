@@ -1,0 +1,70 @@
+"""The outbound consumer as `papo worker` runs it: enqueue → partitioned stream → sends, each once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import aiohttp
+import pytest_asyncio
+
+from papo.crypto import TokenCipher
+from papo.enums import Platform
+from papo.models import Message
+from papo.pipeline.outbound import OutboundQueue, enqueue_outbound, run_outbound
+from tests.conftest import TEST_SECRET
+from tests.inbound.conftest import eventually
+from tests.outbound.conftest import FakePlatform
+
+WABA_NUMBER = "106540352242922"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def outbound_worker(settings, stores, fake: FakePlatform) -> AsyncIterator[None]:
+    local = settings.model_copy(update={
+        "graph_api_url": fake.url("/"), "youtube_api_url": fake.url("/"), "worker_lease_ms": 3000,
+        "outbound_retry_base": 0.01, "outbound_retry_max": 0.05,
+    })
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as session:
+        task = asyncio.create_task(run_outbound(stores, local, stop, session, cipher=TokenCipher(TEST_SECRET),
+                                                worker_id="test-out"))
+        yield
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+
+
+async def test_429_then_200_through_the_worker_ends_in_one_message(
+    settings, stores, fake, scene, outbound_worker
+) -> None:
+    s = await scene(Platform.WHATSAPP, phone="5511987654321")
+    fake.script(f"/{WABA_NUMBER}/messages", (429, {"error": {"message": "(#130429) Rate limit hit", "code": 130429}}))
+    request = s.request(outbound_id="whatsapp:wamid.HBgN999:rule-1")
+    assert await enqueue_outbound(stores.redis, request, partitions=settings.stream_partitions)
+    assert await enqueue_outbound(stores.redis, request, partitions=settings.stream_partitions) is None
+
+    async def sent() -> bool:
+        return await Message.filter(outbound_id=request.outbound_id, delivery_status="sent").exists()
+
+    await eventually(sent)
+    await asyncio.sleep(0.3)
+    assert len(fake.calls) == 2 and await Message.filter(sender="user").count() == 1
+
+
+async def test_many_conversations_are_sent_once_each_and_in_order(
+    settings, stores, fake, scene, outbound_worker
+) -> None:
+    scenes = [await scene(Platform.WHATSAPP, remote=f"55119{n:08d}", phone=f"55119{n:08d}",
+                          last_inbound=timedelta(minutes=10)) for n in range(20)]
+    requests = [s.request(outbound_id=f"out-{i}-{k}", text=f"msg {k}") for i, s in enumerate(scenes) for k in range(3)]
+    await OutboundQueue(stores.redis, settings.stream_partitions).enqueue_many(requests)
+
+    async def all_sent() -> bool:
+        return await Message.filter(sender="user", delivery_status="sent").count() == len(requests)
+
+    await eventually(all_sent)
+    assert len(fake.calls) == len(requests)
+    for s in scenes:
+        bodies = [c.json["text"]["body"] for c in fake.calls if c.json["to"] == s.phone]
+        assert bodies == ["msg 0", "msg 1", "msg 2"]
