@@ -112,6 +112,10 @@ class LocalOnlyClassifier:
         """Classify locally; the source is always `local`."""
         return Classified(self._local.predict(text), Source.LOCAL)
 
+    def classify_many_now(self, texts: list[str]) -> list[Classified]:
+        """Classify a batch synchronously: the local model needs no event-loop round trips."""
+        return [Classified(c, Source.LOCAL) for c in self._local.predict_many(texts)]
+
     async def aclose(self) -> None:
         """Nothing to release."""
 

@@ -47,7 +47,12 @@ class UnderstandStage:
         todo = [m for m in result.new_messages if classifiable(m)]
         if not todo:
             return
-        answers = await asyncio.gather(*(self._classify(m.event.text or "") for m in todo))
+        texts = [m.event.text or "" for m in todo]
+        batch = getattr(self.classifier, "classify_many_now", None)
+        if batch is not None:  # the local model: one plain loop, no task per message
+            answers = batch(texts)
+        else:
+            answers = list(await asyncio.gather(*(self._classify(text) for text in texts)))
         classifications = [a.classification for a in answers]
         for message, classification in zip(todo, classifications, strict=True):
             result.classifications[message.message_id] = classification
