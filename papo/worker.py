@@ -14,6 +14,7 @@ import aiohttp
 from papo.ai.openai_classifier import make_classifier
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
+from papo.pipeline.automate import AutomateStage
 from papo.pipeline.inbound import InboundPipeline, Stage
 from papo.pipeline.outbound import run_outbound
 from papo.pipeline.queues import Queues, inbound_spec
@@ -38,7 +39,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
     await account_index.rebuild(stores.redis)
     classifier = make_classifier(settings, stores.redis)
     if stages is None:
-        stages = [UnderstandStage(stores, classifier)]
+        stages = [UnderstandStage(stores, classifier), AutomateStage(stores, settings)]
     pipeline = InboundPipeline(stores, stages)
     consumer = PartitionedConsumer(
         stores.redis,

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from papo import __version__
+from papo.cli import rules as rules_cli
 from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
 from papo.cli.common import CommandError, print_error
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                               ("evaluate", cmd_ai_evaluate, "print held-out precision/recall/F1")):
         p = add(name, func, help_, ai_sub)
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (see --help of the module)")
+
+    rules_cli.add_commands(sub, add)
 
     user = sub.add_parser("user", help="manage business users", description="Manage business users.")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)

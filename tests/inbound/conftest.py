@@ -77,7 +77,7 @@ async def connect(stores: Stores, owner: User) -> Connect:
 
     async def _connect(platform: str, account_id: str, *, user: User | None = None) -> ConnectedAccount:
         account, _ = await connect_account(
-            user=user or owner, platform=platform, platform_account_id=account_id, access_token="tok",
+            user=user or owner, platform=platform, platform_account_id=account_id, access_token="tok-test",
             cipher=TokenCipher(TEST_SECRET), webhook_secret=KWAI_SECRET if platform == "kwai" else None,
         )
         await account_index.add(stores.redis, account)

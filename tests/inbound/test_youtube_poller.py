@@ -56,7 +56,7 @@ async def test_poller_feeds_new_comments_once(worker, settings, stores, connect,
             "conversation").first()
         assert first.message_text == "Vocês vendem a forminha? Onde compro?"
         assert first.post_id == "dQw4Xw9WgXc" and first.conversation.remote_user_id == "UCm4R1n4C0sTaQ8vZ2kL7pXw"
-        assert calls[0]["auth"] == "Bearer tok" and calls[0]["query"]["part"] == "snippet,replies"
+        assert calls[0]["auth"] == "Bearer tok-test" and calls[0]["query"]["part"] == "snippet,replies"
 
         await stores.redis.delete(f"papo:youtube:lock:{CHANNEL}")
         assert await poller.poll_all() == 0  # nothing newer than what was seen

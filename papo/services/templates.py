@@ -1,0 +1,187 @@
+"""Message templates of a business: add, list, delete; variables detected from `{placeholders}`.
+
+WhatsApp templates name the approved Meta template (`meta_template_name`) and its language code. The
+seed table has no language column: until a migration adds `message_templates.language`, the language
+is validated and returned but not stored (templates then send with the outbound default language).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from papo.engine import TemplateView
+from papo.engine.render import placeholders
+from papo.engine.text import fold
+from papo.enums import Platform
+from papo.models import AutomationRule, MessageTemplate, User
+from papo.services import NotFound, ServiceError
+from papo.services.accounts import parse_platform
+
+MAX_CONTENT = 4096
+MAX_META_BODY = 1024  # Meta's limit for a template body
+_META_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2,4})?$")  # Meta's codes: pt_BR, en_US, es, es_MX, zh_CN…
+_META_PLACEHOLDER = re.compile(r"\{\{\s*\d+\s*\}\}")
+# Whether the model has the language column yet (the migration proposed in RULES.md).
+_HAS_LANGUAGE = "language" in MessageTemplate._meta.fields_map
+
+UserRef = User | uuid.UUID | str
+
+
+def user_id(user: UserRef) -> uuid.UUID:
+    """The id of a user given as a model, a UUID or its string."""
+    if isinstance(user, User):
+        return user.id
+    try:
+        return user if isinstance(user, uuid.UUID) else uuid.UUID(str(user))
+    except ValueError:
+        raise ServiceError(f"{user!r} is not a user id") from None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    """A template as the CLI and bot show it."""
+
+    id: uuid.UUID
+    platform: Platform
+    name: str
+    content: str
+    variables: tuple[str, ...]
+    meta_template_name: str | None
+    language: str | None
+    is_approved: bool
+    created_at: datetime | None
+
+    @classmethod
+    def of(cls, row: MessageTemplate, language: str | None = None) -> TemplateInfo:
+        """From a row (the language from the row once the column exists)."""
+        return cls(
+            id=row.id, platform=Platform(row.platform), name=row.name, content=row.content,
+            variables=tuple(row.variables or ()), meta_template_name=row.meta_template_name,
+            language=getattr(row, "language", None) or language, is_approved=bool(row.is_approved),
+            created_at=row.created_at,
+        )
+
+    def view(self) -> TemplateView:
+        """The evaluator's view of this template."""
+        return TemplateView(
+            id=str(self.id), name=self.name, platform=self.platform, content=self.content,
+            variables=self.variables, meta_template_name=self.meta_template_name, language=self.language,
+            is_approved=self.is_approved,
+        )
+
+
+def detect_variables(content: str) -> list[str]:
+    """The `{variables}` of a template's content, in order of first use."""
+    return placeholders(content)
+
+
+async def add_template(user: UserRef, *, platform: str | Platform, name: str, content: str,
+                       meta_template_name: str | None = None, language: str | None = None,
+                       approved: bool = False) -> TemplateInfo:
+    """Store a template; refuses a duplicate name on the same platform and malformed WhatsApp fields."""
+    uid = user_id(user)
+    plat = parse_platform(platform) if isinstance(platform, str) else platform
+    name, content = name.strip(), content.strip()
+    errors = []
+    if not name or len(name) > 255:
+        errors.append("name: must be 1 to 255 characters")
+    if not content:
+        errors.append("content: must not be empty")
+    elif len(content) > MAX_CONTENT:
+        errors.append(f"content: must be at most {MAX_CONTENT} characters")
+    if _META_PLACEHOLDER.search(content):
+        errors.append("content: write variables as {name}; Meta's {{1}}, {{2}}… are filled from them in order")
+    meta = meta_template_name.strip() if meta_template_name else None
+    lang = language.strip() if language else None
+    if meta is not None:
+        if plat is not Platform.WHATSAPP:
+            errors.append("meta_template_name: only WhatsApp templates are approved by Meta")
+        if not _META_NAME.match(meta):
+            errors.append("meta_template_name: lower-case letters, digits and _ only (as in WhatsApp Manager)")
+        if lang is None:
+            errors.append("language: required with meta_template_name (e.g. pt_BR, en_US, es)")
+        if len(content) > MAX_META_BODY:
+            errors.append(f"content: a WhatsApp template body has at most {MAX_META_BODY} characters")
+    elif lang is not None:
+        errors.append("language: only applies to WhatsApp templates (with meta_template_name)")
+    if lang is not None and not _LANGUAGE.match(lang):
+        errors.append(f"language: {lang!r} is not a language code like pt_BR, en_US or es")
+    if errors:
+        raise ServiceError("; ".join(errors))
+    for other in await MessageTemplate.filter(user_id=uid, platform=plat).only("id", "name"):
+        if fold(other.name) == fold(name):
+            raise ServiceError(f"a {plat} template named {other.name!r} already exists")
+    values: dict[str, Any] = {"language": lang} if _HAS_LANGUAGE else {}
+    row = await MessageTemplate.create(
+        user_id=uid, platform=plat, name=name, content=content, variables=detect_variables(content),
+        meta_template_name=meta, is_approved=approved, **values,
+    )
+    return TemplateInfo.of(row, lang)
+
+
+async def list_templates(user: UserRef, *, platform: str | Platform | None = None) -> list[TemplateInfo]:
+    """A business's templates, by platform then name."""
+    query = MessageTemplate.filter(user_id=user_id(user))
+    if platform is not None:
+        query = query.filter(platform=parse_platform(platform) if isinstance(platform, str) else platform)
+    return [TemplateInfo.of(row) for row in await query.order_by("platform", "name")]
+
+
+async def get_template(user: UserRef, ref: str) -> TemplateInfo:
+    """A template by id, or by name when the name is unique across platforms."""
+    return TemplateInfo.of(await _row(user_id(user), ref))
+
+
+async def _row(uid: uuid.UUID, ref: str) -> MessageTemplate:
+    ref = ref.strip()
+    try:
+        found = await MessageTemplate.get_or_none(id=uuid.UUID(ref), user_id=uid)
+    except ValueError:
+        rows = [r for r in await MessageTemplate.filter(user_id=uid) if fold(r.name) == fold(ref)]
+        if len(rows) > 1:
+            raise ServiceError(f"{len(rows)} templates are named {ref!r}; use the id") from None
+        found = rows[0] if rows else None
+    if found is None:
+        raise NotFound(f"no template {ref!r}")
+    return found
+
+
+async def delete_template(user: UserRef, ref: str, *, force: bool = False) -> TemplateInfo:
+    """Delete a template; refuses while an active rule uses it, unless `force`."""
+    uid = user_id(user)
+    row = await _row(uid, ref)
+    if not force:
+        users = await rules_using(uid, row)
+        if users:
+            raise ServiceError(f"template {row.name!r} is used by active rule(s): {', '.join(users)}; "
+                               "disable or delete them first, or force")
+    info = TemplateInfo.of(row)
+    await row.delete()
+    return info
+
+
+async def rules_using(uid: uuid.UUID, template: MessageTemplate) -> list[str]:
+    """Names of the active rules that reference a template by id or name."""
+    names = []
+    for rule in await AutomationRule.filter(user_id=uid, is_active=True):
+        data = rule.action_data or {}
+        refs = [data, data.get("fallback") or {}] if isinstance(data, dict) else []
+        for ref in refs:
+            if not isinstance(ref, dict):
+                continue
+            if ref.get("template_id") == str(template.id) or (
+                isinstance(ref.get("template_name"), str) and fold(ref["template_name"]) == fold(template.name)
+            ):
+                names.append(rule.name)
+                break
+    return names
+
+
+async def template_views(user: UserRef) -> list[TemplateView]:
+    """Every template of a business as the evaluator sees them."""
+    return [TemplateInfo.of(row).view() for row in await MessageTemplate.filter(user_id=user_id(user))]
