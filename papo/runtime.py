@@ -16,6 +16,8 @@ from papo.analytics import AnalyticsStore, open_mongo
 from papo.config import Settings
 from papo.crypto import TokenCipher, read_secret_file
 
+REDIS_POOL_SIZE = 64
+
 
 class StoresUnavailable(Exception):
     """A store cannot be reached or is not configured; the message says which and what to do."""
@@ -83,14 +85,19 @@ def command_stores(settings: Settings, *, note: bool = True) -> Iterator[StoreUr
 async def open_stores(urls: StoreUrls, settings: Settings, *, pool_max: int = 20) -> AsyncIterator[Stores]:
     """Open PostgreSQL (Tortoise), Redis and MongoDB; close them all on exit."""
     await db.init_db(urls.database_url, pool_max=pool_max)
-    redis = aioredis.from_url(urls.redis_url, decode_responses=True)
+    # A blocking pool: a burst of webhooks waits briefly for a connection instead of failing with
+    # "Too many connections" (redis-py's default pool raises at once when it is exhausted).
+    pool = aioredis.BlockingConnectionPool.from_url(
+        urls.redis_url, decode_responses=True, max_connections=REDIS_POOL_SIZE, timeout=10
+    )
+    redis = aioredis.Redis(connection_pool=pool)
     mongo = open_mongo(urls.mongo_url)
     try:
         analytics = AnalyticsStore(mongo, settings.mongo_database)
         yield Stores(urls=urls, redis=redis, mongo=mongo, analytics=analytics)
     finally:
         await mongo.close()
-        await redis.aclose()
+        await redis.aclose(close_connection_pool=True)
         await db.close_db()
 
 
