@@ -50,7 +50,8 @@ def body_for(n: int) -> tuple[str, bytes]:
     """A price question from customer n, timestamped now (inside the 24-hour window)."""
     customer = f"55119{n:08d}"
     payload = ingest.whatsapp_body(n).replace(f"55119{n % 500:08d}".encode(), customer.encode())
-    payload = payload.replace(f'"timestamp": "{1767268800 + n}"'.encode(), f'"timestamp": "{int(time.time())}"'.encode())
+    old, new = f'"timestamp": "{1767268800 + n}"', f'"timestamp": "{int(time.time())}"'
+    payload = payload.replace(old.encode(), new.encode())
     return customer, payload
 
 
