@@ -18,6 +18,7 @@ from tortoise import Tortoise
 
 from papo.adapters.events import EventKind
 from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, TemplateMessage
+from papo.ai.faq_reply import FaqResponder
 from papo.engine import RuleIndex, evaluate
 from papo.engine.model import Action, EvalContext, LeadView, TemplateCall
 from papo.engine.state import claim_all, load_state
@@ -46,6 +47,7 @@ class AutomateStage:
         self.settings = settings
         self.queue = OutboundQueue.from_settings(stores.redis, settings)
         self._indexes: dict[uuid.UUID, tuple[float, str, RuleIndex]] = {}
+        self.faq = FaqResponder(settings)
         self.actions_taken = 0
 
     async def __call__(self, result: BatchResult) -> None:
@@ -112,16 +114,18 @@ class AutomateStage:
                 dedupe_key=action.action_id,
             )
             return None
-        return self._reply(action, new)
+        return await self._reply(action, new)
 
-    def _reply(self, action: Action, new: NewMessage) -> OutboundMessage | None:
-        """The outbound request for a reply action (ai_reply without a model sends its fallback text)."""
+    async def _reply(self, action: Action, new: NewMessage) -> OutboundMessage | None:
+        """The outbound request for a reply action (ai_reply: the model's FAQ answer, else its fallback)."""
         event = new.event
         text = action.text
         template = _template(action.template)
-        if action.type is ActionType.AI_REPLY and not text:
-            log.info("ai_reply of rule %s has no fallback text and no model answer: nothing sent", action.rule_name)
-            return None
+        if action.type is ActionType.AI_REPLY:
+            text = await self.faq.answer(action.faq, event.text, business=None) or action.text
+            if not text:
+                log.info("ai_reply of rule %s: no model answer and no fallback text, nothing sent", action.rule_name)
+                return None
         comment = event.kind is EventKind.COMMENT
         if comment:
             private = event.platform in PRIVATE_REPLY_PLATFORMS
