@@ -16,9 +16,11 @@ from tortoise.transactions import in_transaction
 
 from papo.adapters.events import EventKind
 from papo.ai.openai_classifier import Classified, SourcedClassifier
+from papo.enums import Intent, LeadQuality, Sentiment
 from papo.runtime import Stores
 from papo.services.crm import LeadState, load_leads, save_leads
 from papo.services.inbound import BatchResult, NewMessage
+from papo.services.notify import COMPLAINT, HOT_LEAD, notify_owner
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class UnderstandStage:
             await self.stores.analytics.ai_interactions.insert_many(docs, ordered=False)
         except Exception:  # analytics must never block the pipeline; the CRM is already committed
             log.exception("could not log %d AI interactions", len(docs))
+        await self._alert(todo, answers, leads)
         for lead in leads.values():
             if lead.qualified_from is None or lead.quality is None:
                 continue
@@ -112,6 +115,35 @@ class UnderstandStage:
                 )
             except Exception:
                 log.exception("could not log lead_qualified for %s", lead.remote_user_id)
+
+
+    async def _alert(self, todo: list[NewMessage], answers: list[Classified],
+                     leads: dict[tuple[uuid.UUID, str, str], LeadState]) -> None:
+        """Owner alerts: a lead that just became hot, and every negative complaint."""
+        for message, (c, _source) in zip(todo, answers, strict=True):
+            event = message.event
+            lead = leads.get((message.user_id, str(event.platform), event.remote_user_id))
+            base = {"conversation_id": message.conversation_id, "remote_user_id": event.remote_user_id,
+                    "customer": event.remote_user_name or event.remote_user_id, "platform": str(event.platform),
+                    "text": event.text}
+            try:
+                if c.intent is Intent.COMPLAINT and c.sentiment is Sentiment.NEGATIVE:
+                    await notify_owner(self.stores.redis, message.user_id, COMPLAINT, base,
+                                       dedupe_key=f"complaint:{message.message_id}")
+                if lead is not None and lead.quality is LeadQuality.HOT and lead.qualified_from is not None \
+                        and message is _last_of(todo, message):
+                    await notify_owner(self.stores.redis, message.user_id, HOT_LEAD,
+                                       {**base, "score": round(lead.score or 0.0, 2)},
+                                       dedupe_key=f"hot:{message.message_id}")
+            except Exception:  # an alert must never stop the pipeline
+                log.exception("could not queue an owner alert")
+
+
+def _last_of(todo: list[NewMessage], message: NewMessage) -> NewMessage:
+    """The last message of the same customer in this batch (one hot-lead alert per batch and lead)."""
+    same = [m for m in todo if m.user_id == message.user_id and m.event.remote_user_id == message.event.remote_user_id
+            and m.event.platform == message.event.platform]
+    return same[-1]
 
 
 def _phone_hint(phone: str | None) -> str | None:

@@ -78,3 +78,19 @@ async def test_lead_goes_cold_warm_hot_and_keeps_contact_data(web, worker, setti
     assert docs[2]["user_message"].startswith("Quero encomendar")
     rises = await stores.analytics.analytics.find({"event_type": "lead_qualified"}).to_list(10)
     assert [r["data"]["lead_quality"] for r in rises] == ["warm", "hot"]
+
+
+async def test_hot_lead_and_negative_complaint_alert_the_owner(web, worker, settings, stores, connect, owner):
+    from papo.services.notify import NOTIFY_STREAM
+    from papo.streams import codec
+
+    await connect("whatsapp", ACCOUNT)
+    await _lead_after(web, settings, stores, "Quanto custa o bolo de chocolate de 2kg?", 1)
+    await _lead_after(web, settings, stores, "Quero encomendar um pra sábado!", 2)
+    await _lead_after(web, settings, stores, "Quero encomendar outro pra domingo!", 3)  # already hot: no 2nd alert
+    await _lead_after(web, settings, stores, "o bolo chegou todo amassado, que decepção, quero meu dinheiro", 4)
+    alerts = [codec.decode(fields) for _, fields in await stores.redis.xrange(NOTIFY_STREAM)]
+    kinds = [a["kind"] for a in alerts]
+    assert kinds == ["hot_lead", "complaint"]
+    assert alerts[0]["user_id"] == str(owner.id) and alerts[0]["payload"]["customer"] == "Ana Souza"
+    assert alerts[1]["payload"]["text"].startswith("o bolo chegou")
