@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
@@ -113,6 +113,33 @@ class Settings(BaseSettings):
     outbound_concurrency: int = Field(default=32, ge=1)
     outbound_account_cache_ttl: int = Field(default=300, gt=0)
     outbound_instagram_base: str = "graph_api_url"  # "instagram_api_url" for Instagram-Login tokens
+
+    # Posts: scheduler, publisher, engagement (papo/services/POSTS.md).
+    posts_scheduler_interval: float = Field(default=2.0, gt=0)
+    posts_scheduler_batch: int = Field(default=100, ge=1, le=10_000)
+    posts_requeue_after: float = Field(default=60.0, gt=0)
+    posts_max_attempts: int = Field(default=5, ge=1)
+    posts_retry_base: float = Field(default=2.0, gt=0)
+    posts_retry_max: float = Field(default=60.0, gt=0)
+    posts_poll_interval: float = Field(default=3.0, gt=0)
+    posts_poll_timeout: float = Field(default=120.0, gt=0)
+    posts_recheck_after: float = Field(default=120.0, gt=0)
+    posts_processing_max_hours: float = Field(default=24.0, gt=0)
+    posts_commit_stale: float = Field(default=60.0, gt=0)
+    posts_concurrency: int = Field(default=8, ge=1)
+    posts_block_ms: int = Field(default=500, ge=10)
+    posts_limiter_max_wait: float = Field(default=30.0, gt=0)
+    posts_instagram_max_hashtags: int = Field(default=5, ge=1, le=30)
+    posts_instagram_per_day: float = Field(default=50.0, gt=0)
+    posts_tiktok_privacy: Literal["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR",
+                                  "SELF_ONLY"] = "PUBLIC_TO_EVERYONE"
+    posts_youtube_privacy: Literal["public", "unlisted", "private"] = "public"
+    posts_youtube_category: str = "22"
+    posts_engagement_interval: float = Field(default=900.0, gt=0)
+    posts_engagement_min_age: float = Field(default=3600.0, ge=0)
+    posts_engagement_days: float = Field(default=30.0, gt=0)
+    posts_engagement_batch: int = Field(default=200, ge=1)
+    posts_engagement_calls_per_hour: float = Field(default=60.0, gt=0)
     timezone: str = "America/Sao_Paulo"
 
     @field_validator("log_level")

@@ -35,7 +35,7 @@ async def serve_forever(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    pool = 10 + (settings.stream_partitions + 2 if "worker" in roles else 0)
+    pool = 10 + (settings.stream_partitions + 6 if "worker" in roles else 0) + (2 if "scheduler" in roles else 0)
     async with open_stores(urls, settings, pool_max=pool) as stores:
         await stores.analytics.ensure_indexes()
         runner = web.AppRunner(create_app(settings, urls, stores=stores), access_log=None)
@@ -53,6 +53,10 @@ async def serve_forever(
                 from papo.worker import run_roles
 
                 background.append(asyncio.create_task(run_roles(stores, settings, stop), name="worker"))
+            if "scheduler" in roles:
+                from papo.scheduler import run_scheduler
+
+                background.append(asyncio.create_task(run_scheduler(stores, settings, stop), name="scheduler"))
             url = f"http://{settings.host}:{settings.port}"
             if on_listening is not None:
                 on_listening(url)

@@ -15,8 +15,10 @@ from papo.ai.openai_classifier import make_classifier
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.automate import AutomateStage
+from papo.pipeline.engagement import run_engagement
 from papo.pipeline.inbound import InboundPipeline, Stage
 from papo.pipeline.outbound import run_outbound
+from papo.pipeline.publish import run_publisher
 from papo.pipeline.queues import Queues, inbound_spec
 from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
@@ -62,6 +64,8 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
                 archiver.run(stop),
                 poller.run(stop),
                 run_outbound(stores, settings, stop, session, cipher=cipher, worker_id=name),
+                run_publisher(stores, settings, stop, session, cipher, name),
+                run_engagement(stores, settings, stop, session, cipher, name),
             )
         finally:
             await classifier.aclose()
@@ -74,5 +78,5 @@ async def run_worker(settings: Settings, urls: StoreUrls) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_stores(urls, settings, pool_max=max(4, settings.stream_partitions + 2)) as stores:
+    async with open_stores(urls, settings, pool_max=max(4, settings.stream_partitions + 6)) as stores:
         await run_roles(stores, settings, stop)

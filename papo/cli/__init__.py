@@ -13,7 +13,8 @@ from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
 from papo.cli.common import CommandError, print_error
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
-from papo.cli.run import cmd_migrate, cmd_serve, cmd_up, cmd_worker
+from papo.cli.posts import add_commands as add_posts_commands
+from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name, func, help_, ai_sub)
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (see --help of the module)")
 
+    add("scheduler", cmd_scheduler, "queue scheduled posts when they fall due (run one or more) until Ctrl-C")
     rules_cli.add_commands(sub, add)
+    add_posts_commands(sub, add)
 
     user = sub.add_parser("user", help="manage business users", description="Manage business users.")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)

@@ -40,7 +40,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 print(f"Generated a secret key for encrypting platform tokens into {data_dir / 'secret.key'}"
                       " — back it up; set PAPO_SECRET_KEY to use your own.", file=sys.stderr)
         urls = StoreUrls(info.database_url, info.redis_url, info.mongo_url)
-        asyncio.run(serve_forever(settings, urls, migrate=True, roles=("web", "worker"),
+        asyncio.run(serve_forever(settings, urls, migrate=True, roles=("web", "worker", "scheduler"),
                                   on_listening=stack.publish))
     except KeyboardInterrupt:
         pass
@@ -110,4 +110,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with command_stores(settings) as urls:
         asyncio.run(db.migrate(urls.database_url, progress=progress))
     print("database is up to date")
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Queue scheduled posts when they fall due (safe to run several) against configured stores."""
+    from papo.runtime import configured_urls
+    from papo.scheduler import run_scheduler_process
+
+    settings = settings_from(args)
+    setup_logging(settings.log_level)
+    urls = configured_urls(settings)
+    if urls is None:
+        raise CommandError(
+            "no stores: set PAPO_DATABASE_URL, PAPO_REDIS_URL and PAPO_MONGO_URL, "
+            f"or run `papo up` on data dir {settings.data_dir}"
+        )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_scheduler_process(settings, urls))
     return 0

@@ -111,12 +111,15 @@ async def test_complaint_rule_notifies_the_owner(web, automation_worker, setting
                 event_id="N1")
 
     async def notified() -> bool:
-        return await stores.redis.xlen(NOTIFY_STREAM) >= 1
+        entries = await stores.redis.xrange(NOTIFY_STREAM)
+        return any(codec.decode(f)["kind"] == "rule" for _, f in entries)
 
     await eventually(notified)
-    [(_, fields)] = await stores.redis.xrange(NOTIFY_STREAM)
-    data = codec.decode(fields)
-    assert str(owner.id) in str(data) and "Cliente insatisfeito!" in str(data)
+    alerts = [codec.decode(fields) for _, fields in await stores.redis.xrange(NOTIFY_STREAM)]
+    rule_alerts = [a for a in alerts if a["kind"] == "rule"]
+    assert len(rule_alerts) == 1
+    assert rule_alerts[0]["user_id"] == str(owner.id)
+    assert rule_alerts[0]["payload"]["message"] == "Cliente insatisfeito!"
 
 
 async def test_cooldown_suppresses_a_second_reply_and_echoes_are_never_answered(

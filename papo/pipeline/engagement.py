@@ -1,0 +1,143 @@
+"""Engagement: refresh `engagement_count` and `views_count` of published posts from each platform's insights.
+
+One worker per round (a Redis lock that lasts the interval, so many workers still make one round per
+interval). A round reads the published `post_syncs` of the last `days` days whose numbers are older than
+`min_age`, oldest first, asks each account's publisher in as few requests as the API allows (YouTube 50
+videos per call, TikTok 20), and spends a per-account hourly budget of insight calls (a Redis token bucket,
+well under Meta's 200 calls per user per hour) — an account over budget waits for the next round. Each
+sync keeps its own numbers; the post's are their sums. Kwai has no insights API and is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from tortoise import Tortoise
+
+from papo.adapters.errors import UnknownPlatformError
+from papo.adapters.outbound.errors import SendError
+from papo.adapters.publishers import MetricsContext, PublisherRegistry, default_publishers
+from papo.constants import KEY_PREFIX
+from papo.crypto import CryptoError, TokenCipher
+from papo.enums import Platform
+from papo.pipeline.publish import PublishSettings, base_url_for
+from papo.pipeline.ratelimit import Limit, RateLimiter, account_bucket
+from papo.runtime import Stores
+from papo.services import NotFound
+from papo.services import outbound as accounts
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = KEY_PREFIX + "posts:engagement-lock"
+INSIGHT_PLATFORMS = (Platform.INSTAGRAM, Platform.FACEBOOK, Platform.TIKTOK, Platform.YOUTUBE)
+PER_REQUEST = {Platform.YOUTUBE: 50, Platform.TIKTOK: 20}  # ids per call; Graph reads one post per call
+_DUE = """
+SELECT id, post_id, account_id, platform, platform_post_id FROM post_syncs
+WHERE status = 'published' AND platform_post_id IS NOT NULL AND platform = ANY($1::text[])
+  AND published_at >= now() - $2 * interval '1 day'
+  AND (metrics_updated_at IS NULL OR metrics_updated_at <= now() - $3 * interval '1 second')
+ORDER BY metrics_updated_at NULLS FIRST, published_at DESC
+LIMIT $4
+"""
+_SUMS = """
+UPDATE posts p SET engagement_count = s.engagement, views_count = s.views
+FROM (SELECT post_id, COALESCE(SUM(engagement_count), 0) AS engagement, COALESCE(SUM(views_count), 0) AS views
+      FROM post_syncs WHERE post_id = ANY($1::uuid[]) AND status = 'published' GROUP BY post_id) s
+WHERE p.id = s.post_id
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EngagementSettings:
+    """Each field `x` is read from the setting `posts_engagement_x` when present."""
+
+    interval: float = 900.0  # seconds between rounds (across all workers)
+    min_age: float = 3600.0  # refresh one post at most this often
+    days: float = 30.0  # only posts published in the last `days`
+    batch: int = 200  # syncs per round
+    calls_per_hour: float = 60.0  # insight requests per account per hour
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> EngagementSettings:
+        """`posts_engagement_<field>` when defined."""
+        values = {f.name: getattr(settings, f"posts_engagement_{f.name}", None) for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+async def refresh_round(stores: Stores, publish_settings: Any, settings: EngagementSettings,
+                        session: aiohttp.ClientSession, cipher: TokenCipher,
+                        publishers: PublisherRegistry | None = None) -> int:
+    """One round: returns how many syncs got fresh numbers."""
+    base = publish_settings if isinstance(publish_settings, PublishSettings) else \
+        PublishSettings.from_settings(publish_settings)
+    registry = publishers or default_publishers()
+    conn = Tortoise.get_connection("default")
+    rows = await conn.execute_query_dict(
+        _DUE, [[str(p) for p in INSIGHT_PLATFORMS], settings.days, settings.min_age, settings.batch])
+    by_account: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_account[row["account_id"]].append(row)
+    limiter = RateLimiter(stores.redis)
+    refreshed = 0
+    touched: set[uuid.UUID] = set()
+    for account_id, syncs in by_account.items():
+        platform = Platform(syncs[0]["platform"])
+        per_call = PER_REQUEST.get(platform, 1)
+        budget = max(1, int(settings.calls_per_hour))
+        syncs = syncs[:budget * per_call]  # never more calls than an hour's budget in one round
+        calls = math.ceil(len(syncs) / per_call)
+        bucket = account_bucket(str(account_id), "insights", Limit.per_hour(budget))
+        if await limiter.try_acquire([bucket], cost=calls) > 0:
+            log.info("engagement: account %s is over its insights budget; next round", account_id)
+            continue
+        try:
+            profile = await accounts.load_account(stores.redis, str(account_id), ttl=base.account_cache_ttl)
+            ctx = MetricsContext(session=session, token=profile.credential(cipher),
+                                 base_url=base_url_for(base, platform), platform_account_id=profile.platform_account_id)
+            found = await registry.get_publisher(platform).fetch_metrics([s["platform_post_id"] for s in syncs], ctx)
+        except (SendError, NotFound, CryptoError, UnknownPlatformError) as exc:
+            error = exc.describe() if isinstance(exc, SendError) else str(exc)
+            log.warning("engagement: account %s (%s): %s", account_id, platform, error)
+            found = {}
+        now = datetime.now(UTC)
+        for sync in syncs:
+            numbers = found.get(sync["platform_post_id"])
+            if numbers is None:  # not readable now: try again after min_age, not every round
+                await conn.execute_query("UPDATE post_syncs SET metrics_updated_at = $2 WHERE id = $1",
+                                         [sync["id"], now])
+                continue
+            await conn.execute_query(
+                "UPDATE post_syncs SET engagement_count = $2, views_count = COALESCE($3, views_count), "
+                "metrics_updated_at = $4 WHERE id = $1", [sync["id"], numbers.engagement, numbers.views, now])
+            refreshed += 1
+            touched.add(sync["post_id"])
+    if touched:
+        await conn.execute_query(_SUMS, [list(touched)])
+    return refreshed
+
+
+async def run_engagement(stores: Stores, settings: Any, stop: asyncio.Event, session: aiohttp.ClientSession,
+                         cipher: TokenCipher, worker_id: str) -> None:
+    """Refresh engagement every `posts_engagement_interval` seconds until `stop` (one worker per round)."""
+    config = EngagementSettings.from_settings(settings)
+    while not stop.is_set():
+        try:
+            if await stores.redis.set(LOCK_KEY, worker_id, nx=True, ex=max(1, int(config.interval))):
+                count = await refresh_round(stores, settings, config, session, cipher)
+                if count:
+                    log.info("engagement: refreshed %d post publication(s)", count)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one bad round must not stop the worker
+            log.exception("engagement round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=min(config.interval, 60.0))

@@ -1,0 +1,79 @@
+"""`papo scheduler`: queue posts when they fall due — exactly once, even with several schedulers running.
+
+Each round claims due posts with one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)
+RETURNING` (a post is taken by one scheduler only; the claim bumps the post's `publish_run`), then appends
+one entry per post to the `posts` stream with the dedupe key `post:<id>:<run>:<scheduled_for>`. The claim
+commits before the append, so a scheduler that dies in between leaves the post "queued" without an entry:
+every scheduler re-offers such posts at start and every `posts_requeue_after` seconds, and the dedupe key
+drops the offer when the entry did reach the stream. Posts that fell due while no scheduler ran are simply
+due now: the first round catches up on all of them, oldest first. Between rounds the scheduler sleeps until
+the next post is due (at most `posts_scheduler_interval` seconds, so new posts are seen quickly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+from papo.runtime import Stores, StoreUrls, open_stores
+from papo.services.posts import enqueue_due, requeue_queued, seconds_to_next_due
+
+log = logging.getLogger(__name__)
+
+
+async def schedule_round(stores: Stores, *, partitions: int, batch: int = 100) -> int:
+    """Queue every post due now (in batches of `batch`); returns how many were queued."""
+    queued = 0
+    while True:
+        ids = await enqueue_due(stores.redis, partitions=partitions, limit=batch)
+        queued += len(ids)
+        if len(ids) < batch:
+            return queued
+
+
+async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> None:
+    """Queue due posts until `stop` is set (the `papo scheduler` role; `papo up` runs it too)."""
+    interval = float(getattr(settings, "posts_scheduler_interval", 2.0))
+    batch = int(getattr(settings, "posts_scheduler_batch", 100))
+    requeue_after = float(getattr(settings, "posts_requeue_after", 60.0))
+    partitions = int(getattr(settings, "stream_partitions", 8))
+    healed = await requeue_queued(stores.redis, partitions=partitions, older_than=0)
+    if healed:
+        log.warning("scheduler: %d queued post(s) had no stream entry (a scheduler stopped mid-way); queued now",
+                    healed)
+    last_sweep = time.monotonic()
+    log.info("scheduler started (every %.1fs at most)", interval)
+    while not stop.is_set():
+        wait: float | None = interval
+        try:
+            queued = await schedule_round(stores, partitions=partitions, batch=batch)
+            if queued:
+                log.info("scheduler: queued %d due post(s)", queued)
+            if time.monotonic() - last_sweep >= requeue_after:
+                last_sweep = time.monotonic()
+                healed = await requeue_queued(stores.redis, partitions=partitions, older_than=requeue_after)
+                if healed:
+                    log.warning("scheduler: re-queued %d post(s) whose entry was missing", healed)
+            wait = await seconds_to_next_due()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a store hiccup must not stop the schedule: the next round retries
+            log.exception("scheduler round failed")
+        timeout = interval if wait is None else max(0.05, min(interval, wait))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=timeout)
+    log.info("scheduler stopped")
+
+
+async def run_scheduler_process(settings: Any, urls: StoreUrls) -> None:
+    """The `papo scheduler` process: open stores, run until SIGINT/SIGTERM, close."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_stores(urls, settings, pool_max=4) as stores:
+        await run_scheduler(stores, settings, stop)

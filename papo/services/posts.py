@@ -1,0 +1,374 @@
+"""Posts: drafts, the accounts a post goes to, scheduling in the owner's time zone, publish now, cancel,
+reschedule, retry the failed platforms only — and queueing due posts exactly once (papo/services/POSTS.md).
+
+A post's accounts are its `post_syncs` rows (one per (post, account), unique): `posts.account_id` only
+keeps the first chosen account, for display. The seed's `posts.status` is the contract: a post being
+published is still `scheduled`, with `queued_at` set for its current `publish_run`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import redis.asyncio as aioredis
+from tortoise import Tortoise
+from tortoise.transactions import in_transaction
+
+from papo.enums import Platform, PostStatus, SyncStatus
+from papo.models import ConnectedAccount, Post, PostSync
+from papo.services import NotFound, ServiceError
+from papo.services.post_rules import INSTAGRAM_HASHTAGS, Media, PostContent, normalize_hashtags, parse_media, validate
+from papo.services.post_views import PostView, post_view, post_views
+from papo.services.templates import UserRef, user_id
+from papo.streams.producer import Item, Producer
+from papo.streams.spec import StreamSpec
+
+POSTS_STREAM = "posts"
+PAST_TOLERANCE = timedelta(seconds=60)  # "10:00" typed at 10:00:30 still means now, not an error
+NOW = "now"
+
+# Claims due posts: several schedulers skip each other's locked rows, so each post is taken by one.
+_CLAIM = """
+UPDATE posts SET queued_at = now(), publish_run = publish_run + 1, recheck_at = NULL
+WHERE id IN (
+    SELECT id FROM posts
+    WHERE status = 'scheduled' AND queued_at IS NULL AND COALESCE(recheck_at, scheduled_for) <= now()
+      AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
+    ORDER BY COALESCE(recheck_at, scheduled_for)
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, publish_run, scheduled_for
+"""
+_QUEUED = """
+SELECT id, publish_run, scheduled_for FROM posts
+WHERE status = 'scheduled' AND queued_at IS NOT NULL AND queued_at <= now() - $1 * interval '1 second'
+ORDER BY queued_at LIMIT $2
+"""
+_NEXT_DUE = """
+SELECT EXTRACT(EPOCH FROM (MIN(COALESCE(recheck_at, scheduled_for)) - now())) AS seconds FROM posts
+WHERE status = 'scheduled' AND queued_at IS NULL
+"""
+# Not started = nothing queued and no platform touched yet: only then may a post change or be cancelled.
+_NOT_STARTED = """queued_at IS NULL AND recheck_at IS NULL AND NOT EXISTS (
+    SELECT 1 FROM post_syncs s WHERE s.post_id = posts.id AND (s.attempts > 0 OR s.status <> 'pending'))"""
+
+
+@dataclass(frozen=True, slots=True)
+class PostOptions:
+    """Settings the post use-cases need; read from Settings with their defaults."""
+
+    partitions: int = 8
+    timezone: str = "America/Sao_Paulo"
+    instagram_max_hashtags: int = INSTAGRAM_HASHTAGS
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PostOptions:
+        """`stream_partitions`, `timezone`, `posts_instagram_max_hashtags`."""
+        return cls(partitions=getattr(settings, "stream_partitions", 8),
+                   timezone=getattr(settings, "timezone", "America/Sao_Paulo"),
+                   instagram_max_hashtags=getattr(settings, "posts_instagram_max_hashtags", INSTAGRAM_HASHTAGS))
+
+
+def posts_spec(partitions: int) -> StreamSpec:
+    """The publish stream, partitioned by post id."""
+    return StreamSpec(POSTS_STREAM, partitions)
+
+
+# ------------------------------------------------------------------ time
+
+
+def zone(name: str) -> ZoneInfo:
+    """An IANA time zone, or a clear error."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)") from None
+
+
+def parse_when(value: str | datetime, timezone: str, *, now: datetime | None = None) -> datetime:
+    """A publication time in UTC: an aware ISO-8601 value as is, a naive one read in `timezone`.
+
+    Refuses local times that do not exist (a daylight-saving gap) and times already past.
+    """
+    tz = zone(timezone)
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ServiceError(f"{value!r} is not an ISO-8601 date-time (e.g. 2026-12-01T10:00 or "
+                               "2026-12-01T10:00:00-03:00)") from None
+    if moment.tzinfo is None:
+        local = moment.replace(tzinfo=tz)
+        if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != moment:
+            raise ServiceError(f"{moment:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks skip it)")
+        moment = local
+    utc = moment.astimezone(UTC)
+    current = now or datetime.now(UTC)
+    if utc < current - PAST_TOLERANCE:
+        shown = utc.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        raise ServiceError(f"{shown} ({timezone}) is in the past; choose a later time or publish now")
+    return utc
+
+
+# ------------------------------------------------------------------ lookups
+
+
+async def resolve_accounts(user: UserRef, refs: Sequence[str]) -> list[ConnectedAccount]:
+    """The user's connected accounts named by Papo's id or the platform's id ('platform:id' when ambiguous)."""
+    uid = user_id(user)
+    accounts = await ConnectedAccount.filter(user_id=uid).order_by("platform", "platform_account_id")
+    found: list[ConnectedAccount] = []
+    for raw in refs:
+        ref = raw.strip()
+        if not ref:
+            continue
+        platform, _, plain = ref.partition(":") if ":" in ref else ("", "", ref)
+        matches = [a for a in accounts if str(a.id) == ref or (
+            a.platform_account_id == plain and (not platform or str(a.platform) == platform.lower()))]
+        if not matches:
+            known = ", ".join(f"{a.platform}:{a.platform_account_id} ({a.id})" for a in accounts) or "none yet"
+            raise NotFound(f"no connected account {ref!r} for this business (connected: {known})")
+        if len(matches) > 1:
+            options = ", ".join(f"{a.platform}:{a.platform_account_id}" for a in matches)
+            raise ServiceError(f"{ref!r} matches several accounts ({options}): write platform:id")
+        account = matches[0]
+        if getattr(account, "status", "connected") not in (None, "connected"):
+            raise ServiceError(f"account {account.platform}:{account.platform_account_id} is disconnected; "
+                               "connect it again first")
+        if account not in found:
+            found.append(account)
+    return found
+
+
+async def find_post(user: UserRef, ref: str | uuid.UUID) -> Post:
+    """The user's post by id or by a unique prefix of at least 6 characters of it."""
+    uid = user_id(user)
+    text = str(ref).strip().lower()
+    try:
+        post = await Post.get_or_none(id=uuid.UUID(text), user_id=uid)
+    except ValueError:
+        if len(text) < 6 or any(c not in "0123456789abcdef-" for c in text):
+            raise NotFound(f"no post {ref!r} (give its id, or at least its first 6 characters)") from None
+        conn = Tortoise.get_connection("default")
+        rows = await conn.execute_query_dict(
+            "SELECT id FROM posts WHERE user_id = $1 AND id::text LIKE $2 LIMIT 2", [uid, text + "%"])
+        if len(rows) > 1:
+            raise ServiceError(f"{ref!r} matches several posts; give more of the id") from None
+        post = await Post.get_or_none(id=rows[0]["id"]) if rows else None
+    if post is None:
+        raise NotFound(f"no post {ref!r} for this business")
+    return post
+
+
+def content_of(post: Post) -> PostContent:
+    """What validation checks, from a stored post."""
+    types = list(post.media_types or [])
+    media = tuple(Media(url, types[i] if i < len(types) else "image") for i, url in enumerate(post.media_urls or []))
+    return PostContent(content=post.content, title=post.title, hashtags=tuple(post.hashtags or ()), media=media)
+
+
+async def _platforms(post: Post, *, only_failed: bool = False) -> list[Platform]:
+    query = PostSync.filter(post_id=post.id)
+    if only_failed:
+        query = query.filter(status=SyncStatus.FAILED)
+    return [Platform(s.platform) for s in await query.order_by("created_at")]
+
+
+# ------------------------------------------------------------------ use-cases
+
+
+async def create_post(
+    user: UserRef, *, content: str, options: PostOptions, title: str | None = None, media: Sequence[str] = (),
+    hashtags: Sequence[str] = (), accounts: Sequence[str] = (), when: str | datetime | None = None,
+    timezone: str | None = None, redis: aioredis.Redis | None = None,
+) -> PostView:
+    """Create a post: a draft (`when` None), scheduled (`when` a time) or queued now (`when` "now").
+
+    Nothing is stored when a chosen platform cannot take the post (the error names each one).
+    """
+    uid = user_id(user)
+    tz = (timezone or options.timezone).strip()
+    zone(tz)
+    body = PostContent(content=content.strip(), title=(title or "").strip() or None,
+                       hashtags=normalize_hashtags(hashtags), media=parse_media(media))
+    if title and len(title) > 255:
+        raise ServiceError("the title is longer than 255 characters")
+    chosen = await resolve_accounts(uid, accounts)
+    publish_now = isinstance(when, str) and when.strip().lower() == NOW
+    scheduled_for = None
+    if when is not None:
+        scheduled_for = datetime.now(UTC) if publish_now else parse_when(when, tz)
+        validate(body, [Platform(a.platform) for a in chosen], instagram_max_hashtags=options.instagram_max_hashtags)
+    elif not body.content and not body.media:
+        raise ServiceError("a post needs some text or media")
+    async with in_transaction():
+        post = await Post.create(
+            user_id=uid, account_id=chosen[0].id if chosen else None, title=body.title, content=body.content,
+            media_urls=[m.url for m in body.media], media_types=[m.type for m in body.media],
+            hashtags=list(body.hashtags), timezone=tz, scheduled_for=scheduled_for,
+            status=PostStatus.DRAFT if when is None else PostStatus.SCHEDULED)
+        for account in chosen:
+            await PostSync.create(post_id=post.id, account_id=account.id, platform=account.platform)
+    if publish_now and redis is not None:
+        await enqueue_due(redis, partitions=options.partitions, post_ids=[post.id])
+    return await post_view(post)
+
+
+async def set_accounts(user: UserRef, ref: str, accounts: Sequence[str]) -> PostView:
+    """Choose the accounts a post goes to (replaces the previous choice) while nothing is published yet."""
+    post = await find_post(user, ref)
+    chosen = await resolve_accounts(post.user_id, accounts)
+    async with in_transaction() as conn:
+        rows = await conn.execute_query_dict(
+            f"SELECT id FROM posts WHERE id = $1 AND status IN ('draft', 'scheduled') AND {_NOT_STARTED} "
+            "FOR UPDATE", [post.id])
+        if not rows:
+            raise ServiceError("this post is already being published or done: its accounts cannot change")
+        keep = {a.id for a in chosen}
+        await PostSync.filter(post_id=post.id).exclude(account_id__in=list(keep)).delete()
+        have = {s.account_id for s in await PostSync.filter(post_id=post.id)}
+        for account in chosen:
+            if account.id not in have:
+                await PostSync.create(post_id=post.id, account_id=account.id, platform=account.platform)
+        await Post.filter(id=post.id).update(account_id=chosen[0].id if chosen else None)
+    return await post_view(await find_post(post.user_id, post.id))
+
+
+async def schedule_post(user: UserRef, ref: str, when: str | datetime, *, options: PostOptions,
+                        timezone: str | None = None) -> PostView:
+    """Schedule a draft or move a scheduled post (reschedule), after checking every platform takes it."""
+    post = await find_post(user, ref)
+    tz = (timezone or post.timezone or options.timezone).strip()
+    moment = parse_when(when, tz)
+    validate(content_of(post), await _platforms(post), instagram_max_hashtags=options.instagram_max_hashtags)
+    conn = Tortoise.get_connection("default")
+    rows = await conn.execute_query_dict(
+        f"UPDATE posts SET status = 'scheduled', scheduled_for = $2, timezone = $3 WHERE id = $1 "
+        f"AND status IN ('draft', 'scheduled') AND {_NOT_STARTED} RETURNING id", [post.id, moment, tz])
+    if not rows:
+        raise ServiceError(f"post {post.id} is {await _state(post.id)}: it can no longer be (re)scheduled")
+    return await post_view(await find_post(post.user_id, post.id))
+
+
+reschedule_post = schedule_post
+
+
+async def publish_now(redis: aioredis.Redis, user: UserRef, ref: str, *, options: PostOptions) -> PostView:
+    """Check every platform takes the post, then queue it for the publisher at once."""
+    post = await find_post(user, ref)
+    validate(content_of(post), await _platforms(post), instagram_max_hashtags=options.instagram_max_hashtags)
+    conn = Tortoise.get_connection("default")
+    rows = await conn.execute_query_dict(
+        f"UPDATE posts SET status = 'scheduled', scheduled_for = now() WHERE id = $1 "
+        f"AND status IN ('draft', 'scheduled') AND {_NOT_STARTED} RETURNING id", [post.id])
+    if not rows:
+        raise ServiceError(f"post {post.id} is {await _state(post.id)}: it cannot be published again "
+                           "(retry publishes only the platforms that failed)")
+    await enqueue_due(redis, partitions=options.partitions, post_ids=[post.id])
+    return await post_view(await find_post(post.user_id, post.id))
+
+
+async def cancel_post(user: UserRef, ref: str) -> PostView:
+    """Take a scheduled post off the schedule (it becomes a draft again) before publishing starts."""
+    post = await find_post(user, ref)
+    conn = Tortoise.get_connection("default")
+    rows = await conn.execute_query_dict(
+        f"UPDATE posts SET status = 'draft', scheduled_for = NULL WHERE id = $1 AND status = 'scheduled' "
+        f"AND {_NOT_STARTED} RETURNING id", [post.id])
+    if not rows:
+        state = await _state(post.id)
+        hint = "; nothing to cancel" if state in ("draft", "published", "failed") else ""
+        raise ServiceError(f"post {post.id} is {state}: it cannot be cancelled{hint}")
+    return await post_view(await find_post(post.user_id, post.id))
+
+
+async def retry_failed(redis: aioredis.Redis, user: UserRef, ref: str, *, options: PostOptions) -> PostView:
+    """Publish again to the platforms that failed only (those that succeeded are never touched)."""
+    post = await find_post(user, ref)
+    if post.status != PostStatus.FAILED:
+        raise ServiceError(f"post {post.id} is {await _state(post.id)}: only a failed post can be retried")
+    validate(content_of(post), await _platforms(post, only_failed=True),
+             instagram_max_hashtags=options.instagram_max_hashtags)
+    async with in_transaction() as conn:
+        rows = await conn.execute_query_dict(
+            "UPDATE posts SET status = 'scheduled', queued_at = NULL, recheck_at = NULL, published_at = NULL "
+            "WHERE id = $1 AND status = 'failed' RETURNING id", [post.id])
+        if not rows:
+            raise ServiceError(f"post {post.id} changed meanwhile: it is {await _state(post.id)}")
+        await conn.execute_query(
+            "UPDATE post_syncs SET status = 'pending', error_message = NULL, attempts = 0, progress = NULL, "
+            "committing_at = NULL WHERE post_id = $1 AND status = 'failed'", [post.id])
+    await enqueue_due(redis, partitions=options.partitions, post_ids=[post.id])
+    return await post_view(await find_post(post.user_id, post.id))
+
+
+async def list_posts(user: UserRef, *, status: str | None = None, limit: int = 50) -> list[PostView]:
+    """The user's posts, newest first; `status` filters by draft/scheduled/published/failed."""
+    query = Post.filter(user_id=user_id(user))
+    if status:
+        try:
+            query = query.filter(status=PostStatus(status.strip().lower()))
+        except ValueError:
+            allowed = ", ".join(s.value for s in PostStatus)
+            raise ServiceError(f"status {status!r} is not one of: {allowed}") from None
+    return await post_views(await query.order_by("-created_at").limit(max(1, min(limit, 500))))
+
+
+async def get_post(user: UserRef, ref: str) -> PostView:
+    """One post with its per-platform results."""
+    return await post_view(await find_post(user, ref))
+
+
+async def _state(post_id: uuid.UUID) -> str:
+    return (await post_view(await Post.get(id=post_id))).state
+
+
+# ------------------------------------------------------------------ queueing (scheduler, publish now, retry)
+
+
+def entry_item(post_id: uuid.UUID | str, run: int, scheduled_for: datetime | None) -> Item:
+    """The stream item of one run of a post; its dedupe key makes enqueueing it twice harmless."""
+    stamp = int(scheduled_for.timestamp()) if scheduled_for else 0
+    return Item(str(post_id), {"post_id": str(post_id), "run": int(run), "scheduled_for": stamp},
+                dedupe_key=f"post:{post_id}:{run}:{stamp}")
+
+
+async def enqueue_due(redis: aioredis.Redis, *, partitions: int, limit: int = 100,
+                      post_ids: Sequence[uuid.UUID] | None = None) -> list[uuid.UUID]:
+    """Claim due posts (each by exactly one caller, even with several schedulers) and queue them.
+
+    The claim commits first; a crash before the append is healed by `requeue_queued`, which offers the
+    same entry again — its dedupe key drops it when it did reach the stream.
+    """
+    conn = Tortoise.get_connection("default")
+    rows = await conn.execute_query_dict(_CLAIM, [limit, list(post_ids) if post_ids is not None else None])
+    if rows:
+        await Producer(redis, posts_spec(partitions)).append_many(
+            [entry_item(r["id"], r["publish_run"], r["scheduled_for"]) for r in rows])
+    return [r["id"] for r in rows]
+
+
+async def requeue_queued(redis: aioredis.Redis, *, partitions: int, older_than: float, limit: int = 500) -> int:
+    """Offer again the entries of posts queued `older_than` seconds ago and not finished; returns how many
+    were really missing from the stream (lost between the claim and the append)."""
+    conn = Tortoise.get_connection("default")
+    rows = await conn.execute_query_dict(_QUEUED, [older_than, limit])
+    if not rows:
+        return 0
+    added = await Producer(redis, posts_spec(partitions)).append_many(
+        [entry_item(r["id"], r["publish_run"], r["scheduled_for"]) for r in rows])
+    return sum(1 for entry in added if entry is not None)
+
+
+async def seconds_to_next_due() -> float | None:
+    """Seconds until the next post falls due (<= 0: due now), None when nothing waits."""
+    rows = await Tortoise.get_connection("default").execute_query_dict(_NEXT_DUE)
+    value = rows[0]["seconds"] if rows else None
+    return float(value) if value is not None else None
