@@ -53,6 +53,10 @@ async def serve_forever(
                 from papo.worker import run_roles
 
                 background.append(asyncio.create_task(run_roles(stores, settings, stop), name="worker"))
+            if "bot" in roles and settings.telegram_token is not None and settings.telegram_mode == "polling":
+                from papo.bot.dispatcher import supervise_polling
+
+                background.append(asyncio.create_task(supervise_polling(stores, settings, stop), name="bot"))
             if "scheduler" in roles:
                 from papo.scheduler import run_scheduler
 

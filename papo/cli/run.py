@@ -40,7 +40,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 print(f"Generated a secret key for encrypting platform tokens into {data_dir / 'secret.key'}"
                       " — back it up; set PAPO_SECRET_KEY to use your own.", file=sys.stderr)
         urls = StoreUrls(info.database_url, info.redis_url, info.mongo_url)
-        asyncio.run(serve_forever(settings, urls, migrate=True, roles=("web", "worker", "scheduler"),
+        asyncio.run(serve_forever(settings, urls, migrate=True, roles=("web", "worker", "scheduler", "bot"),
                                   on_listening=stack.publish))
     except KeyboardInterrupt:
         pass

@@ -30,7 +30,9 @@ COMPLAINT = "complaint"
 FOLLOW_UP_DUE = "follow_up_due"
 POST_FAILED = "post_failed"
 TOKEN_EXPIRING = "token_expiring"
-KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING)
+ACCOUNT_DISCONNECTED = "account_disconnected"
+RULE = "rule"  # a notify_owner automation rule fired
+KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, RULE)
 
 _APPEND = """
 if KEYS[1] ~= '' then
@@ -53,7 +55,8 @@ async def notify_owner(
     """Queue one notification for a business's linked Telegram accounts; the entry id, None if a duplicate.
 
     Payload fields the bot uses (all optional, all JSON values): `lead_id`, `conversation_id`,
-    `name`, `platform`, `text`, `score`, `post_id`, `error`, `account_id`, `expires_at`, `due_at`.
+    `remote_user_id` (finds the lead when `lead_id` is missing), `name`/`customer`, `platform`, `text`,
+    `message`, `rule`, `score`, `post_id`, `title`, `error`, `account_id`, `expires_at`, `due_at`.
     """
     if not kind:
         raise ValueError("notification kind is empty")

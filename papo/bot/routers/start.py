@@ -1,0 +1,92 @@
+"""`/start CODE` links a Telegram account; `/start`, `/help`, `/menu` and `/cancel` for linked owners."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.callback_answer import CallbackAnswer
+
+from papo.bot.filters import Linked
+from papo.bot.keyboards import Nav, main_menu
+from papo.bot.locales import Translator, translator
+from papo.bot.middlewares import BotContext
+from papo.bot.routers.common import Event, show
+from papo.constants import KEY_PREFIX
+from papo.services import ServiceError, owners
+from papo.services.owners import Owner
+
+log = logging.getLogger(__name__)
+router = Router(name="start")
+
+LINK_FAILURES = KEY_PREFIX + "bot:link-fail:"  # + telegram user id -> failed codes this hour
+MAX_LINK_FAILURES = 10  # codes have ~50 bits; this only stops someone hammering the bot
+
+
+@router.message(CommandStart(deep_link=True), F.chat.type == "private")
+async def link(message: Message, command: CommandObject, t: Translator, ctx: BotContext) -> None:
+    """Consume a one-time code and link this Telegram account to its business."""
+    user = message.from_user
+    assert user is not None
+    key = f"{LINK_FAILURES}{user.id}"
+    failures = int(await ctx.redis.get(key) or 0)
+    if failures >= MAX_LINK_FAILURES:
+        await message.answer(t("link.too_many"))
+        return
+    try:
+        result = await owners.link(command.args or "", user.id, message.chat.id, username=user.username,
+                                   display_name=user.full_name)
+    except ServiceError:
+        pipe = ctx.redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, 3600)
+        await pipe.execute()
+        await message.answer(t("link.invalid"))
+        return
+    log.info("Telegram user %s linked to business %s", user.id, result.user_id)
+    prefs = await owners.get_prefs(result.user_id, default_timezone=ctx.default_timezone)
+    tt = translator(prefs.language)
+    await message.answer(tt("link.done", business=result.business_name),
+                         reply_markup=main_menu(tt, posts=True))
+
+
+@router.message(CommandStart(), Linked())
+@router.message(Command("help"), Linked())
+async def welcome(message: Message, owner: Owner, t: Translator) -> None:
+    """Greeting, what the bot does, and the menu."""
+    await message.answer(t("welcome", business=owner.business_name), reply_markup=main_menu(t, posts=True))
+
+
+@router.message(Command("menu"), Linked())
+@router.callback_query(Nav.filter(F.to == "menu"), Linked())
+async def menu(event: Event, owner: Owner, t: Translator, state: FSMContext) -> None:
+    """The main menu (leaves any question the bot was waiting an answer to)."""
+    await state.clear()
+    await show(event, t("menu.title", business=owner.business_name), main_menu(t, posts=True))
+
+
+@router.message(Command("cancel"), Linked())
+async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
+    """Forget the question the bot was waiting an answer to."""
+    await state.clear()
+    await message.answer(t("cancelled"), reply_markup=main_menu(t, posts=True))
+
+
+fallback = Router(name="fallback")
+fallback.message.filter(Linked())
+fallback.callback_query.filter(Linked())
+
+
+@fallback.message()
+async def unknown_message(message: Message, t: Translator) -> None:
+    """Anything no other handler took."""
+    await message.answer(t("unknown"), reply_markup=main_menu(t, posts=True))
+
+
+@fallback.callback_query()
+async def stale_button(query: CallbackQuery, t: Translator, callback_answer: CallbackAnswer) -> None:
+    """A button from an old message that no handler knows any more."""
+    callback_answer.text = t("stale_button")
