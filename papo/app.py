@@ -11,7 +11,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 
 from papo import app_keys
 from papo.config import Settings
-from papo.handlers import errors, health, webhooks
+from papo.handlers import errors, health, oauth, webhooks
 from papo.handlers import metrics as metrics_handler
 from papo.pipeline.queues import Queues
 from papo.runtime import Stores, StoreUrls, open_stores
@@ -78,4 +78,9 @@ def create_app(settings: Settings, urls: StoreUrls, *, stores: Stores | None = N
     health.setup(app)
     metrics_handler.setup(app)
     webhooks.setup(app)
+    oauth.setup(app)
+    if settings.telegram_token is not None and settings.telegram_mode == "webhook":
+        from papo.bot.dispatcher import setup_webhook
+
+        setup_webhook(app, settings, stores_key=app_keys.STORES)  # after _stores_ctx: it needs the stores
     return app

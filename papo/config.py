@@ -76,6 +76,18 @@ class Settings(BaseSettings):
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
     oauth_google_url: AnyHttpUrl = AnyHttpUrl(OAUTH_GOOGLE_URL)
+    google_token_url: AnyHttpUrl = AnyHttpUrl("https://oauth2.googleapis.com/token")
+    google_revoke_url: AnyHttpUrl = AnyHttpUrl("https://oauth2.googleapis.com/revoke")
+
+    # Account connections: OAuth state, hub leases, token refresh (papo/services/CONNECT.md).
+    meta_login_config_id: str | None = None
+    oauth_state_ttl: int = Field(default=600, ge=60, le=3600)
+    youtube_hub_lease_seconds: int = Field(default=432_000, ge=3600)
+    youtube_lease_renew_before: float = Field(default=86_400, gt=0)
+    token_refresh_before: float = Field(default=900, gt=0)
+    token_warn_before: float = Field(default=604_800, gt=0)
+    lifecycle_interval: float = Field(default=300, gt=0)
+    meta_recheck_interval: float = Field(default=86_400, gt=0)
 
     # OpenAI-compatible model (optional; the local classifier is the default).
     openai_api_key: SecretStr | None = None
@@ -86,6 +98,9 @@ class Settings(BaseSettings):
     # Telegram admin bot.
     telegram_token: SecretStr | None = None
     telegram_api_url: AnyHttpUrl = AnyHttpUrl(TELEGRAM_API_URL)
+    telegram_mode: Literal["polling", "webhook"] = "polling"  # webhook: updates arrive at PAPO_PUBLIC_URL
+    telegram_webhook_secret: SecretStr | None = None  # default: derived from the bot token
+    telegram_bot_username: str | None = None  # for t.me links when Telegram cannot be asked
 
     # Behaviour.
     webhook_max_body: int = Field(default=1024 * 1024, ge=1024)

@@ -17,6 +17,7 @@ from papo.pipeline.archive import RawArchiver
 from papo.pipeline.automate import AutomateStage
 from papo.pipeline.engagement import run_engagement
 from papo.pipeline.inbound import InboundPipeline, Stage
+from papo.pipeline.lifecycle import AccountLifecycle
 from papo.pipeline.outbound import run_outbound
 from papo.pipeline.publish import run_publisher
 from papo.pipeline.queues import Queues, inbound_spec
@@ -58,11 +59,13 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         cipher = token_cipher(settings)
         poller = YouTubePoller(stores, settings, queues, cipher, session)
+        lifecycle = AccountLifecycle(stores, settings, session, cipher)
         try:
             await asyncio.gather(
                 consumer.run(stop),
                 archiver.run(stop),
                 poller.run(stop),
+                lifecycle.run(stop),
                 run_outbound(stores, settings, stop, session, cipher=cipher, worker_id=name),
                 run_publisher(stores, settings, stop, session, cipher, name),
                 run_engagement(stores, settings, stop, session, cipher, name),

@@ -25,7 +25,8 @@ from papo.runtime import Stores, StoreUrls, open_stores
 TEST_SECRET = "test-secret-key-0123456789abcdef"
 OUTSIDE_APIS = (
     "graph_api_url", "instagram_api_url", "tiktok_api_url", "youtube_api_url", "youtube_hub_url",
-    "telegram_api_url", "oauth_meta_url", "oauth_tiktok_url", "oauth_google_url",
+    "telegram_api_url", "oauth_meta_url", "oauth_tiktok_url", "oauth_google_url", "google_token_url",
+    "google_revoke_url",
 )
 STORE_FIXTURES = {"stores", "store_urls", "migrated", "settings"}
 

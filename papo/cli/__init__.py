@@ -11,10 +11,13 @@ from papo import __version__
 from papo.cli import rules as rules_cli
 from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
+from papo.cli.bot import add_commands as add_bot_commands
 from papo.cli.common import CommandError, print_error
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
+from papo.cli.webhooks import add_account_commands
+from papo.cli.webhooks import add_commands as add_webhooks_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("scheduler", cmd_scheduler, "queue scheduled posts when they fall due (run one or more) until Ctrl-C")
     rules_cli.add_commands(sub, add)
     add_posts_commands(sub, add)
+    add_bot_commands(sub, add)
 
     user = sub.add_parser("user", help="manage business users", description="Manage business users.")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
@@ -98,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="the business name shown for this account")
     p.add_argument("--webhook-secret", help="custom channels (kwai): the signing secret (default: generated)")
     p.add_argument("--callback-url", help="custom channels (kwai): where Papo POSTs its replies")
+    add_account_commands(account_sub, add)
+    add_webhooks_commands(sub, add)
     return parser
 
 

@@ -18,7 +18,7 @@ from papo.adapters.registry import default_registry
 from papo.crypto import CryptoError
 from papo.handlers.errors import json_error
 from papo.runtime import token_cipher
-from papo.services import account_index
+from papo.services import account_index, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ async def verify_handshake(request: web.Request) -> web.StreamResponse:
         return json_error(400, "bad verification request", str(exc))
     if body is None:
         return json_error(400, "not a verification request", "expected the platform's hub.* query parameters")
+    # Redis only: remember a YouTube hub verification (and the lease it grants) for `papo webhooks status`.
+    await subscriptions.note_hub_verification(request.app[app_keys.STORES].redis, request.match_info["platform"],
+                                              request.query)
     return web.Response(text=body, content_type="text/plain")
 
 

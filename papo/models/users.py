@@ -1,6 +1,7 @@
 """`users` and `connected_accounts`."""
 
 from tortoise import fields
+from tortoise.fields.db_defaults import SqlDefault
 from tortoise.models import Model
 
 from papo.enums import Plan, Platform
@@ -19,6 +20,10 @@ class User(Model):
     identity_verified = flag(False)
     created_at = created_at()
     updated_at = updated_at()
+    # migration 0008: the Meta business verification status identity_verified follows ("verified",
+    # "pending", "not_verified"…; None = never readable) and when Papo last read it.
+    meta_business_verification = fields.CharField(max_length=50, null=True)  # migration 0008
+    identity_checked_at = fields.DatetimeField(null=True)  # migration 0008
 
     class Meta:
         table = "users"
@@ -48,6 +53,19 @@ class ConnectedAccount(Model):
     webhook_secret = fields.TextField(null=True)
     # migration 0004: where a custom channel (Kwai) receives Papo's replies, signed with webhook_secret.
     callback_url = fields.TextField(null=True)  # migration 0004
+    # migration 0008 (account lifecycle): connected | disconnected. A disconnected account keeps its row
+    # and history; its tokens are wiped (see papo.services.connect.WIPED_TOKEN).
+    status = fields.CharField(  # migration 0008
+        max_length=20, default="connected", db_default=SqlDefault("'connected'"))
+    disconnected_at = fields.DatetimeField(null=True)  # migration 0008
+    disconnected_reason = fields.TextField(null=True)  # migration 0008
+    # migration 0008: platform ids around the account (waba_id, page_id, meta_user_id, open_id, scopes…).
+    details = fields.JSONField(null=True)  # migration 0008
+    # migration 0008: webhook subscription: subscribed | pending | failed | app | unsubscribed | none.
+    subscription_state = fields.CharField(max_length=20, null=True)  # migration 0008
+    subscription_error = fields.TextField(null=True)  # migration 0008
+    subscription_checked_at = fields.DatetimeField(null=True)  # migration 0008
+    subscription_expires_at = fields.DatetimeField(null=True)  # migration 0008 (YouTube hub lease)
 
     class Meta:
         table = "connected_accounts"

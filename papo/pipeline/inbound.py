@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from papo import metrics
 from papo.adapters.base import ACCOUNT_KINDS, EventKind, InboundEvent, PayloadError
 from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, ACTIVE_TTL, MONGO_PLATFORM_EVENTS
+from papo.pipeline import lifecycle
 from papo.runtime import Stores
 from papo.services import account_index
 from papo.services.account_index import Owner
@@ -47,6 +48,7 @@ class InboundPipeline:
         metrics.EVENTS_PERSISTED.inc(len(events) - result.skipped)
         await self._cache_active(result)
         await self._record_account_events(events, owners)
+        await lifecycle.on_inbound(self.stores, events, owners)  # last event seen; revocations disconnect
         for stage in self.stages:
             await stage(result)
 

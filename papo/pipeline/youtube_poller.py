@@ -60,7 +60,7 @@ class YouTubePoller:
     async def poll_all(self) -> int:
         """One round over every connected channel; returns how many comment events were queued."""
         queued = 0
-        async for account in ConnectedAccount.filter(platform="youtube"):
+        async for account in ConnectedAccount.filter(platform="youtube", status="connected"):
             channel = account.platform_account_id
             if not await self.stores.redis.set(LOCK_KEY + channel, "1", nx=True, ex=max(1, int(self.interval))):
                 continue  # another worker polled it this round

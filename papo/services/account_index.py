@@ -24,7 +24,7 @@ async def rebuild(redis: aioredis.Redis) -> int:
     """Rewrite the whole index from PostgreSQL (at start-up of the web and worker roles)."""
     owners: dict[str, list[list[str]]] = {}
     secrets: dict[str, str] = {}
-    async for account in ConnectedAccount.all().order_by("connected_at"):
+    async for account in ConnectedAccount.filter(status="connected").order_by("connected_at"):
         key = index_key(str(account.platform), account.platform_account_id)
         owners.setdefault(key, []).append([str(account.id), str(account.user_id)])
         if account.webhook_secret:
@@ -44,7 +44,7 @@ async def add(redis: aioredis.Redis, account: ConnectedAccount) -> None:
     key = index_key(str(account.platform), account.platform_account_id)
     rows = [
         [str(a.id), str(a.user_id)]
-        async for a in ConnectedAccount.filter(platform=account.platform,
+        async for a in ConnectedAccount.filter(platform=account.platform, status="connected",
                                                platform_account_id=account.platform_account_id)
     ]
     await redis.hset(ACCOUNT_INDEX, key, json.dumps(rows))

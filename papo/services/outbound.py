@@ -198,6 +198,9 @@ async def load_account(redis: aioredis.Redis, account_id: str, *, ttl: int = 300
     account = await ConnectedAccount.get_or_none(id=uuid.UUID(account_id))
     if account is None:
         raise NotFound(f"connected account {account_id} no longer exists")
+    if account.status == "disconnected":
+        raise NotFound(f"{account.platform} account {account.platform_account_id} was disconnected "
+                       f"({account.disconnected_reason}): connect it again to send through it")
     profile = AccountProfile(
         id=str(account.id), user_id=str(account.user_id), platform=str(account.platform),
         platform_account_id=account.platform_account_id, access_token=account.access_token,
