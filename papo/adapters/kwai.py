@@ -13,21 +13,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from papo.adapters.base import DEFAULT_TOLERANCE, WebhookSecrets
-from papo.adapters.errors import PayloadError, SignatureError
+from papo.adapters.errors import PayloadError
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.parsing import (
     as_dict,
     as_dicts,
     as_int,
     as_str,
-    check_fresh,
     first_time,
-    get_header,
     hmac_hex,
     load_json_object,
-    matches_any,
-    parse_signature_header,
     require_secret,
+    verify_timestamped,
 )
 from papo.enums import MessageType, Platform
 
@@ -160,16 +157,8 @@ class KwaiAdapter:
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str, *, now: float) -> None:
         """X-Papo-Signature over "{t}.{raw body}" with the account's secret, t within the window."""
         key = require_secret(secret, "the Kwai account's webhook secret")
-        value = get_header(headers, SIGNATURE_HEADER)
-        if not value:
-            raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-        parts = parse_signature_header(value)
-        if "t" not in parts or "v1" not in parts:
-            raise SignatureError(f"malformed {SIGNATURE_HEADER} header (expected t=<ts>,v1=<hex>)")
-        timestamp = parts["t"][0]
-        if not matches_any(hmac_hex(key, timestamp.encode() + b"." + body), parts["v1"]):
-            raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
-        check_fresh(timestamp, now=now, tolerance=self.tolerance, header=SIGNATURE_HEADER)
+        verify_timestamped(headers, body, key, header=SIGNATURE_HEADER, field="v1", now=now,
+                           tolerance=self.tolerance)
 
     def parse(self, body: bytes) -> list[InboundEvent]:
         """Every event of a Kwai custom-channel body."""

@@ -161,3 +161,22 @@ def first_time(*values: Any) -> datetime:
         if parsed is not None:
             return parsed
     return datetime.now(UTC)
+
+
+def verify_timestamped(headers: Mapping[str, str], body: bytes, key: str, *, header: str, field: str,
+                       now: float, tolerance: float) -> None:
+    """Check a `t=<unix ts>,<field>=<hex>` header: HMAC-SHA256 of "{t}.{raw body}", then freshness.
+
+    TikTok (`s`) and Papo's own custom-channel format (`v1`) sign the same way. Freshness is checked
+    after the HMAC so an unsigned request learns nothing about the time window.
+    """
+    value = get_header(headers, header)
+    if not value:
+        raise SignatureError(f"missing {header} header")
+    parts = parse_signature_header(value)
+    if "t" not in parts or field not in parts:
+        raise SignatureError(f"malformed {header} header (expected t=<ts>,{field}=<hex>)")
+    timestamp = parts["t"][0]
+    if not matches_any(hmac_hex(key, timestamp.encode() + b"." + body), parts[field]):
+        raise SignatureError(f"{header} does not match the body")
+    check_fresh(timestamp, now=now, tolerance=tolerance, header=header)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from papo.cli.common import CommandError, run_with_stores, settings_from, setup_logging
+from papo.cli.common import CommandError, run_with_stores, settings_from
 
 
 def add_commands(sub: Any, add: Callable[..., Any]) -> None:
@@ -102,17 +102,11 @@ def cmd_admin_unlink(args: argparse.Namespace) -> int:
 def cmd_bot(args: argparse.Namespace) -> int:
     """Run the admin bot by long polling against configured stores (or a running `papo up`)."""
     from papo.bot.dispatcher import bot_token
-    from papo.runtime import configured_urls, open_stores
+    from papo.cli.run import role_setup
+    from papo.runtime import open_stores
 
-    settings = settings_from(args)
-    setup_logging(settings.log_level)
-    bot_token(settings)  # fail fast, naming PAPO_TELEGRAM_TOKEN
-    urls = configured_urls(settings)
-    if urls is None:
-        raise CommandError(
-            "no stores: set PAPO_DATABASE_URL, PAPO_REDIS_URL and PAPO_MONGO_URL, "
-            f"or run `papo up` on data dir {settings.data_dir}"
-        )
+    bot_token(settings_from(args))  # fail fast, naming PAPO_TELEGRAM_TOKEN, before looking for stores
+    settings, urls = role_setup(args)
 
     async def main() -> None:
         from papo.bot.dispatcher import run_polling

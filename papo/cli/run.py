@@ -62,17 +62,9 @@ def _secret(value: str) -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve HTTP only, against configured stores or a running `papo up`."""
-    from papo.runtime import configured_urls
     from papo.serve import serve_forever
 
-    settings = settings_from(args)
-    setup_logging(settings.log_level)
-    urls = configured_urls(settings)
-    if urls is None:
-        raise CommandError(
-            "no stores: set PAPO_DATABASE_URL, PAPO_REDIS_URL and PAPO_MONGO_URL, "
-            f"or run `papo up` on data dir {settings.data_dir}"
-        )
+    settings, urls = role_setup(args)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(settings, urls, migrate=False))
     return 0
@@ -80,17 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the background roles (inbound consumer, raw archive) against configured stores."""
-    from papo.runtime import configured_urls
     from papo.worker import run_worker
 
-    settings = settings_from(args)
-    setup_logging(settings.log_level)
-    urls = configured_urls(settings)
-    if urls is None:
-        raise CommandError(
-            "no stores: set PAPO_DATABASE_URL, PAPO_REDIS_URL and PAPO_MONGO_URL, "
-            f"or run `papo up` on data dir {settings.data_dir}"
-        )
+    settings, urls = role_setup(args)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings, urls))
     return 0
@@ -115,8 +99,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Queue scheduled posts when they fall due (safe to run several) against configured stores."""
-    from papo.runtime import configured_urls
     from papo.scheduler import run_scheduler_process
+
+    settings, urls = role_setup(args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_scheduler_process(settings, urls))
+    return 0
+
+
+def role_setup(args: argparse.Namespace) -> tuple[Any, Any]:
+    """Settings, logging and the store URLs for a single role (env URLs or a running `papo up`)."""
+    from papo.runtime import configured_urls
 
     settings = settings_from(args)
     setup_logging(settings.log_level)
@@ -126,6 +119,4 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
             "no stores: set PAPO_DATABASE_URL, PAPO_REDIS_URL and PAPO_MONGO_URL, "
             f"or run `papo up` on data dir {settings.data_dir}"
         )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_scheduler_process(settings, urls))
-    return 0
+    return settings, urls
