@@ -19,11 +19,11 @@ from tortoise import Tortoise
 from papo.adapters.events import EventKind
 from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, TemplateMessage
 from papo.ai.faq_reply import FaqResponder
-from papo.engine import RuleIndex, evaluate
+from papo.engine import RuleIndex, evaluate, triggers_for
 from papo.engine.model import Action, EvalContext, LeadView, TemplateCall
 from papo.engine.state import claim_all, load_state
 from papo.enums import Action as ActionType
-from papo.enums import LeadQuality, Platform
+from papo.enums import LeadQuality, Platform, RulePlatform
 from papo.pipeline.outbound import OutboundQueue
 from papo.runtime import Stores
 from papo.services import rules as rules_service
@@ -52,15 +52,21 @@ class AutomateStage:
 
     async def __call__(self, result: BatchResult) -> None:
         """Run on one committed batch (after the understanding stage)."""
-        todo = [m for m in result.new_messages if not m.event.is_echo and m.event.kind is not EventKind.ECHO]
+        candidates = [m for m in result.new_messages if not m.event.is_echo and m.event.kind is not EventKind.ECHO]
+        # Only messages that some rule of their business could fire on cost Redis/SQL round trips.
+        todo = []
+        indexes: dict[uuid.UUID, RuleIndex] = {}
+        for new in candidates:
+            if new.user_id not in indexes:
+                indexes[new.user_id] = await self._index(new.user_id)
+            if _may_fire(indexes[new.user_id], new.event):
+                todo.append(new)
         if not todo:
             return
         facts = await _conversation_facts(todo)
         replies: list[OutboundMessage] = []
         for new in todo:
-            index = await self._index(new.user_id)
-            if index is None:
-                continue
+            index = indexes[new.user_id]
             event = new.event
             now = datetime.now(UTC)
             conv = facts.get(new.conversation_id, {})
@@ -86,7 +92,7 @@ class AutomateStage:
         if replies:
             await self.queue.enqueue_many(replies)
 
-    async def _index(self, user_id: uuid.UUID) -> RuleIndex | None:
+    async def _index(self, user_id: uuid.UUID) -> RuleIndex:
         """The business's compiled rules, rebuilt only when they changed."""
         now = time.monotonic()
         cached = self._indexes.get(user_id)
@@ -152,6 +158,15 @@ class AutomateStage:
             automation_rule_id=action.rule_id,
             automated=True,
         )
+
+
+def _may_fire(index: RuleIndex, event: Any) -> bool:
+    """Whether any rule bucket exists for this event's triggers on its platform (cheap, no I/O)."""
+    if len(index) == 0:
+        return False
+    platform = RulePlatform(event.platform.value)
+    return any((trigger, where) in index.buckets
+               for trigger in triggers_for(event) for where in (platform, RulePlatform.ANY))
 
 
 def _template(call: TemplateCall | None) -> TemplateMessage | None:
