@@ -12,6 +12,7 @@ from aiohttp import ClientSession, ClientTimeout, web
 from papo import app_keys
 from papo.config import Settings
 from papo.handlers import errors, health, oauth, webhooks
+from papo.handlers import media as media_handler
 from papo.handlers import metrics as metrics_handler
 from papo.pipeline.queues import Queues
 from papo.runtime import Stores, StoreUrls, open_stores
@@ -79,6 +80,7 @@ def create_app(settings: Settings, urls: StoreUrls, *, stores: Stores | None = N
     metrics_handler.setup(app)
     webhooks.setup(app)
     oauth.setup(app)
+    media_handler.setup(app)
     if settings.telegram_token is not None and settings.telegram_mode == "webhook":
         from papo.bot.dispatcher import setup_webhook
 

@@ -1,4 +1,4 @@
-"""Message templates of a business: add, list, delete; variables detected from `{placeholders}`.
+"""Message templates of a business: add, list, update, delete; variables detected from `{placeholders}`.
 
 WhatsApp templates name the approved Meta template (`meta_template_name`) and its language code. The
 seed table has no language column: until a migration adds `message_templates.language`, the language
@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from papo.engine import TemplateView
-from papo.engine.render import placeholders
+from papo.engine.render import BUILTINS, placeholders
 from papo.engine.text import fold
 from papo.enums import Platform
 from papo.models import AutomationRule, MessageTemplate, User
@@ -80,13 +80,9 @@ def detect_variables(content: str) -> list[str]:
     return placeholders(content)
 
 
-async def add_template(user: UserRef, *, platform: str | Platform, name: str, content: str,
-                       meta_template_name: str | None = None, language: str | None = None,
-                       approved: bool = False) -> TemplateInfo:
-    """Store a template; refuses a duplicate name on the same platform and malformed WhatsApp fields."""
-    uid = user_id(user)
-    plat = parse_platform(platform) if isinstance(platform, str) else platform
-    name, content = name.strip(), content.strip()
+def _problems(plat: Platform, name: str, content: str, meta: str | None, lang: str | None, *,
+              need_language: bool) -> list[str]:
+    """What is wrong with a template's fields (shared by add and update)."""
     errors = []
     if not name or len(name) > 255:
         errors.append("name: must be 1 to 255 characters")
@@ -96,14 +92,12 @@ async def add_template(user: UserRef, *, platform: str | Platform, name: str, co
         errors.append(f"content: must be at most {MAX_CONTENT} characters")
     if _META_PLACEHOLDER.search(content):
         errors.append("content: write variables as {name}; Meta's {{1}}, {{2}}… are filled from them in order")
-    meta = meta_template_name.strip() if meta_template_name else None
-    lang = language.strip() if language else None
     if meta is not None:
         if plat is not Platform.WHATSAPP:
             errors.append("meta_template_name: only WhatsApp templates are approved by Meta")
         if not _META_NAME.match(meta):
             errors.append("meta_template_name: lower-case letters, digits and _ only (as in WhatsApp Manager)")
-        if lang is None:
+        if lang is None and need_language:
             errors.append("language: required with meta_template_name (e.g. pt_BR, en_US, es)")
         if len(content) > MAX_META_BODY:
             errors.append(f"content: a WhatsApp template body has at most {MAX_META_BODY} characters")
@@ -111,6 +105,19 @@ async def add_template(user: UserRef, *, platform: str | Platform, name: str, co
         errors.append("language: only applies to WhatsApp templates (with meta_template_name)")
     if lang is not None and not _LANGUAGE.match(lang):
         errors.append(f"language: {lang!r} is not a language code like pt_BR, en_US or es")
+    return errors
+
+
+async def add_template(user: UserRef, *, platform: str | Platform, name: str, content: str,
+                       meta_template_name: str | None = None, language: str | None = None,
+                       approved: bool = False) -> TemplateInfo:
+    """Store a template; refuses a duplicate name on the same platform and malformed WhatsApp fields."""
+    uid = user_id(user)
+    plat = parse_platform(platform) if isinstance(platform, str) else platform
+    name, content = name.strip(), content.strip()
+    meta = meta_template_name.strip() if meta_template_name else None
+    lang = language.strip() if language else None
+    errors = _problems(plat, name, content, meta, lang, need_language=True)
     if errors:
         raise ServiceError("; ".join(errors))
     for other in await MessageTemplate.filter(user_id=uid, platform=plat).only("id", "name"):
@@ -167,7 +174,12 @@ async def delete_template(user: UserRef, ref: str, *, force: bool = False) -> Te
 
 async def rules_using(uid: uuid.UUID, template: MessageTemplate) -> list[str]:
     """Names of the active rules that reference a template by id or name."""
-    names = []
+    return [rule.name for rule, _ in await _active_refs(uid, template)]
+
+
+async def _active_refs(uid: uuid.UUID, template: MessageTemplate) -> list[tuple[AutomationRule, dict[str, Any]]]:
+    """Each active rule that references a template, with the reference (action_data or its fallback)."""
+    found = []
     for rule in await AutomationRule.filter(user_id=uid, is_active=True):
         data = rule.action_data or {}
         refs = [data, data.get("fallback") or {}] if isinstance(data, dict) else []
@@ -177,9 +189,53 @@ async def rules_using(uid: uuid.UUID, template: MessageTemplate) -> list[str]:
             if ref.get("template_id") == str(template.id) or (
                 isinstance(ref.get("template_name"), str) and fold(ref["template_name"]) == fold(template.name)
             ):
-                names.append(rule.name)
+                found.append((rule, ref))
                 break
-    return names
+    return found
+
+
+def _unfilled(rule: AutomationRule, ref: dict[str, Any], variables: list[str]) -> list[str]:
+    """Why a rule could no longer fill a template whose variables became `variables` (as rules.py checks)."""
+    given = ref.get("variables")
+    if isinstance(given, list) and len(given) > len(variables):
+        return [f"rule {rule.name!r} gives {len(given)} values, the new text has {len(variables)} variables"]
+    return [f"rule {rule.name!r} gives no value for {{{var}}}" for i, var in enumerate(variables)
+            if var not in BUILTINS and not ((isinstance(given, dict) and var in given)
+                                            or (isinstance(given, list) and i < len(given)))]
+
+
+async def update_template(user: UserRef, ref: str, *, content: str | None = None, approved: bool | None = None,
+                          meta_template_name: str | None = None, language: str | None = None) -> TemplateInfo:
+    """Change a template in place (same id and name, so rules keep referring to it); None keeps a field.
+
+    Variables are detected again from the new text. Validated like `add_template`; refused when an
+    active rule using the template could not fill the new variables. `meta_template_name=""` removes
+    the WhatsApp template name (and its language); a new WhatsApp name needs its language.
+    """
+    uid = user_id(user)
+    row = await _row(uid, ref)
+    plat = Platform(row.platform)
+    text = row.content if content is None else content.strip()
+    meta = row.meta_template_name if meta_template_name is None else (meta_template_name.strip() or None)
+    lang = language.strip() if language else None
+    if lang is None and meta is not None and meta == row.meta_template_name:
+        lang = getattr(row, "language", None)  # unchanged name: its stored language (none until the column exists)
+    errors = _problems(plat, row.name, text, meta, lang, need_language=meta != row.meta_template_name)
+    variables = detect_variables(text)
+    if not errors and variables != list(row.variables or ()):
+        for rule, rule_ref in await _active_refs(uid, row):
+            errors += _unfilled(rule, rule_ref, variables)
+        if any(e.startswith("rule ") for e in errors):
+            errors.append("change those rules' variables or disable them first")
+    if errors:
+        raise ServiceError(f"template {row.name!r}: " + "; ".join(errors))
+    row.content, row.variables, row.meta_template_name = text, variables, meta
+    if approved is not None:
+        row.is_approved = approved
+    if _HAS_LANGUAGE:
+        row.language = lang if meta is not None else None
+    await row.save()  # updated_at moves (trigger): rules_version changes, cached rule indexes reload
+    return TemplateInfo.of(row, lang if meta is not None else None)
 
 
 async def template_views(user: UserRef) -> list[TemplateView]:

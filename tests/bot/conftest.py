@@ -2,7 +2,8 @@
 
 The fake answers getMe, getUpdates (long polling over a queue), sendMessage, editMessageText,
 editMessageReplyMarkup, answerCallbackQuery, sendPhoto (multipart), setMyCommands, setWebhook,
-deleteWebhook, getWebhookInfo, and records every call. `BotHarness` feeds updates through
+deleteWebhook, getWebhookInfo, getFile and file downloads (`GET /file/bot<token>/<path>`, from `files`),
+and records every call. `BotHarness` feeds updates through
 `Dispatcher.feed_update` (the same path polling takes after getUpdates) and finds buttons by text.
 """
 
@@ -82,6 +83,8 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, for getFile and downloads
+    broken: set[str] = field(default_factory=set)  # file_ids whose download fails (404) after getFile
     counter: itertools.count = field(default_factory=lambda: itertools.count(1000))
     update_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _new: asyncio.Event = field(default_factory=asyncio.Event)
@@ -125,6 +128,8 @@ class FakeTelegram:
             status, description = self.errors[(method, call.chat_id)]
             return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
         result = await self._result(call)
+        if isinstance(result, web.Response):
+            return result
         if result is None:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found: method not found"},
                                      status=404)
@@ -161,9 +166,26 @@ class FakeTelegram:
                 return self._message(call, photo=[photo], caption=call.params.get("caption", ""))
             case "answerCallbackQuery" | "setMyCommands" | "deleteWebhook" | "setWebhook" | "deleteMyCommands":
                 return True
+            case "getFile":
+                file_id = call.params.get("file_id", "")
+                if file_id not in self.files:
+                    return web.json_response({"ok": False, "error_code": 400,
+                                              "description": "Bad Request: invalid file_id"}, status=400)
+                return {"file_id": file_id, "file_unique_id": "u-" + file_id, "file_size": len(self.files[file_id]),
+                        "file_path": f"documents/{file_id}.bin"}
             case "getWebhookInfo":
                 return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
         return None
+
+
+    async def download(self, request: web.Request) -> web.Response:
+        """`GET /file/bot<token>/<file_path>`: a file's bytes, like Telegram's file server."""
+        path = request.match_info["path"]
+        self.calls.append(Call("download", {"path": path}, {}, authorized=request.match_info["token"] == TOKEN))
+        file_id = path.removeprefix("documents/").removesuffix(".bin")
+        if request.match_info["token"] != TOKEN or file_id not in self.files or file_id in self.broken:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=self.files[file_id], content_type="application/octet-stream")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -172,6 +194,7 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", server.handle)
     app.router.add_get("/bot{token}/{method}", server.handle)
+    app.router.add_get("/file/bot{token}/{path:.+}", server.download)
     server.server = TestServer(app)
     await server.server.start_server()
     yield server

@@ -77,7 +77,7 @@ async def test_post_card_cancel_reschedule_and_publish_now(harness: BotHarness, 
     assert sum([await stores.redis.xlen(spec.key(p)) for p in range(settings.stream_partitions)]) == 1
 
 
-async def test_files_sent_while_composing_are_answered_with_the_link_rule(harness: BotHarness) -> None:
+async def test_links_compose_a_post_while_files_need_a_public_url(harness: BotHarness) -> None:
     await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
     await harness.say(ANA, "/posts")
     await harness.press(ANA, "Novo post")
@@ -85,6 +85,6 @@ async def test_files_sent_while_composing_are_answered_with_the_link_rule(harnes
     del update["message"]["text"]
     update["message"]["photo"] = [{"file_id": "p1", "file_unique_id": "u", "width": 10, "height": 10}]
     calls = await harness.feed(update)
-    assert "links públicos" in screen(calls).text
+    assert "PAPO_PUBLIC_URL" in screen(calls).text and "links públicos" in screen(calls).text
     calls = await harness.say(ANA, "Bolo novo!\nhttps://cdn.example.com/bolo.jpg\n#bolo")
     assert "Em quais contas" in screen(calls).text

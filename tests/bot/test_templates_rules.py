@@ -5,7 +5,7 @@ from __future__ import annotations
 from papo.bot.keyboards import TplAct, short
 from papo.enums import Platform
 from papo.models import AutomationRule, MessageTemplate
-from papo.services import rules, templates
+from papo.services import rules
 from papo.services.templates import add_template
 from tests.bot.conftest import BotHarness, Person, make_business, screen, texts
 
@@ -40,19 +40,22 @@ async def test_template_in_use_by_an_active_rule_is_not_deleted(harness: BotHarn
     await harness.press(ANA, "Apagar")
     calls = await harness.press(ANA, "Sim, apagar")
     assert "Boas-vindas" in screen(calls).text and await MessageTemplate.filter(id=tpl.id).exists()
-    # Until the templates service can update in place, a change re-creates the template, which the
-    # service refuses while a rule uses it: nothing is lost, and the owner is told why.
+    # Changes are made in place (same id), so the rule keeps its template.
     await harness.press(ANA, data=TplAct(act="open", id=short(tpl.id)).pack())
     calls = await harness.press(ANA, "Marcar pendente")
     kept = await MessageTemplate.get(user_id=biz.user.id)
-    if hasattr(templates, "update_template"):
-        assert "aguardando aprovação" in screen(calls).text and kept.is_approved is False
-    else:
-        assert "Boas-vindas" in screen(calls).text and kept.id == tpl.id and kept.is_approved is True
-        await rules.disable_rule(biz.user, "Boas-vindas")
-        calls = await harness.press(ANA, data=TplAct(act="approve", id=short(tpl.id), v="0").pack())
-        assert "aguardando aprovação" in screen(calls).text
-        assert (await MessageTemplate.get(user_id=biz.user.id)).is_approved is False
+    assert "aguardando aprovação" in screen(calls).text and kept.is_approved is False and kept.id == tpl.id
+    # A text the rule cannot fill is refused with the reason; the question stays open for a corrected text.
+    await harness.press(ANA, "Editar texto")
+    calls = await harness.say(ANA, "Oi {first_name}, use {cupom}")
+    assert "rule 'Boas-vindas' gives no value for {cupom}" in screen(calls).text
+    assert "Envie o texto corrigido" in screen(calls).text
+    assert (await MessageTemplate.get(id=tpl.id)).content == "Oi {first_name}"
+    calls = await harness.say(ANA, "Olá {first_name}, bem-vinda à {business_name}!")
+    assert "Modelo atualizado" in texts(calls) and "Olá Maria, bem-vinda à Doceria da Ana!" in texts(calls)
+    edited = await MessageTemplate.get(id=tpl.id)
+    assert edited.variables == ["first_name", "business_name"] and edited.meta_template_name == "boas_vindas"
+    assert (await rules.get_rule(biz.user, "Boas-vindas")).is_active
 
 
 async def test_wizard_warns_when_a_trigger_never_fires_and_hides_text_conditions(harness: BotHarness) -> None:

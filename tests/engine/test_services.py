@@ -26,7 +26,7 @@ from papo.services.rules import (
     load_index,
     rules_version,
 )
-from papo.services.templates import add_template, delete_template, get_template, list_templates
+from papo.services.templates import add_template, delete_template, get_template, list_templates, update_template
 from papo.services.users import create_user
 
 CIPHER = TokenCipher("test-secret-key-0123456789abcdef")
@@ -150,6 +150,57 @@ async def test_template_references_are_checked(stores) -> None:
                                  action_data={"text": "Oi!", "fallback": {"template_name": "cupom",
                                                                           "variables": {"cupom": "X"}}})
     assert fallback.error is None
+
+
+async def test_update_template_in_place_keeps_rules_working(stores) -> None:
+    user = await owner()
+    tpl = await add_template(user, platform="whatsapp", name="cupom", content="Use {cupom}, {first_name}!",
+                             meta_template_name="cupom", language="pt_BR")
+    await create_rule(user, name="Cupom", trigger="message", platform="whatsapp", action="send_template",
+                      action_data={"template_name": "cupom", "variables": {"cupom": "DOCE10"}})
+    before = await rules_version(user)
+    edited = await update_template(user, "cupom", content="Oi {name}! Seu cupom: {cupom}", approved=True)
+    assert edited.id == tpl.id and edited.name == "cupom" and edited.variables == ("name", "cupom")
+    assert edited.is_approved and edited.meta_template_name == "cupom"  # the unchanged name needs no language
+    assert (await get_template(user, str(tpl.id))).content == "Oi {name}! Seu cupom: {cupom}"
+    assert await rules_version(user) != before  # cached rule indexes reload
+    index = await load_index(user)
+    assert len(index) == 1 and index.templates[str(tpl.id)].content == "Oi {name}! Seu cupom: {cupom}"
+    await disable_rule(user, "Cupom")
+    assert (await enable_rule(user, "Cupom")).is_active  # re-validated against the new text
+
+    # A variable the active rule cannot fill is refused, naming the rule; nothing changes.
+    with pytest.raises(ServiceError, match=r"rule 'Cupom' gives no value for \{prazo\}; change those rules"):
+        await update_template(user, str(tpl.id), content="{cupom} vale até {prazo}")
+    assert (await get_template(user, "cupom")).variables == ("name", "cupom")
+    await disable_rule(user, "Cupom")  # a disabled rule is re-checked when it is turned on again
+    assert (await update_template(user, "cupom", content="{cupom} vale até {prazo}")).variables == ("cupom", "prazo")
+    with pytest.raises(ServiceError, match=r"needs a value for \{prazo\}"):
+        await enable_rule(user, "Cupom")
+
+
+async def test_update_template_validates_like_add(stores) -> None:
+    user = await owner()
+    wa = await add_template(user, platform="whatsapp", name="oi", content="Oi!")
+    ig = await add_template(user, platform="instagram", name="valeu", content="Valeu {first_name}")
+    with pytest.raises(ServiceError, match=r"template 'oi': content: must not be empty"):
+        await update_template(user, str(wa.id), content="  ")
+    with pytest.raises(ServiceError, match=r"content: write variables as \{name\}"):
+        await update_template(user, str(wa.id), content="Oi {{1}}")
+    with pytest.raises(ServiceError, match="language: required with meta_template_name"):
+        await update_template(user, str(wa.id), meta_template_name="oi_v2")  # a new name needs its language
+    with pytest.raises(ServiceError, match="lower-case letters, digits and _ only"):
+        await update_template(user, str(wa.id), meta_template_name="Oi V2", language="pt_BR")
+    with pytest.raises(ServiceError, match="only WhatsApp templates are approved by Meta"):
+        await update_template(user, str(ig.id), meta_template_name="valeu", language="pt_BR")
+    with pytest.raises(ServiceError, match="language: 'portugues' is not a language code"):
+        await update_template(user, str(wa.id), meta_template_name="oi_v2", language="portugues")
+    meta = await update_template(user, str(wa.id), meta_template_name="oi_v2", language="pt_BR")
+    assert meta.meta_template_name == "oi_v2" and meta.language == "pt_BR" and meta.content == "Oi!"
+    cleared = await update_template(user, "oi", meta_template_name="")
+    assert cleared.meta_template_name is None and cleared.language is None
+    with pytest.raises(NotFound):
+        await update_template(await owner("outro@loja.com"), str(wa.id), content="x")  # never another business's
 
 
 # --- loading the index and dry runs on stored conversations -------------------------------------------

@@ -1,18 +1,23 @@
-"""Posts: compose (text, media links, hashtags), choose accounts, publish now / schedule / draft; the list
-with per-platform results; cancel, reschedule, retry the failed platforms."""
+"""Posts: compose (text, photos and videos sent to the bot or as links, hashtags), choose accounts, publish
+now / schedule / draft; the list with per-platform results; cancel, reschedule, retry the failed platforms."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import uuid
 from datetime import UTC, datetime
+from io import BytesIO
 from typing import Any
 
-from aiogram import F
+from aiogram import Bot, F
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiohttp import ClientError, ClientResponseError
 
 from papo.bot import views
 from papo.bot.dates import DateParseError, parse_when
@@ -21,11 +26,17 @@ from papo.bot.keyboards import Nav, PostAct, back, button, rows, short
 from papo.bot.locales import Translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, need_id, show
-from papo.services import ServiceError, owners, posts
+from papo.constants import KEY_PREFIX
+from papo.services import ServiceError, media, owners, posts
+from papo.services.media import MB
 from papo.services.owners import Owner
 from papo.services.post_views import PostView
 
+log = logging.getLogger(__name__)
 router = linked_router("posts")
+UPLOADS_PREFIX = KEY_PREFIX + "bot:post-media:"  # + Telegram user id: the files of the draft being composed
+UPLOADS_TTL = 24 * 3600  # as long as the composer's question is remembered
+TELEGRAM_CLOUD_LIMIT = 20 * MB  # getFile on api.telegram.org serves bots files up to 20 MB
 STATE_ICON = {"draft": "📝", "scheduled": "📅", "publishing": "⏳", "published": "✅", "failed": "❌"}
 _URL = re.compile(r"^https?://\S+$")
 _HASHTAGS = re.compile(r"^(#\w+\s*)+$")
@@ -105,29 +116,124 @@ async def open_(query: CallbackQuery, callback_data: PostAct, owner: Owner, t: T
 
 
 @router.callback_query(PostAct.filter(F.act == "new"))
-async def new(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+async def new(query: CallbackQuery, t: Translator, ctx: BotContext, state: FSMContext) -> None:
     """Step 1: the post itself."""
     await state.set_state(PostStates.content)
     await state.set_data({})
+    await ctx.redis.delete(_uploads_key(query.from_user.id))  # files of an abandoned draft
     await show(query, t("post.ask_content"), rows([back(t, PostAct(act="list"))]))
 
 
 @router.message(PostStates.content, F.photo | F.video | F.document)
-async def media_upload(message: Message, t: Translator) -> None:
-    """Files sent to the bot have no public address the platforms could fetch: links are asked for."""
-    await message.answer(t("post.media_links_only"))
+async def media_upload(message: Message, bot: Bot, t: Translator, ctx: BotContext) -> None:
+    """A photo or video for the post: fetched from Telegram, stored, and served at Papo's public URL."""
+    try:
+        media.public_base(ctx.settings)
+    except ServiceError:
+        await message.answer(t("post.media_no_public_url"))
+        return
+    file_id, size, mime, filename = _upload_of(message)
+    try:
+        media.extension_for(mime=mime, filename=filename)
+    except ServiceError:
+        await message.answer(t("post.media_bad_type"))
+        return
+    limit = download_limit(ctx.settings)
+    if size and size > limit:
+        await message.answer(t("post.media_too_big", size=f"{size / MB:.1f}", limit=f"{limit / MB:.0f}"))
+        return
+    buffer = BytesIO()
+    try:
+        await bot.download(file_id, destination=buffer)
+    except (TelegramAPIError, ClientError, TimeoutError) as exc:
+        reason = _failure(exc)
+        log.info("could not download post media from Telegram: %s", reason)
+        await message.answer(t("post.media_failed", reason=reason))
+        return
+    try:
+        stored = await media.store_media(ctx.settings, buffer.getvalue(), mime=mime, filename=filename)
+    except ServiceError as exc:
+        await message.answer(t("error", message=str(exc)))
+        return
+    key = _uploads_key(message.from_user.id if message.from_user else message.chat.id)
+    # A Redis list, not the FSM data: an album arrives as several updates handled at once, and an
+    # append is atomic where a read-modify-write of the draft would lose photos.
+    count = await ctx.redis.rpush(key, json.dumps({"media": stored.ref, "caption": message.caption or ""}))
+    await ctx.redis.expire(key, UPLOADS_TTL)
+    await message.answer(t("post.media_added", kind=t("post.media_kind." + stored.kind), count=count),
+                         reply_markup=rows([button(t("post.next"), PostAct(act="cdone"))]))
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a download failed, without the file URL: it contains the bot token."""
+    if isinstance(exc, TelegramAPIError):
+        return exc.message
+    if isinstance(exc, ClientResponseError):
+        return f"HTTP {exc.status}"
+    return type(exc).__name__
+
+
+def _upload_of(message: Message) -> tuple[str, int | None, str | None, str | None]:
+    """file_id, size, MIME type and file name of the photo (largest size), video or document sent."""
+    if message.photo:
+        largest = message.photo[-1]  # Telegram lists a photo's sizes smallest first
+        return largest.file_id, largest.file_size, "image/jpeg", None  # Telegram re-encodes photos as JPEG
+    item = message.video or message.document
+    assert item is not None  # the handler's filter
+    mime = item.mime_type or ("video/mp4" if message.video else None)
+    return item.file_id, item.file_size, mime, item.file_name
+
+
+def download_limit(settings: Any) -> int:
+    """The largest file the bot can take: the media limit, and Telegram's own 20 MB for its cloud Bot API."""
+    limit = media.max_bytes(settings)
+    api = str(getattr(settings, "telegram_api_url", "") or "")
+    return min(limit, TELEGRAM_CLOUD_LIMIT) if "api.telegram.org" in api else limit
+
+
+def _uploads_key(telegram_id: int) -> str:
+    return f"{UPLOADS_PREFIX}{telegram_id}"
+
+
+async def _take_uploads(redis: Any, telegram_id: int) -> list[dict[str, str]]:
+    """The files uploaded for the draft being composed (and forget them: they move into the draft)."""
+    key = _uploads_key(telegram_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.lrange(key, 0, -1)
+        pipe.delete(key)
+        raw, _ = await pipe.execute()
+    return [json.loads(item) for item in raw]
 
 
 @router.message(PostStates.content, TextInput())
-async def got_content(message: Message, owner: Owner, t: Translator, state: FSMContext) -> None:
+async def got_content(message: Message, owner: Owner, t: Translator, ctx: BotContext, state: FSMContext) -> None:
     """Step 2: the accounts."""
-    draft = compose(message.text or "")
+    await _content_done(message, owner, t, ctx, state, message.text or "")
+
+
+@router.callback_query(PostAct.filter(F.act == "cdone"))
+async def uploads_done(query: CallbackQuery, owner: Owner, t: Translator, ctx: BotContext,
+                       state: FSMContext) -> None:
+    """Step 2 after uploads: their captions are the text."""
+    if await state.get_state() != PostStates.content.state:
+        await show(query, t("post.start_over"), rows([button(t("post.new"), PostAct(act="new"))]))
+        return
+    await _content_done(query, owner, t, ctx, state, "")
+
+
+async def _content_done(event: Event, owner: Owner, t: Translator, ctx: BotContext, state: FSMContext,
+                        text: str) -> None:
+    telegram_id = event.from_user.id if event.from_user else 0
+    uploads = await _take_uploads(ctx.redis, telegram_id)
+    captions = [u["caption"] for u in uploads if u.get("caption")]
+    draft = compose("\n".join([*captions, text]))
+    draft["media"] = [u["media"] for u in uploads] + draft["media"]
     if not draft["content"] and not draft["media"]:
-        await message.answer(t("post.empty"))
+        await show(event, t("post.empty"))
         return
     await state.update_data(**draft, accounts=[])
     await state.set_state(None)
-    await _accounts(message, owner, t, state)
+    await _accounts(event, owner, t, state)
 
 
 async def _accounts(event: Event, owner: Owner, t: Translator, state: FSMContext) -> None:

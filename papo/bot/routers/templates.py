@@ -211,10 +211,17 @@ async def ask_edit(query: CallbackQuery, callback_data: TplAct, owner: Owner, t:
 
 @router.message(TplStates.edit_content, TextInput())
 async def got_edit(message: Message, owner: Owner, t: Translator, state: FSMContext) -> None:
-    """Replace the text (variables are detected again)."""
-    tid = need_id((await state.get_data()).get("tpl", ""))
+    """Replace the text in place (same id, so rules keep it; variables are detected again)."""
+    raw = (await state.get_data()).get("tpl", "")
+    tid = need_id(raw)
+    try:
+        tpl = await templates.update_template(owner.user_id, str(tid), content=(message.text or "").strip())
+    except ServiceError as exc:
+        # The question stays open: the owner fixes the text and sends it again.
+        await message.answer(t("error", message=str(exc)) + "\n\n" + t("tpl.edit_again"),
+                             reply_markup=rows([back(t, TplAct(act="open", id=raw))]))
+        return
     await state.clear()
-    tpl = await update_template(owner, tid, content=(message.text or "").strip())
     await message.answer(t("tpl.updated") + "\n\n" + views.template_card(t, tpl, owner.business_name),
                          reply_markup=card_markup(t, tpl))
 
@@ -222,34 +229,6 @@ async def got_edit(message: Message, owner: Owner, t: Translator, state: FSMCont
 @router.callback_query(TplAct.filter(F.act == "approve"))
 async def toggle_approved(query: CallbackQuery, callback_data: TplAct, owner: Owner, t: Translator) -> None:
     """Record Meta's approval state as the owner sees it in WhatsApp Manager."""
-    tpl = await update_template(owner, need_id(callback_data.id), approved=callback_data.v == "1")
+    tpl = await templates.update_template(owner.user_id, str(need_id(callback_data.id)),
+                                          approved=callback_data.v == "1")
     await show(query, views.template_card(t, tpl, owner.business_name), card_markup(t, tpl))
-
-
-async def update_template(owner: Owner, template_id: uuid.UUID, *, content: str | None = None,
-                          approved: bool | None = None) -> TemplateInfo:
-    """Change a template through the templates service.
-
-    Uses `templates.update_template` when the service has it (keeps the id rules refer to); until
-    then the template is re-created with the same name, which the service refuses while an active
-    rule uses it — the owner is told so.
-    """
-    update = getattr(templates, "update_template", None)
-    if update is not None:
-        values: dict[str, Any] = {}
-        if content is not None:
-            values["content"] = content
-        if approved is not None:
-            values["approved"] = approved
-        return await update(owner.user_id, str(template_id), **values)
-    old = await templates.get_template(owner.user_id, str(template_id))
-    await templates.delete_template(owner.user_id, str(template_id))
-    fields: dict[str, Any] = dict(platform=old.platform, name=old.name, meta_template_name=old.meta_template_name,
-                                  # The seed table keeps no language yet: any valid code re-creates it as it was.
-                                  language=(old.language or "pt_BR") if old.meta_template_name else None)
-    try:
-        return await templates.add_template(owner.user_id, content=content if content is not None else old.content,
-                                            approved=old.is_approved if approved is None else approved, **fields)
-    except ServiceError:
-        await templates.add_template(owner.user_id, content=old.content, approved=old.is_approved, **fields)
-        raise

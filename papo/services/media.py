@@ -1,0 +1,127 @@
+"""Photos and videos the owner uploads for posts: stored under `<PAPO_DATA_DIR>/media/`, served at
+`PAPO_PUBLIC_URL/media/<name>` (`papo/handlers/media.py`), because the platforms fetch media by URL.
+
+Names are unguessable (`secrets.token_urlsafe(24)` + extension): the URL is the only way to a file, and
+nothing in it comes from the uploader. The content is checked against the type's signature, so what is
+served as a JPEG or an MP4 really is one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from papo.services import ServiceError
+
+MB = 1024 * 1024
+MAX_BYTES = 50 * MB
+IMAGE, VIDEO = "image", "video"
+# extension -> (Content-Type, kind)
+TYPES: dict[str, tuple[str, str]] = {
+    "jpg": ("image/jpeg", IMAGE), "jpeg": ("image/jpeg", IMAGE), "png": ("image/png", IMAGE),
+    "webp": ("image/webp", IMAGE), "mp4": ("video/mp4", VIDEO), "mov": ("video/quicktime", VIDEO),
+}
+_BY_MIME = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/pjpeg": "jpg", "image/png": "png", "image/webp": "webp",
+            "video/mp4": "mp4", "video/quicktime": "mov"}
+# token_urlsafe(24) is exactly 32 characters of A-Z a-z 0-9 - _; nothing else is ever served.
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{32}\.(?:jpg|jpeg|png|webp|mp4|mov)$")
+ALLOWED = "JPG, PNG, WEBP, MP4, MOV"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMedia:
+    """A stored upload and the public URL the platforms fetch it from."""
+
+    name: str
+    url: str
+    kind: str
+    content_type: str
+    size: int
+
+    @property
+    def ref(self) -> str:
+        """The post media entry (`image:URL` / `video:URL`, as `post_rules.parse_media` reads it)."""
+        return f"{self.kind}:{self.url}"
+
+
+def media_dir(settings: Any) -> Path:
+    """Where uploads live: `<PAPO_DATA_DIR>/media`."""
+    return Path(settings.data_dir) / "media"
+
+
+def max_bytes(settings: Any) -> int:
+    """The upload size limit (PAPO_MEDIA_MAX_BYTES, 50 MB by default)."""
+    return int(getattr(settings, "media_max_bytes", MAX_BYTES) or MAX_BYTES)
+
+
+def public_base(settings: Any) -> str:
+    """`PAPO_PUBLIC_URL/media`; ServiceError when no public URL is set (platforms could not fetch the file)."""
+    public = getattr(settings, "public_url", None)
+    if not public:
+        raise ServiceError("PAPO_PUBLIC_URL is not set: platforms fetch post media by URL, so an uploaded file "
+                           "needs Papo's public address; set it, or use public https:// links")
+    return str(public).rstrip("/") + "/media"
+
+
+def extension_for(*, mime: str | None = None, filename: str | None = None) -> str:
+    """The stored extension for a MIME type or a file name; ServiceError for anything not allowed."""
+    if mime:
+        ext = _BY_MIME.get(mime.split(";")[0].strip().lower())
+        if ext:
+            return ext
+    if filename and "." in filename:
+        ext = filename.rsplit(".", 1)[1].lower()
+        if ext in TYPES:
+            return ext
+    raise ServiceError(f"file type {mime or filename or 'unknown'!r} is not accepted (allowed: {ALLOWED})")
+
+
+def _looks_like(ext: str, data: bytes) -> bool:
+    """Whether the bytes start like the type claims (so a page can never be served as an image)."""
+    if ext in ("jpg", "jpeg"):
+        return data.startswith(b"\xff\xd8\xff")
+    if ext == "png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n")
+    if ext == "webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return data[4:8] == b"ftyp"  # mp4 and mov: ISO base media files open with an ftyp box
+
+
+def _write(folder: Path, name: str, data: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{name}.part"
+    partial.write_bytes(data)
+    os.replace(partial, folder / name)  # atomic: a half-written file is never served
+
+
+async def store_media(settings: Any, data: bytes, *, mime: str | None = None,
+                      filename: str | None = None) -> StoredMedia:
+    """Store an uploaded photo or video; its public URL. Refuses a missing PAPO_PUBLIC_URL, type or size."""
+    base = public_base(settings)
+    ext = extension_for(mime=mime, filename=filename)
+    limit = max_bytes(settings)
+    if not data:
+        raise ServiceError("the file is empty")
+    if len(data) > limit:
+        raise ServiceError(f"the file has {len(data) / MB:.1f} MB; the limit is {limit / MB:.0f} MB")
+    content_type, kind = TYPES[ext]
+    if not _looks_like(ext, data):
+        raise ServiceError(f"the file is not a valid {ext.upper()} (its content does not match its type)")
+    name = f"{secrets.token_urlsafe(24)}.{ext}"
+    await asyncio.to_thread(_write, media_dir(settings), name, data)
+    return StoredMedia(name=name, url=f"{base}/{name}", kind=kind, content_type=content_type, size=len(data))
+
+
+def find_media(settings: Any, name: str) -> tuple[Path, str] | None:
+    """The stored file behind a public name and its Content-Type; None for any other name."""
+    if not NAME_RE.fullmatch(name):
+        return None
+    path = media_dir(settings) / name
+    if not path.is_file():
+        return None
+    return path, TYPES[name.rsplit(".", 1)[1]][0]
