@@ -88,6 +88,17 @@ class PublishState(StrEnum):
     FAILED = "failed"  # error_title says why
 
 
+def json_value(value: Any) -> Any:
+    """A field value as JSON takes it: datetimes as ISO 8601, enums as their value, mappings as dicts."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InboundEvent:
     """One real-world event from one platform, normalized. Mapping fields are read-only by contract."""
@@ -150,15 +161,7 @@ class InboundEvent:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO 8601 timestamp, enum values), with `v` and the derived conversation_key."""
         out: dict[str, Any] = {"v": EVENT_VERSION}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, StrEnum):
-                value = value.value
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            out[f.name] = value
+        out.update((f.name, json_value(getattr(self, f.name))) for f in fields(self))
         out["conversation_key"] = self.conversation_key
         return out
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from papo.adapters.errors import PayloadError
+from papo.adapters.events import json_value
 from papo.enums import Platform
 
 OUTBOUND_VERSION = 1
@@ -129,15 +130,11 @@ class OutboundMessage:
         out: dict[str, Any] = {"v": OUTBOUND_VERSION}
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, StrEnum):
-                value = value.value
-            elif isinstance(value, TemplateMessage):
+            if isinstance(value, TemplateMessage):
                 value = value.to_dict()
             elif f.name == "buttons":
                 value = [{"id": b.id, "title": b.title} for b in value]
-            out[f.name] = value
+            out[f.name] = json_value(value)
         return out
 
     @classmethod
