@@ -6,7 +6,6 @@ MONGO_AI_INTERACTIONS = "ai_interactions"
 
 # Redis keys
 KEY_PREFIX = "papo:"
-READY_PROBE_KEY = KEY_PREFIX + "ready"
 ACCOUNT_INDEX = KEY_PREFIX + "accounts"  # hash "platform:platform_account_id" -> JSON [[account, user], …]
 ACCOUNT_SECRETS = KEY_PREFIX + "account-secrets"  # hash "platform:platform_account_id" -> encrypted secret
 ACTIVE_CONVERSATION = KEY_PREFIX + "active:"  # + conversation id -> hash (last inbound time, platform…)

@@ -14,7 +14,7 @@ import aiohttp
 
 from papo.adapters.outbound.errors import InvalidRequest
 from papo.adapters.outbound.message import OutboundKind, OutboundMessage, SendResult
-from papo.adapters.outbound.meta import check_text, graph_post, quick_replies, send_api_result
+from papo.adapters.outbound.meta import check_text, quick_replies, send_messaging
 from papo.enums import Platform
 
 TEXT_LIMIT = 2000
@@ -45,14 +45,5 @@ class FacebookSender:
         self, request: OutboundMessage, token: str, session: aiohttp.ClientSession, base_url: str
     ) -> SendResult:
         """DM, private reply or public comment reply, by `request.kind`."""
-        if request.template is not None:
-            raise InvalidRequest("Messenger message templates are not supported by Papo")
-        if request.kind is OutboundKind.COMMENT_REPLY:
-            if not request.comment_id:
-                raise InvalidRequest("Facebook comment reply without a comment_id")
-            text = check_text(request.text, limit=COMMENT_LIMIT, what="Facebook comment reply")
-            body = await graph_post(session, base_url, f"{request.comment_id}/comments", {"message": text}, token)
-        else:
-            path = f"{request.platform_account_id}/messages"
-            body = await graph_post(session, base_url, path, build_message(request), token)
-        return send_api_result(body)
+        return await send_messaging(request, token, session, base_url, what="Facebook", comment_edge="comments",
+                                    comment_limit=COMMENT_LIMIT, build_message=build_message)

@@ -7,7 +7,7 @@ error-handling, WhatsApp …/whatsapp/support/error-codes, Messenger …/messeng
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -27,7 +27,7 @@ from papo.adapters.outbound.errors import (
     TemplateParamMismatch,
     Transient,
 )
-from papo.adapters.outbound.message import Button, SendResult
+from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, SendResult
 
 # WhatsApp 131047: re-engagement message (more than 24 h since the customer last wrote).
 WINDOW_CODES = frozenset({131047})
@@ -134,3 +134,25 @@ def send_api_result(body: Mapping[str, Any]) -> SendResult:
         recipient=body.get("recipient_id"),
         raw=dict(body),
     )
+
+
+async def send_messaging(
+    request: OutboundMessage, token: str, session: aiohttp.ClientSession, base_url: str, *, what: str,
+    comment_edge: str, comment_limit: int, build_message: Callable[[OutboundMessage], dict[str, Any]],
+) -> SendResult:
+    """Instagram and Messenger alike: a public reply on the comment's edge, else the Send API.
+
+    `comment_edge` is "replies" (Instagram) or "comments" (Facebook); `build_message` builds the
+    `/{id}/messages` body (DM or private reply) for the platform.
+    """
+    if request.template is not None:
+        raise InvalidRequest(f"{what} message templates are not supported by Papo")
+    if request.kind is OutboundKind.COMMENT_REPLY:
+        if not request.comment_id:
+            raise InvalidRequest(f"{what} comment reply without a comment_id")
+        text = check_text(request.text, limit=comment_limit, what=f"{what} comment reply")
+        body = await graph_post(session, base_url, f"{request.comment_id}/{comment_edge}", {"message": text}, token)
+    else:
+        body = await graph_post(session, base_url, f"{request.platform_account_id}/messages",
+                                build_message(request), token)
+    return send_api_result(body)
