@@ -160,8 +160,18 @@ class InboundEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (ISO 8601 timestamp, enum values), with `v` and the derived conversation_key."""
+        # On the webhook hot path: plain values are taken as they are (enums are str), only the few fields
+        # that need it are converted.
         out: dict[str, Any] = {"v": EVENT_VERSION}
-        out.update((f.name, json_value(getattr(self, f.name))) for f in fields(self))
+        for name in _FIELD_NAMES:
+            out[name] = getattr(self, name)
+        out["timestamp"] = self.timestamp.isoformat()
+        for name in _ENUM_FIELDS:
+            out[name] = str(out[name])
+        for name in _MAPPING_FIELDS:
+            value = out[name]
+            if value is not None and type(value) is not dict:
+                out[name] = dict(value)
         out["conversation_key"] = self.conversation_key
         return out
 
@@ -173,8 +183,7 @@ class InboundEvent:
             raise PayloadError(
                 f"InboundEvent version {version!r} is not supported (expected {EVENT_VERSION})"
             )
-        known = {f.name for f in fields(cls)}
-        kwargs = {name: value for name, value in data.items() if name in known}
+        kwargs = {name: value for name, value in data.items() if name in _FIELD_SET}
         try:
             kwargs["platform"] = Platform(kwargs["platform"])
             kwargs["kind"] = EventKind(kwargs["kind"])
@@ -184,3 +193,9 @@ class InboundEvent:
             return cls(**kwargs)
         except (KeyError, TypeError, ValueError) as exc:
             raise PayloadError(f"not an InboundEvent dict: {exc!r}") from None
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(InboundEvent))
+_FIELD_SET = frozenset(_FIELD_NAMES)
+_ENUM_FIELDS = ("platform", "kind", "message_type")
+_MAPPING_FIELDS = ("referral", "detail", "raw")

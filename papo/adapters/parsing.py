@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from papo import jsonfast
 from papo.adapters.errors import PayloadError, SignatureError
 
 EMPTY: Mapping[str, Any] = {}
@@ -24,8 +25,8 @@ _MS_THRESHOLD = 100_000_000_000
 def load_json_object(body: bytes, *, what: str = "webhook body") -> dict[str, Any]:
     """Decode a JSON object from raw bytes, or raise PayloadError with a readable reason."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = jsonfast.loads(body)
+    except ValueError as exc:  # UnicodeDecodeError is one
         raise PayloadError(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadError(f"{what} must be a JSON object, got {type(data).__name__}")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from papo import app_keys, metrics
-from papo.adapters.base import InboundEvent, PayloadError, SignatureError, WebhookSecrets
+from papo import app_keys, jsonfast, metrics
+from papo.adapters.base import InboundEvent, PayloadError, SignatureError, WebhookAdapter, WebhookSecrets
 from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.registry import default_registry
 from papo.crypto import CryptoError
@@ -48,6 +49,17 @@ async def receive(request: web.Request) -> web.Response:
         adapter = request.app[app_keys.ADAPTERS].get_adapter(platform)
     except UnknownPlatformError as exc:
         return json_error(404, "unknown platform", str(exc))
+    return await _receive(request, platform, adapter)
+
+
+def _receiver(platform: str, adapter: WebhookAdapter) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The POST handler of one known platform (a static route: no pattern matching per request)."""
+    async def receive_platform(request: web.Request) -> web.Response:
+        return await _receive(request, platform, adapter)
+    return receive_platform
+
+
+async def _receive(request: web.Request, platform: str, adapter: WebhookAdapter) -> web.Response:
     body = await request.read()  # aiohttp answers 413 itself past client_max_size
     try:
         secret = await _secret_for(request, adapter, platform, body)
@@ -77,12 +89,12 @@ async def receive(request: web.Request) -> web.Response:
     queued = sum(1 for i in ids if i is not None)
     metrics.WEBHOOK_EVENTS.inc(queued, platform=platform, outcome="queued")
     metrics.WEBHOOK_EVENTS.inc(len(known) - queued, platform=platform, outcome="duplicate")
-    return web.json_response({
+    return web.Response(body=jsonfast.dumpb({
         "received": len(events),
         "queued": queued,
         "duplicates": len(known) - queued,
         "unknown_account": len(events) - len(known),
-    })
+    }), content_type="application/json")
 
 
 async def _secret_for(request: web.Request, adapter: object, platform: str, body: bytes) -> str | None:
@@ -107,9 +119,11 @@ def setup(app: web.Application) -> None:
     app[app_keys.WEBHOOK_SECRETS] = WebhookSecrets.from_settings(settings)
     tolerance = settings.tiktok_signature_tolerance
     app.on_startup.append(_owner_cache)
-    app[app_keys.ADAPTERS] = default_registry(tiktok_tolerance=tolerance, kwai_tolerance=tolerance)
+    adapters = app[app_keys.ADAPTERS] = default_registry(tiktok_tolerance=tolerance, kwai_tolerance=tolerance)
+    for platform in adapters:
+        app.router.add_post(f"/webhooks/{platform}", _receiver(str(platform), adapters.get_adapter(platform)))
     app.router.add_get("/webhooks/{platform}", verify_handshake)
-    app.router.add_post("/webhooks/{platform}", receive)
+    app.router.add_post("/webhooks/{platform}", receive)  # unknown platforms: a JSON 404
 
 
 async def _owner_cache(app: web.Application) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from papo import jsonfast
 
 VERSION = "1"
 
@@ -14,7 +15,7 @@ class CodecError(ValueError):
 
 def encode(data: dict[str, Any]) -> dict[str, str]:
     """The stream fields for one payload."""
-    return {"v": VERSION, "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False)}
+    return {"v": VERSION, "data": jsonfast.dumps(data)}
 
 
 def decode(fields: dict[str, str]) -> dict[str, Any]:
@@ -23,8 +24,8 @@ def decode(fields: dict[str, str]) -> dict[str, Any]:
     if version != VERSION:
         raise CodecError(f"unsupported entry version {version!r} (this Papo reads {VERSION!r})")
     try:
-        data = json.loads(fields["data"])
-    except (KeyError, json.JSONDecodeError) as exc:
+        data = jsonfast.loads(fields["data"])
+    except (KeyError, ValueError) as exc:
         raise CodecError(f"entry has no valid JSON data: {exc}") from None
     if not isinstance(data, dict):
         raise CodecError("entry data is not a JSON object")
