@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,31 @@ class FakeGraph:
         self.received.setdefault(to, time.perf_counter())
         return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
                                   "messages": [{"id": f"wamid.REPLY{len(self.received)}"}]})
+
+
+def cpu_by_role(serve: int, worker: int) -> dict[str, float]:
+    """CPU seconds used so far by each part of the run: this process (load + fake API), serve, worker, stores."""
+    me = psutil.Process()
+    roles = {"load+fake API": me}
+    for child in me.children(recursive=True):
+        try:
+            name = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        role = ("serve" if child.pid == serve else "worker" if child.pid == worker else
+                "postgresql" if "postgres" in name else "redis" if "redis" in name else
+                "mongodb" if "secantus" in name or "mongod" in name else None)
+        if role:
+            roles.setdefault(role + "#" + str(child.pid), child)
+    used: dict[str, float] = {}
+    for key, proc in roles.items():
+        try:
+            t = proc.cpu_times()
+        except psutil.Error:
+            continue
+        role = key.split("#")[0]
+        used[role] = used.get(role, 0.0) + t.user + t.system
+    return used
 
 
 def body_for(n: int) -> tuple[str, bytes]:
@@ -94,6 +120,7 @@ async def main() -> None:
             sent: dict[str, float] = {}
             bodies = [body_for(n) for n in range(total)]
             connector = aiohttp.TCPConnector(limit=128)
+            cpu_before = cpu_by_role(serve.pid, worker.pid)
             async with aiohttp.ClientSession(connector=connector) as session:
                 async def post(customer: str, body: bytes) -> None:
                     headers = {"Content-Type": "application/json",
@@ -115,6 +142,7 @@ async def main() -> None:
                 while len(fake.received) < total and time.perf_counter() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
             finished = max(fake.received.values()) if fake.received else time.perf_counter()
+            cpu_after = cpu_by_role(serve.pid, worker.pid)
         finally:
             for proc in (serve, worker):
                 proc.terminate()
@@ -128,6 +156,14 @@ async def main() -> None:
     print(f"  throughput {len(latencies) / (finished - started):.0f} replies/s"
           f"  p50 {statistics.median(latencies):.1f} ms  p95 {latencies[int(len(latencies) * 0.95) - 1]:.1f} ms"
           f"  max {latencies[-1]:.1f} ms")
+    # Where the machine's CPU went, per reply: the ceiling any rate meets on these two cores.
+    spent = {role: cpu_after.get(role, 0.0) - cpu_before.get(role, 0.0) for role in cpu_after}
+    per_reply = {role: seconds * 1000 / len(latencies) for role, seconds in spent.items()}
+    total = sum(per_reply.values())
+    print("  CPU per reply: " + ", ".join(f"{role} {ms:.2f} ms" for role, ms in
+                                          sorted(per_reply.items(), key=lambda kv: -kv[1])))
+    print(f"  total {total:.2f} ms of CPU per reply -> at most {2000 / total:.0f} replies/s on 2 fully used cores"
+          f" ({psutil.cpu_count()} here)")
 
 
 if __name__ == "__main__":

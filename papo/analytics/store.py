@@ -9,6 +9,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from papo.batching import Coalescer
 from papo.constants import MONGO_AI_INTERACTIONS, MONGO_ANALYTICS
 
 ANALYTICS_EVENTS = frozenset({"message_sent", "message_received", "post_published", "lead_qualified"})
@@ -39,6 +40,8 @@ class AnalyticsStore:
         self.db: AsyncDatabase = client[database]
         self.analytics = self.db[MONGO_ANALYTICS]
         self.ai_interactions = self.db[MONGO_AI_INTERACTIONS]
+        # Events logged by concurrent tasks (a batch's replies) go out as one insert_many.
+        self._events: Coalescer[dict[str, Any], Any] = Coalescer(self._insert_events)
 
     async def ensure_indexes(self) -> None:
         """Create the indexes the queries need (idempotent)."""
@@ -62,7 +65,7 @@ class AnalyticsStore:
         data: dict[str, Any] | None = None,
         created_at: datetime | None = None,
     ) -> Any:
-        """Insert an `analytics_logs` document; returns its ObjectId."""
+        """Insert an `analytics_logs` document (with those of concurrent callers); returns its ObjectId."""
         if event_type not in ANALYTICS_EVENTS:
             allowed = ", ".join(sorted(ANALYTICS_EVENTS))
             raise ValueError(f"event_type {event_type!r} is not one of: {allowed}")
@@ -73,8 +76,11 @@ class AnalyticsStore:
             "data": data or {},
             "created_at": created_at or datetime.now(UTC),
         }
-        result = await self.analytics.insert_one(doc)
-        return result.inserted_id
+        return await self._events.submit(doc)
+
+    async def _insert_events(self, docs: list[dict[str, Any]]) -> list[Any]:
+        result = await self.analytics.insert_many(docs, ordered=False)
+        return list(result.inserted_ids)
 
     async def log_ai_interaction(
         self,

@@ -35,6 +35,7 @@ from papo.adapters.outbound import (
     SendError,
     default_senders,
 )
+from papo.batching import AutoPipeline
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
@@ -161,9 +162,13 @@ class OutboundPipeline:
         self.senders = senders or default_senders()
         self.worker_id = worker_id
         self.spec = outbound_spec(settings.partitions)
-        self.ledger = SendLedger(stores.redis)
-        self.limiter = RateLimiter(stores.redis)
-        self.window = WindowChecker(stores.redis, hours=settings.window_hours, margin_seconds=settings.window_margin)
+        # The batch's conversations run concurrently: their Redis commands share pipelines (papo.batching).
+        self.auto = AutoPipeline(stores.redis)
+        self.ledger = SendLedger(stores.redis, auto=self.auto)
+        self.limiter = RateLimiter(stores.redis, auto=self.auto)
+        self.recorder = records.MessageRecorder()
+        self.window = WindowChecker(self.auto, hours=settings.window_hours,  # type: ignore[arg-type]
+                                    margin_seconds=settings.window_margin)
         self.outcomes: Counter[str] = Counter()
         self._slots = asyncio.Semaphore(max(1, settings.concurrency))
 
@@ -203,7 +208,8 @@ class OutboundPipeline:
             await self._finish(request, found.state, found.outcome, recorded=found.recorded, logged=found.logged)
             return found.state
         try:
-            profile = await records.load_account(self.redis, request.account_id, ttl=self.settings.account_cache_ttl)
+            profile = await records.load_account(self.auto, request.account_id,  # type: ignore[arg-type]
+                                                 ttl=self.settings.account_cache_ttl)
         except NotFound as exc:
             return await self._settle_without_send(request, "failed", str(exc))
         plan = await self._plan(request)
@@ -353,7 +359,7 @@ class OutboundPipeline:
         message_id = None
         done = []
         if not recorded:
-            message_id = await records.record_message(request, outcome)
+            message_id = await self.recorder.record(request, outcome)
             done.append("recorded")
         if state == "sent" and not logged:
             await records.log_sent(self.stores.analytics, request, outcome, message_id)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
 from papo.adapters.events import InboundEvent
+from papo.batching import Coalescer
 from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN
 from papo.streams import codec
 from papo.streams.producer import Item, Producer, entry_id
@@ -23,16 +23,14 @@ def inbound_spec(partitions: int) -> StreamSpec:
 class Queues:
     """Enqueue parsed events (deduplicated) and archive raw bodies.
 
-    Concurrent requests share Redis round trips: each `enqueue` joins the batch that the next loop
-    iteration flushes as one pipeline. Under load that turns N pipelines into one (redis-py's per-call
-    overhead dominated the webhook path); alone, a request waits one loop iteration at most.
+    Concurrent requests share Redis round trips (papo.batching): under load the requests of one loop
+    iteration go out as one pipeline (redis-py's per-call overhead dominated the webhook path).
     """
 
     def __init__(self, redis: aioredis.Redis, partitions: int) -> None:
         self.redis = redis
         self.inbound = Producer(redis, inbound_spec(partitions))
-        self._pending: list[tuple[list[Item], dict[str, str] | None, asyncio.Future[list[str | None]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._requests: Coalescer[tuple[list[Item], dict[str, str] | None], list[str | None]] = Coalescer(self._flush)
 
     async def enqueue(self, events: Sequence[InboundEvent], *, platform: str, raw: bytes | None) -> list[str | None]:
         """Queue each new event (None for duplicates) and, when given, the raw body for the archive."""
@@ -44,37 +42,23 @@ class Queues:
                 "received_at": time.time(),
                 "body": raw.decode("utf-8", "replace"),
             })
-        done: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
-        self._pending.append((items, raw_fields, done))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await done
+        return await self._requests.submit((items, raw_fields))
 
-    async def _flush(self) -> None:
-        """Write every pending request in one pipeline per round, until none is left."""
-        await asyncio.sleep(0)  # let the requests of this loop iteration join
-        while self._pending:
-            batch, self._pending = self._pending, []
-            pipe = self.redis.pipeline(transaction=False)
-            items = [item for request_items, _, _ in batch for item in request_items]
-            for item in items:  # appends first: execute_appends matches replies to them by position
-                self.inbound.queue_on(pipe, item)
-            for _, raw_fields, _ in batch:
-                if raw_fields is not None:
-                    pipe.xadd(RAW_STREAM, raw_fields, maxlen=RAW_STREAM_MAXLEN, approximate=True)
-            try:
-                replies = await self.inbound.execute_appends(pipe, items)
-            except Exception as exc:  # every request of the round fails (500): the platforms retry
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            start = 0
-            for request_items, _, done in batch:
-                end = start + len(request_items)
-                if not done.done():  # the request may have been cancelled (client went away)
-                    done.set_result([entry_id(r) for r in replies[start:end]])
-                start = end
+    async def _flush(self, requests: list[tuple[list[Item], dict[str, str] | None]]) -> list[list[str | None]]:
+        """Every pending request's appends and raw bodies in one pipeline."""
+        pipe = self.redis.pipeline(transaction=False)
+        items = [item for request_items, _ in requests for item in request_items]
+        for item in items:  # appends first: execute_appends matches replies to them by position
+            self.inbound.queue_on(pipe, item)
+        for _, raw_fields in requests:
+            if raw_fields is not None:
+                pipe.xadd(RAW_STREAM, raw_fields, maxlen=RAW_STREAM_MAXLEN, approximate=True)
+        replies = await self.inbound.execute_appends(pipe, items)
+        results, start = [], 0
+        for request_items, _ in requests:
+            results.append([entry_id(r) for r in replies[start:start + len(request_items)]])
+            start += len(request_items)
+        return results
 
     async def enqueue_replay(self, events: Sequence[InboundEvent]) -> list[str | None]:
         """Queue events again without the dedupe marker (replays are meant to pass)."""

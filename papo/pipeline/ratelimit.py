@@ -9,6 +9,7 @@ held back by the customer's pair limit does not spend the account's budget. Time
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from papo.adapters.outbound import OutboundKind, OutboundMessage
+from papo.batching import AutoPipeline
 from papo.constants import KEY_PREFIX
 from papo.enums import Platform
 
@@ -98,9 +100,10 @@ def account_bucket(account_id: str, name: str, limit: Limit) -> Bucket:
 class RateLimiter:
     """Takes tokens from Redis buckets atomically; waits when they are empty."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, auto: AutoPipeline | None = None) -> None:
         self.redis = redis
-        self._script = redis.register_script(_ACQUIRE)
+        self.auto = auto or AutoPipeline(redis)  # concurrent sends share round trips
+        self._sha = hashlib.sha1(_ACQUIRE.encode()).hexdigest()
 
     async def try_acquire(self, buckets: Sequence[Bucket], *, cost: float = 1.0, now_ms: int = 0) -> float:
         """Take `cost` from every bucket, or none: 0.0 when granted, else the seconds to wait."""
@@ -109,7 +112,7 @@ class RateLimiter:
         args: list[float | int] = [cost, now_ms]
         for bucket in buckets:
             args += [bucket.limit.rate / 1000.0, bucket.limit.burst]
-        wait_ms = await self._script(keys=[b.key for b in buckets], args=args)
+        wait_ms = await self.auto.script(_ACQUIRE, self._sha, [b.key for b in buckets], args)
         return int(wait_ms) / 1000.0
 
     async def acquire(self, buckets: Sequence[Bucket], *, max_wait: float) -> float:

@@ -102,19 +102,18 @@ class UnderstandStage:
         except Exception:  # analytics must never block the pipeline; the CRM is already committed
             log.exception("could not log %d AI interactions", len(docs))
         await self._alert(todo, answers, leads)
-        for lead in leads.values():
-            if lead.qualified_from is None or lead.quality is None:
-                continue
-            conversation = next((m.conversation_id for m in todo if m.user_id == lead.user_id
-                                 and m.event.remote_user_id == lead.remote_user_id), None)
-            try:
-                await self.stores.analytics.log_event(
-                    user_id=lead.user_id, event_type="lead_qualified", platform=lead.platform,
-                    data={"conversation_id": conversation, "lead_quality": str(lead.quality),
-                          "from": str(lead.qualified_from), "lead_score": round(lead.score or 0.0, 4)},
-                )
-            except Exception:
-                log.exception("could not log lead_qualified for %s", lead.remote_user_id)
+        qualified = [lead for lead in leads.values() if lead.qualified_from is not None and lead.quality is not None]
+        conversations = {(m.user_id, m.event.remote_user_id): m.conversation_id for m in reversed(todo)}
+        logged = await asyncio.gather(*(  # concurrent calls: one insert_many
+            self.stores.analytics.log_event(
+                user_id=lead.user_id, event_type="lead_qualified", platform=lead.platform,
+                data={"conversation_id": conversations.get((lead.user_id, lead.remote_user_id)),
+                      "lead_quality": str(lead.quality), "from": str(lead.qualified_from),
+                      "lead_score": round(lead.score or 0.0, 4)},
+            ) for lead in qualified), return_exceptions=True)
+        for lead, result in zip(qualified, logged, strict=True):
+            if isinstance(result, Exception):
+                log.error("could not log lead_qualified for %s: %s", lead.remote_user_id, result)
 
 
     async def _alert(self, todo: list[NewMessage], answers: list[Classified],

@@ -13,6 +13,8 @@ PostgreSQL / MongoDB records of an outcome without calling the platform again.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -27,6 +29,7 @@ from tortoise.exceptions import IntegrityError, OperationalError
 
 from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage
 from papo.analytics import AnalyticsStore
+from papo.batching import AutoPipeline, Coalescer
 from papo.constants import KEY_PREFIX
 from papo.crypto import TokenCipher
 from papo.enums import Platform
@@ -93,14 +96,15 @@ class LedgerEntry:
 class SendLedger:
     """`papo:sent:<outbound_id>`: claims an id before the API call and remembers its outcome."""
 
-    def __init__(self, redis: aioredis.Redis, *, ttl: int = LEDGER_TTL) -> None:
+    def __init__(self, redis: aioredis.Redis, *, ttl: int = LEDGER_TTL, auto: AutoPipeline | None = None) -> None:
         self.redis = redis
         self.ttl = ttl
-        self._claim = redis.register_script(_CLAIM)
+        self.auto = auto or AutoPipeline(redis)  # a batch's requests share round trips
+        self._claim_sha = hashlib.sha1(_CLAIM.encode()).hexdigest()
 
     async def get(self, outbound_id: str) -> LedgerEntry | None:
         """The entry, or None when the id was never claimed."""
-        data = await self.redis.hgetall(SENT_KEY + outbound_id)
+        data = await self.auto.hgetall(SENT_KEY + outbound_id)
         if not data or "state" not in data:
             return None
         return LedgerEntry(
@@ -114,7 +118,8 @@ class SendLedger:
 
     async def claim(self, outbound_id: str, owner: str) -> tuple[bool, str, int]:
         """Atomically move the id to `sending`: (claimed, state found or 'sending', attempts)."""
-        state, attempts = await self._claim(keys=[SENT_KEY + outbound_id], args=[owner, time.time(), self.ttl])
+        state, attempts = await self.auto.script(_CLAIM, self._claim_sha, [SENT_KEY + outbound_id],
+                                                 [owner, time.time(), self.ttl])
         state = state.decode() if isinstance(state, bytes) else str(state)
         return state == "claimed", ("sending" if state == "claimed" else state), int(attempts)
 
@@ -123,15 +128,14 @@ class SendLedger:
         mapping: dict[str, str] = {"state": state, "settled": str(time.time()), **extra}
         if outcome is not None:
             mapping["outcome"] = outcome.to_json()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(SENT_KEY + outbound_id, mapping=mapping)
-        pipe.expire(SENT_KEY + outbound_id, self.ttl)
-        await pipe.execute()
+        # Two commands queued together: they go out in this order in one pipeline.
+        await asyncio.gather(self.auto.hset(SENT_KEY + outbound_id, mapping=mapping),
+                             self.auto.expire(SENT_KEY + outbound_id, self.ttl))
 
     async def flag(self, outbound_id: str, *names: str) -> None:
         """Mark record steps done (`recorded`, `logged`)."""
         if names:
-            await self.redis.hset(SENT_KEY + outbound_id, mapping=dict.fromkeys(names, "1"))
+            await self.auto.hset(SENT_KEY + outbound_id, mapping=dict.fromkeys(names, "1"))
 
     async def note_retry(self, outbound_id: str) -> int:
         """Count an attempt that never reached the platform (our own limiter said wait too long)."""
@@ -315,6 +319,71 @@ async def record_message(request: OutboundMessage, outcome: Outcome) -> uuid.UUI
                 await conn.execute_query(_TOUCH_CONVERSATION, [conv])
             return rows[0]["id"]
     return None
+
+
+# Many replies in one statement (the common case of a batch: new rows). Rows it does not insert (a
+# redelivery, an echo stored first, a conversation gone) take record_message's careful path.
+_INSERT_MANY = """
+    WITH new AS (
+        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bool[], $6::uuid[], $7::text[],
+                             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+            AS r(id, conversation_id, platform_message_id, message_text, is_automated, automation_rule_id, kind,
+                 reply_to_id, delivery_status, delivery_error, metadata, outbound_id)
+    ), ins AS (
+        INSERT INTO messages (id, conversation_id, platform_message_id, sender, message_text, message_type,
+                              is_automated, automation_rule_id, kind, reply_to_id, platform_timestamp,
+                              delivery_status, delivery_error, delivery_updated_at, metadata, outbound_id)
+        SELECT new.id, new.conversation_id, platform_message_id, 'user', message_text, 'text', is_automated,
+               automation_rule_id, new.kind, reply_to_id, now(), delivery_status, delivery_error, now(),
+               new.metadata::jsonb, outbound_id
+        FROM new JOIN conversations c ON c.id = new.conversation_id  -- a gone conversation: the slow path says so
+        ON CONFLICT DO NOTHING
+        RETURNING id, conversation_id, outbound_id, delivery_status
+    ), touched AS (
+        UPDATE conversations SET last_message_at = GREATEST(last_message_at, now())
+        WHERE id IN (SELECT conversation_id FROM ins WHERE delivery_status = 'sent')
+    )
+    SELECT id, outbound_id FROM ins
+"""
+
+
+class MessageRecorder:
+    """record_message for concurrent callers: the requests of one loop iteration are inserted together."""
+
+    def __init__(self) -> None:
+        self._coalescer: Coalescer[tuple[OutboundMessage, Outcome], uuid.UUID | None] = Coalescer(self._flush)
+
+    async def record(self, request: OutboundMessage, outcome: Outcome) -> uuid.UUID | None:
+        """Same contract as record_message."""
+        return await self._coalescer.submit((request, outcome))
+
+    async def _flush(self, items: list[tuple[OutboundMessage, Outcome]]) -> list[uuid.UUID | BaseException | None]:
+        inserted: dict[str, uuid.UUID] = {}
+        if len(items) > 1:
+            columns: list[list[Any]] = [[] for _ in range(12)]
+            for request, outcome in items:
+                rule = uuid.UUID(request.automation_rule_id) if request.automation_rule_id else None
+                row = (uuid.uuid4(), uuid.UUID(request.conversation_id), outcome.platform_message_id, outcome.text,
+                       request.automated or rule is not None, rule, str(request.kind),
+                       request.comment_id or request.reply_to, outcome.status, outcome.error,
+                       json.dumps(_metadata(request, outcome), ensure_ascii=False), request.outbound_id)
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+            try:
+                rows = await Tortoise.get_connection("default").execute_query_dict(_INSERT_MANY, columns)
+                inserted = {row["outbound_id"]: row["id"] for row in rows}
+            except Exception as exc:  # a conversation gone, a deadlock…: each row on its own below
+                log.info("batched record of %d replies failed (%s); recording them one by one", len(items), exc)
+        results: list[uuid.UUID | BaseException | None] = []
+        for request, outcome in items:
+            if request.outbound_id in inserted:
+                results.append(inserted[request.outbound_id])
+                continue
+            try:
+                results.append(await record_message(request, outcome))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
 
 async def log_sent(analytics: AnalyticsStore, request: OutboundMessage, outcome: Outcome,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -332,3 +333,36 @@ async def test_a_dead_lettered_entry_redelivered_in_its_batch_is_not_tried_again
     assert len(fake.calls_to("/1122334455/messages")) == 2
     assert len(await list_dead(stores.redis, pipeline.spec)) == 1
     assert {r.outbound_id: r.delivery_status for r in await sent_rows()} == {"a": "failed", "b": "sent"}
+
+
+async def test_a_batch_of_conversations_shares_round_trips_and_records_each_reply_once(
+    stores, fake, make_pipeline, scene, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="papo.services.outbound")
+    # One batch, handled concurrently: four customers, one of whose conversation is deleted meanwhile,
+    # and one request whose row an earlier (crashed) delivery already wrote.
+    scenes = [await scene(Platform.WHATSAPP, remote=f"55119876543{i:02d}", phone=f"55119876543{i:02d}")
+              for i in range(4)]
+    requests = [s.request(outbound_id=f"batch-{i}", text=f"Olá {i}!") for i, s in enumerate(scenes)]
+    await scenes[3].conversation.delete()
+    await Message.create(conversation=scenes[2].conversation, sender="user", kind="reply", message_text="Olá 2!",
+                         outbound_id="batch-2", delivery_status="unknown", platform_timestamp=datetime.now(UTC))
+    pipeline = make_pipeline()
+    await pipeline.handle([entry_for(r, f"{i + 1}-0") for i, r in enumerate(requests)])
+
+    # The deleted conversation took its customer's last message with it: no open window, nothing sent.
+    assert sorted(c.json["to"] for c in fake.calls) == sorted(s.phone for s in scenes[:3])
+    rows = {r.outbound_id: r for r in await sent_rows()}
+    assert set(rows) == {"batch-0", "batch-1", "batch-2"}  # the deleted conversation has nothing to hold it
+    assert all(r.delivery_status == "sent" and r.platform_message_id.startswith("wamid.FAKE") for r in rows.values())
+    assert await Message.filter(outbound_id="batch-2").count() == 1  # updated, not duplicated
+    for s in scenes[:3]:
+        await s.conversation.refresh_from_db()
+        assert s.conversation.last_message_at is not None
+    events = await _analytics(stores)
+    assert sorted(e["data"]["outbound_id"] for e in events) == [f"batch-{i}" for i in range(3)]
+    assert {e["data"]["message_id"] for e in events} == {str(r.id) for r in rows.values()}
+    ledger = SendLedger(stores.redis)
+    for r in requests:
+        assert (await ledger.get(r.outbound_id)).recorded
+    assert "one by one" not in caplog.text  # the sent replies were inserted together
