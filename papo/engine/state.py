@@ -11,11 +11,14 @@ cannot both answer; a replayed action id is granted again (the outbound stage de
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from papo.batching import AutoPipeline
 from papo.constants import KEY_PREFIX
 from papo.engine.model import CAP_WINDOW, Action, ConversationState, Fired
 
@@ -46,6 +49,7 @@ local keep = math.max(cd, window)
 if redis.call('TTL', KEYS[1]) < keep then redis.call('EXPIRE', KEYS[1], keep) end
 return 'granted'
 """
+_CLAIM_SHA = hashlib.sha1(_CLAIM.encode()).hexdigest()
 
 
 class Claim(StrEnum):
@@ -75,13 +79,22 @@ def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+def _auto(redis: Any) -> AutoPipeline:
+    """Commands go through an AutoPipeline: the caller's (shared with concurrent tasks) or a fresh one."""
+    return redis if isinstance(redis, AutoPipeline) else AutoPipeline(redis)
+
+
 async def load_state(redis: Any, conversation_id: str, now: datetime) -> ConversationState:
-    """A conversation's cooldowns and its replies of the last hour, in one round trip."""
+    """A conversation's cooldowns and its replies of the last hour, in one round trip.
+
+    `redis` is a client or an AutoPipeline (then concurrent callers share that round trip too).
+    """
     fired_key, replies_key = keys(conversation_id)
-    pipe = redis.pipeline(transaction=False)
-    pipe.hgetall(fired_key)
-    pipe.zrangebyscore(replies_key, f"({now.timestamp() - WINDOW_SECONDS}", "+inf", withscores=True)
-    fired_raw, replies_raw = await pipe.execute()
+    auto = _auto(redis)
+    fired_raw, replies_raw = await asyncio.gather(
+        auto.hgetall(fired_key),
+        auto.call("zrangebyscore", replies_key, f"({now.timestamp() - WINDOW_SECONDS}", "+inf", withscores=True),
+    )
     last_fired: dict[str, Fired] = {}
     for rule_id, value in fired_raw.items():
         epoch, _, aid = _text(value).partition("|")
@@ -97,12 +110,11 @@ async def claim(redis: Any, action: Action, now: datetime, *, max_replies_per_ho
     """Atomically re-check cooldown and cap for one action and record it when granted."""
     if not action.is_reply and action.cooldown_seconds == 0:
         return Claim.GRANTED  # nothing to enforce or remember (e.g. tag_lead)
-    script = redis.register_script(_CLAIM)
     cap = -1 if max_replies_per_hour is None else max_replies_per_hour
-    result = await script(
-        keys=list(keys(action.conversation_id)),
-        args=[action.rule_id, action.action_id, f"{now.timestamp():.6f}", action.cooldown_seconds,
-              "1" if action.is_reply else "0", cap, WINDOW_SECONDS],
+    result = await _auto(redis).script(
+        _CLAIM, _CLAIM_SHA, list(keys(action.conversation_id)),
+        [action.rule_id, action.action_id, f"{now.timestamp():.6f}", action.cooldown_seconds,
+         "1" if action.is_reply else "0", cap, WINDOW_SECONDS],
     )
     return Claim(_text(result))
 

@@ -8,6 +8,7 @@ outbound stream under the action's deterministic id (so a retried or replayed ba
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -19,6 +20,7 @@ from tortoise import Tortoise
 from papo.adapters.events import EventKind
 from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, TemplateMessage
 from papo.ai.faq_reply import FaqResponder
+from papo.batching import AutoPipeline
 from papo.engine import RuleIndex, evaluate, triggers_for
 from papo.engine.model import Action, EvalContext, LeadView, TemplateCall
 from papo.engine.state import claim_all, load_state
@@ -64,8 +66,23 @@ class AutomateStage:
         if not todo:
             return
         facts = await _conversation_facts(todo)
-        replies: list[OutboundMessage] = []
+        # Conversations concurrently (their Redis commands share pipelines), each one's messages in order.
+        by_conversation: dict[uuid.UUID, list[NewMessage]] = {}
         for new in todo:
+            by_conversation.setdefault(new.conversation_id, []).append(new)
+        auto = AutoPipeline(self.stores.redis)
+        queued = await asyncio.gather(*(self._automate(auto, result, messages, indexes, facts)
+                                        for messages in by_conversation.values()))
+        replies = [reply for conversation_replies in queued for reply in conversation_replies]
+        if replies:
+            await self.queue.enqueue_many(replies)
+
+    async def _automate(self, auto: AutoPipeline, result: BatchResult, messages: list[NewMessage],
+                        indexes: dict[uuid.UUID, RuleIndex], facts: dict[uuid.UUID, dict[str, Any]],
+                        ) -> list[OutboundMessage]:
+        """One conversation's new messages, in order: evaluate, claim, carry out; the replies to queue."""
+        replies: list[OutboundMessage] = []
+        for new in messages:
             index = indexes[new.user_id]
             event = new.event
             now = datetime.now(UTC)
@@ -75,12 +92,12 @@ class AutomateStage:
                 is_first_message=conv.get("first_message_id") == new.message_id,
                 business_name=conv.get("business_name"),
                 timezone=getattr(self.settings, "timezone", "America/Sao_Paulo"),
-                state=await load_state(self.stores.redis, str(new.conversation_id), now),
+                state=await load_state(auto, str(new.conversation_id), now),
             )
             lead = _lead_view(result, new, conv)
             actions = evaluate(event, result.classifications.get(new.message_id), lead, index, now=now,
                                context=context)
-            for action, claim in await claim_all(self.stores.redis, actions, now,
+            for action, claim in await claim_all(auto, actions, now,
                                                  max_replies_per_hour=context.max_replies_per_hour):
                 if not claim.proceed:
                     log.info("rule %s not carried out for %s: %s", action.rule_name, event.dedupe_key, claim)
@@ -89,8 +106,7 @@ class AutomateStage:
                 if reply is not None:
                     replies.append(reply)
                 self.actions_taken += 1
-        if replies:
-            await self.queue.enqueue_many(replies)
+        return replies
 
     async def _index(self, user_id: uuid.UUID) -> RuleIndex:
         """The business's compiled rules, rebuilt only when they changed."""
