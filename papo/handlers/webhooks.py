@@ -36,9 +36,13 @@ async def verify_handshake(request: web.Request) -> web.StreamResponse:
         return json_error(400, "bad verification request", str(exc))
     if body is None:
         return json_error(400, "not a verification request", "expected the platform's hub.* query parameters")
+    platform = request.match_info["platform"]
+    refusal = await subscriptions.hub_intent_refusal(request.app[app_keys.STORES].redis, platform, request.query)
+    if refusal is not None:
+        log.warning("%s hub verification refused: %s", platform, refusal)
+        return json_error(404, "unknown subscription", refusal)
     # Redis only: remember a YouTube hub verification (and the lease it grants) for `papo webhooks status`.
-    await subscriptions.note_hub_verification(request.app[app_keys.STORES].redis, request.match_info["platform"],
-                                              request.query)
+    await subscriptions.note_hub_verification(request.app[app_keys.STORES].redis, platform, request.query)
     return web.Response(text=body, content_type="text/plain")
 
 

@@ -36,7 +36,7 @@ from papo.constants import KEY_PREFIX, MONGO_PLATFORM_EVENTS
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount
-from papo.services import NotFound
+from papo.services import NotFound, account_index
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ META_PLATFORMS = (Platform.FACEBOOK, Platform.INSTAGRAM, Platform.WHATSAPP)
 APP_LEVEL = (Platform.TIKTOK, Platform.KWAI)
 DEFAULT_LEASE = 5 * 24 * 3600  # Google's hub grants about five days; renewed before it ends
 LAST_EVENT = KEY_PREFIX + "last-event"  # hash account id -> unix seconds of the newest event received
+HUB_UNSUBSCRIBING = KEY_PREFIX + "hub-unsubscribing:"  # + channel id: Papo asked the hub to unsubscribe
 HUB_VERIFIED = KEY_PREFIX + "hub-verified"  # hash channel id -> {"mode", "at", "lease"} from the hub's call
 
 _KEEP_MAX = """
@@ -203,6 +204,8 @@ async def unregister(ctx: AccountContext, account: ConnectedAccount, token: str)
     platform = str(account.platform)
     try:
         if platform == Platform.YOUTUBE:
+            # The hub confirms the unsubscription with a GET, maybe after the account is gone from the index.
+            await ctx.redis.set(HUB_UNSUBSCRIBING + account.platform_account_id, "1", ex=24 * 3600)
             await youtube_hub(ctx.settings, ctx.session).unsubscribe(
                 account.platform_account_id, public_callback(ctx.settings, "/webhooks/youtube"))
         elif platform in META_PLATFORMS:
@@ -251,6 +254,26 @@ async def note_events(redis: aioredis.Redis, account_ids: Iterable[uuid.UUID | s
         return
     stamp = f"{at if at is not None else time.time():.3f}"
     await redis.eval(_KEEP_MAX, 1, LAST_EVENT, *[v for i in ids for v in (i, stamp)])
+
+
+async def hub_intent_refusal(redis: aioredis.Redis, platform: str, query: Mapping[str, str]) -> str | None:
+    """Why Papo does not want the (un)subscription a YouTube hub asks it to confirm, or None when it does.
+
+    PubSubHubbub 0.4 §5.3: the subscriber confirms only what it asked for, else answers 404. Papo wants
+    the feeds of its connected channels, and to drop those it unsubscribed from.
+    """
+    if platform != Platform.YOUTUBE:
+        return None
+    channel, mode = topic_channel(query.get("hub.topic", "")), query.get("hub.mode")
+    if channel is None or mode not in ("subscribe", "unsubscribe"):
+        return None  # the adapter has judged the request already
+    connected = bool((await account_index.owners(redis, [account_index.index_key(platform, channel)]))
+                     .get(account_index.index_key(platform, channel)))
+    if mode == "subscribe" and not connected:
+        return f"no connected YouTube channel {channel}: Papo did not ask for this subscription"
+    if mode == "unsubscribe" and connected and not await redis.exists(HUB_UNSUBSCRIBING + channel):
+        return f"YouTube channel {channel} is connected: Papo did not ask to unsubscribe"
+    return None
 
 
 async def note_hub_verification(redis: aioredis.Redis, platform: str, query: Mapping[str, str]) -> None:

@@ -17,6 +17,7 @@ from papo.services import NotFound, account_index
 from papo.services.connect import WIPED_TOKEN, disconnect_account, owner_disconnect
 from papo.services.outbound import ACCOUNT_CACHE, load_account
 from papo.services.subscriptions import LAST_EVENT
+from tests.accounts.conftest import eventually
 from tests.accounts.fakes import IG_1, META_SECRET, META_USER, PAGE_1, PAGE_2, PHONE, WABA
 
 TIKTOK_REMOVED = Path(__file__).parent.parent / "data" / "webhooks" / "tiktok" / "authorization_removed.json"
@@ -127,6 +128,12 @@ async def test_disconnecting_youtube_and_tiktok_revokes_their_tokens_at_the_plat
 
     assert refresh not in papo.fake.google_refresh and "act.1" in papo.fake.revoked
     assert papo.fake.hub_requests[-1]["hub.mode"] == "unsubscribe"
+
+    async def confirmed() -> bool:
+        return any(mode == "unsubscribe" for _, mode, _ in papo.fake.hub_verified)
+
+    await eventually(confirmed)  # the hub asks Papo to confirm, after the channel left the index: Papo agrees
+    assert [echoed for _, mode, echoed in papo.fake.hub_verified if mode == "unsubscribe"] == [True]
 
 
 async def test_an_owner_cannot_disconnect_someone_elses_account(papo) -> None:

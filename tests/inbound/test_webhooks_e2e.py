@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from papo import metrics
@@ -14,6 +15,7 @@ from papo.adapters.registry import get_adapter
 from papo.constants import RAW_STREAM
 from papo.models import Conversation, Interaction, Message
 from papo.pipeline.queues import inbound_spec
+from papo.services import subscriptions
 from papo.services.inbound import stored_message_id
 from tests.inbound.conftest import connect_fixture_accounts, eventually, sign
 
@@ -184,17 +186,29 @@ async def test_unknown_account_is_answered_200_counted_and_dropped(web, worker, 
     assert 'papo_webhook_events_total{outcome="unknown_account",platform="whatsapp"}' in text
 
 
-async def test_handshakes(web, settings) -> None:
+async def test_handshakes(web, settings, stores, connect) -> None:
     ok = await web.get("/webhooks/whatsapp", params={
         "hub.mode": "subscribe", "hub.verify_token": "test-verify-token", "hub.challenge": "1158201444"})
     assert ok.status == 200 and await ok.text() == "1158201444"
     bad = await web.get("/webhooks/instagram", params={
         "hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"})
     assert bad.status == 403
-    topic = "https://www.youtube.com/feeds/videos.xml?channel_id=UCabcdefghijklmnopqrstuv"
-    yt = await web.get("/webhooks/youtube", params={
-        "hub.mode": "subscribe", "hub.topic": topic, "hub.challenge": "abc123", "hub.lease_seconds": "432000"})
+    channel = "UCabcdefghijklmnopqrstuv"
+    topic = f"https://www.youtube.com/feeds/videos.xml?channel_id={channel}"
+
+    async def hub(mode: str) -> aiohttp.ClientResponse:
+        return await web.get("/webhooks/youtube", params={
+            "hub.mode": mode, "hub.topic": topic, "hub.challenge": "abc123", "hub.lease_seconds": "432000"})
+
+    # PubSubHubbub: confirm only what Papo asked for — a feed of a connected channel — else 404.
+    refused = await hub("subscribe")
+    assert refused.status == 404 and channel in (await refused.json())["detail"]
+    await connect("youtube", channel)
+    yt = await hub("subscribe")
     assert yt.status == 200 and await yt.text() == "abc123"
+    assert (await hub("unsubscribe")).status == 404  # still connected, and Papo did not ask
+    await stores.redis.set(subscriptions.HUB_UNSUBSCRIBING + channel, "1")  # what disconnecting records
+    assert (await hub("unsubscribe")).status == 200
     assert (await web.get("/webhooks/whatsapp")).status == 400
 
 
