@@ -1,11 +1,13 @@
 """Ingest benchmark: webhook POSTs through Papo vs a bare aiohttp handler, and the worker's drain rate.
 
-    python bench/ingest.py [--requests 6000] [--concurrency 64] [--drain 20000]
+    python bench/ingest.py [--requests 6000] [--concurrency 64] [--drain 20000] [--client auto|wrk|python]
 
-Both servers run as single processes on this machine and are loaded in the same run by the same
-client (64 concurrent connections), so the figure that matters is the ratio, not the absolute rate
-(these machines are shared and noisy). Stores come from PAPO_BENCH_DATABASE_URL/REDIS_URL/MONGO_URL, or
-an embedded stack in a temporary directory.
+Both servers run as single processes on this machine and are loaded in the same run by the same client
+(64 concurrent connections), so the figure that matters is the ratio, not the absolute rate (these
+machines are shared and noisy). With `wrk` installed (Debian package `wrk`, `make bench-tools`) the load
+comes from wrk (C, one thread), alternating bare/Papo rounds; otherwise from a Python aiohttp client,
+which is itself the bottleneck for the bare handler and so flatters the ratio. Stores come from
+PAPO_BENCH_DATABASE_URL/REDIS_URL/MONGO_URL, or an embedded stack in a temporary directory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -117,6 +122,58 @@ async def load(url: str, bodies: list[bytes], concurrency: int) -> dict[str, flo
     }
 
 
+WRK_SCRIPT = """
+local sigs, bodies, n = {}, {}, 0
+for line in io.lines(os.getenv("PAPO_BENCH_BODIES")) do
+  local tab = line:find("\\t", 1, true)
+  n = n + 1
+  sigs[n], bodies[n] = line:sub(1, tab - 1), line:sub(tab + 1)
+end
+local i = tonumber(os.getenv("PAPO_BENCH_START") or "0")
+request = function()
+  i = i % n + 1
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = sigs[i]},
+                    bodies[i])
+end
+"""
+
+
+def write_wrk_inputs(directory: Path, count: int) -> tuple[Path, Path]:
+    """The wrk Lua script and a file of `count` signed bodies (signature TAB body per line)."""
+    script, bodies = directory / "post.lua", directory / "bodies.txt"
+    script.write_text(WRK_SCRIPT)
+    with bodies.open("w") as out:
+        for i in range(count):
+            body = whatsapp_body(30_000_000 + i)
+            out.write(f"{meta.sign(body, APP_SECRET)}\t{body.decode()}\n")
+    return script, bodies
+
+
+def _ms(text: str) -> float:
+    value = float(re.match(r"[\d.]+", text).group())  # type: ignore[union-attr]
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[text.lstrip("0123456789.")]
+
+
+def wrk_load(url: str, script: Path, bodies: Path, *, start: int, seconds: int, concurrency: int,
+             server: int) -> dict[str, float]:
+    """One wrk round: requests/s, latency percentiles (ms) and the server's CPU time per request (µs)."""
+    env = {**os.environ, "PAPO_BENCH_BODIES": str(bodies), "PAPO_BENCH_START": str(start)}
+    proc = psutil.Process(server)
+    before = sum(proc.cpu_times()[:2])
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    cpu = sum(proc.cpu_times()[:2]) - before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "cpu_us": cpu / max(1, requests) * 1e6,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
 def papo_env(urls: dict[str, str], data_dir: Path, port: int) -> dict[str, str]:
     return {
         **os.environ,
@@ -147,6 +204,21 @@ async def prepare(urls: dict[str, str], data_dir: Path) -> None:
         "--token", "t")
 
 
+async def queued_events(redis_url: str) -> int:
+    """Entries waiting in the inbound stream's partitions (each bench event becomes one message)."""
+    import redis.asyncio as aioredis
+
+    from papo.config import Settings
+    from papo.pipeline.queues import inbound_spec
+
+    spec = inbound_spec(Settings.model_fields["stream_partitions"].default)
+    client = aioredis.from_url(redis_url)
+    try:
+        return sum([await client.xlen(spec.key(p)) for p in range(spec.partitions)])
+    finally:
+        await client.aclose()
+
+
 async def count_messages(database_url: str) -> int:
     import asyncpg
 
@@ -162,7 +234,12 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--drain", type=int, default=20000, help="events queued for the worker drain test")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator (auto: wrk when installed)")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk: alternating rounds per server")
+    parser.add_argument("--seconds", type=int, default=5, help="wrk: seconds per round")
     args = parser.parse_args()
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
 
     with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
         data_dir = Path(tmp)
@@ -181,23 +258,50 @@ async def main() -> None:
                 warm = [whatsapp_body(10_000_000 + i) for i in range(500)]
                 await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", warm, args.concurrency)
                 await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", warm, args.concurrency)
-                bodies = [whatsapp_body(i) for i in range(args.requests)]
-                base = await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", bodies, args.concurrency)
-                ours = await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", bodies, args.concurrency)
+                if use_wrk:
+                    per_round = 60_000  # unique events per Papo round (more than one round can take here)
+                    script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds)
+                    bases, ourss = [], []
+                    for r in range(args.rounds):  # alternate, so both see the same machine conditions
+                        bases.append(wrk_load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", script, body_file,
+                                              start=0, seconds=args.seconds, concurrency=args.concurrency,
+                                              server=bare.pid))
+                        ourss.append(wrk_load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", script, body_file,
+                                              start=r * per_round, seconds=args.seconds,
+                                              concurrency=args.concurrency, server=papo.pid))
+                    base, ours = (max(rounds, key=lambda x: x["rps"]) for rounds in (bases, ourss))
+                    ratios = [o["rps"] / b["rps"] for b, o in zip(bases, ourss, strict=True)]
+                    cpu = (statistics.median(b["cpu_us"] for b in bases), statistics.median(o["cpu_us"] for o in ourss))
+                    client = f"wrk, {args.rounds} alternating rounds of {args.seconds} s, best round of each"
+                else:
+                    bodies = [whatsapp_body(i) for i in range(args.requests)]
+                    base = await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", bodies, args.concurrency)
+                    ours = await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", bodies, args.concurrency)
+                    ratios = [ours["rps"] / base["rps"]]
+                    cpu = None
+                    client = f"{args.requests} requests from a Python aiohttp client (it limits the bare handler)"
             finally:
                 for proc in (bare, papo):
                     proc.terminate()
                     proc.wait(timeout=20)
 
-            print(f"ingest, {args.requests} signed WhatsApp webhooks, {args.concurrency} connections, one process each")
+            print(f"ingest, signed WhatsApp webhooks, {args.concurrency} connections, one server process each;"
+                  f" {client}")
             print(f"  bare aiohttp handler : {base['rps']:8.0f} req/s  p50 {base['p50_ms']:6.2f} ms"
                   f"  p99 {base['p99_ms']:6.2f} ms")
             print(f"  papo /webhooks       : {ours['rps']:8.0f} req/s  p50 {ours['p50_ms']:6.2f} ms"
-                  f"  p99 {ours['p99_ms']:6.2f} ms  errors {ours['errors']}")
-            print(f"  ratio papo/bare      : {ours['rps'] / base['rps']:.2f}x throughput")
+                  f"  p99 {ours['p99_ms']:6.2f} ms  errors {ours['errors']:.0f}")
+            print(f"  ratio papo/bare      : {ours['rps'] / base['rps']:.2f}x throughput"
+                  f" (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+            if cpu is not None:  # steadier than throughput on a shared machine: what one request costs the server
+                print(f"  server CPU per request: bare {cpu[0]:.0f} µs, papo {cpu[1]:.0f} µs (medians of the rounds)"
+                      f" -> capacity ratio {cpu[0] / cpu[1]:.2f}x")
+            print(f"  Little's law at {args.concurrency} connections: mean latency = {args.concurrency} / throughput"
+                  f" = {args.concurrency / ours['rps'] * 1000:.1f} ms for Papo")
 
-            # Drain: queue more events, then time one worker persisting everything queued.
-            extra = [whatsapp_body(20_000_000 + i) for i in range(max(0, args.drain - args.requests))]
+            # Drain: top the queue up to --drain events, then time one worker persisting everything queued.
+            queued = await queued_events(urls["redis_url"])
+            extra = [whatsapp_body(20_000_000 + i) for i in range(max(0, args.drain - queued))]
             papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
                                     cwd=data_dir)
             try:
@@ -207,7 +311,7 @@ async def main() -> None:
             finally:
                 papo.terminate()
                 papo.wait(timeout=20)
-            total = args.requests + len(extra)
+            total = await queued_events(urls["redis_url"])
             worker = subprocess.Popen([sys.executable, "-m", "papo", "worker"], env=papo_env(urls, data_dir, 8080),
                                       cwd=data_dir)
             try:

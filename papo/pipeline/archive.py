@@ -46,12 +46,17 @@ class RawArchiver:
             except codec.CodecError:
                 log.exception("raw entry %s is not decodable; dropping it", entry_id)
                 continue
-            docs.append({
-                "_id": entry_id,
-                "platform": data.get("platform"),
-                "body": data.get("body"),
-                "received_at": datetime.fromtimestamp(float(data.get("received_at", 0)), UTC),
-            })
+            # A web process writes the bodies of concurrent requests as one entry ({"bodies": [...]}).
+            bodies = data.get("bodies")
+            if not isinstance(bodies, list):
+                bodies = [data]  # one body per entry (earlier versions, and any other producer)
+            for n, body in enumerate(bodies):
+                docs.append({
+                    "_id": entry_id if len(bodies) == 1 else f"{entry_id}/{n}",
+                    "platform": body.get("platform"),
+                    "body": body.get("body"),
+                    "received_at": datetime.fromtimestamp(float(body.get("received_at", 0)), UTC),
+                })
         if docs:
             try:
                 await self.stores.analytics.db[MONGO_RAW_WEBHOOKS].insert_many(docs, ordered=False)

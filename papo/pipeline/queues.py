@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -11,7 +12,7 @@ from papo.adapters.events import InboundEvent
 from papo.batching import Coalescer
 from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN
 from papo.streams import codec
-from papo.streams.producer import Item, Producer, entry_id
+from papo.streams.producer import Item, Producer
 from papo.streams.spec import StreamSpec
 
 
@@ -30,33 +31,29 @@ class Queues:
     def __init__(self, redis: aioredis.Redis, partitions: int) -> None:
         self.redis = redis
         self.inbound = Producer(redis, inbound_spec(partitions))
-        self._requests: Coalescer[tuple[list[Item], dict[str, str] | None], list[str | None]] = Coalescer(self._flush)
+        self._requests: Coalescer[tuple[list[Item], dict[str, Any] | None], list[str | None]] = Coalescer(self._flush)
 
     async def enqueue(self, events: Sequence[InboundEvent], *, platform: str, raw: bytes | None) -> list[str | None]:
         """Queue each new event (None for duplicates) and, when given, the raw body for the archive."""
         items = [Item(event.conversation_key, event.to_dict(), event.dedupe_key) for event in events]
-        raw_fields = None
+        body = None
         if raw is not None:
-            raw_fields = codec.encode({
-                "platform": platform,
-                "received_at": time.time(),
-                "body": raw.decode("utf-8", "replace"),
-            })
-        return await self._requests.submit((items, raw_fields))
+            body = {"platform": platform, "received_at": time.time(), "body": raw.decode("utf-8", "replace")}
+        return await self._requests.submit((items, body))
 
-    async def _flush(self, requests: list[tuple[list[Item], dict[str, str] | None]]) -> list[list[str | None]]:
-        """Every pending request's appends and raw bodies in one pipeline."""
+    async def _flush(self, requests: list[tuple[list[Item], dict[str, Any] | None]]) -> list[list[str | None]]:
+        """Every pending request's appends (a script call per partition) and raw bodies (one entry) in one
+        pipeline."""
         pipe = self.redis.pipeline(transaction=False)
         items = [item for request_items, _ in requests for item in request_items]
-        for item in items:  # appends first: execute_appends matches replies to them by position
-            self.inbound.queue_on(pipe, item)
-        for _, raw_fields in requests:
-            if raw_fields is not None:
-                pipe.xadd(RAW_STREAM, raw_fields, maxlen=RAW_STREAM_MAXLEN, approximate=True)
-        replies = await self.inbound.execute_appends(pipe, items)
+        plan = self.inbound.queue_on(pipe, items)  # appends first: execute_appends finds them by position
+        bodies = [body for _, body in requests if body is not None]
+        if bodies:
+            pipe.xadd(RAW_STREAM, codec.encode({"bodies": bodies}), maxlen=RAW_STREAM_MAXLEN, approximate=True)
+        ids = (await self.inbound.execute_appends(pipe, plan))[: len(items)]
         results, start = [], 0
         for request_items, _ in requests:
-            results.append([entry_id(r) for r in replies[start:start + len(request_items)]])
+            results.append(ids[start:start + len(request_items)])
             start += len(request_items)
         return results
 

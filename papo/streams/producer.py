@@ -13,16 +13,21 @@ from redis.exceptions import NoScriptError
 from papo.streams import codec
 from papo.streams.spec import StreamSpec
 
-# KEYS[1] = dedupe marker ("" = no dedupe), KEYS[2] = stream; ARGV = ttl seconds, version, data.
-# Both keys share the partition's hash tag, so this is valid on Redis Cluster too. Doing the marker and
-# the append in one script means an event is never marked seen without being queued.
+# One call appends several items to one partition. KEYS[1] = the partition's stream, KEYS[1 + i] = item i's
+# dedupe marker ("" = no dedupe); ARGV[1] = ttl seconds, ARGV[2] = version, ARGV[2 + i] = item i's data.
+# Returns, per item, its entry id, or false for a duplicate. The markers share the partition's hash tag,
+# so this is valid on Redis Cluster too. Marker and append happen together in the script, so an event is
+# never marked seen without being queued.
 _APPEND = """
-if KEYS[1] ~= '' then
-  if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then
-    return false
+local out = {}
+for i = 2, #KEYS do
+  if KEYS[i] ~= '' and not redis.call('SET', KEYS[i], '1', 'NX', 'EX', tonumber(ARGV[1])) then
+    out[i - 1] = false
+  else
+    out[i - 1] = redis.call('XADD', KEYS[1], '*', 'v', ARGV[2], 'data', ARGV[i + 1])
   end
 end
-return redis.call('XADD', KEYS[2], '*', 'v', ARGV[2], 'data', ARGV[3])
+return out
 """
 
 DEDUPE_TTL = 8 * 24 * 3600  # Meta retries for up to 36 h, some WhatsApp guides say 7 days: keep 8.
@@ -46,45 +51,69 @@ class Producer:
         self.dedupe_ttl = dedupe_ttl
         self._sha = hashlib.sha1(_APPEND.encode()).hexdigest()
 
-    def queue_on(self, pipe: Any, item: Item) -> None:
-        """Add one append to a caller's pipeline (so several writes share one round trip).
+    def queue_on(self, pipe: Any, items: Sequence[Item]) -> Plan:
+        """Add the appends of `items` to a caller's pipeline: one script call per partition they fall in.
 
         EVALSHA directly: redis-py's Script objects would add a SCRIPT EXISTS round trip to every
         pipeline. Run the pipeline with `execute_appends` so a NOSCRIPT (Redis restarted) is healed.
         """
-        partition = self.spec.partition_for(item.routing_key)
-        seen = self.spec.seen_key(partition, item.dedupe_key) if item.dedupe_key else ""
-        fields = codec.encode(item.data)
-        pipe.evalsha(self._sha, 2, seen, self.spec.key(partition), self.dedupe_ttl, fields["v"], fields["data"])
+        groups: dict[int, list[int]] = {}
+        for i, item in enumerate(items):
+            groups.setdefault(self.spec.partition_for(item.routing_key), []).append(i)
+        plan = Plan(items, list(groups.items()))
+        for partition, positions in plan.calls:
+            self._queue_call(pipe, partition, [items[i] for i in positions])
+        return plan
 
-    async def execute_appends(self, pipe: Any, items: Sequence[Item]) -> list[Any]:
-        """Execute a pipeline holding `items`' appends (first) and other commands; reload a lost script."""
+    def _queue_call(self, pipe: Any, partition: int, items: list[Item]) -> None:
+        seen = [self.spec.seen_key(partition, item.dedupe_key) if item.dedupe_key else "" for item in items]
+        data = [codec.encode(item.data)["data"] for item in items]
+        pipe.evalsha(self._sha, 1 + len(items), self.spec.key(partition), *seen, self.dedupe_ttl, codec.VERSION,
+                     *data)
+
+    async def execute_appends(self, pipe: Any, plan: Plan) -> list[Any]:
+        """Execute a pipeline holding a plan's appends (first) and other commands; reload a lost script.
+
+        Returns the pipeline's replies with the appends' replaced by one entry id (or None) per item.
+        """
         replies = await pipe.execute(raise_on_error=False)
-        lost = [i for i, r in enumerate(replies[: len(items)]) if isinstance(r, NoScriptError)]
+        calls = len(plan.calls)
+        lost = [c for c, reply in enumerate(replies[:calls]) if isinstance(reply, NoScriptError)]
         if lost:
             await self.redis.script_load(_APPEND)
             retry = self.redis.pipeline(transaction=False)
-            for i in lost:
-                self.queue_on(retry, items[i])
-            for i, reply in zip(lost, await retry.execute(), strict=True):
-                replies[i] = reply
+            for c in lost:
+                partition, positions = plan.calls[c]
+                self._queue_call(retry, partition, [plan.items[i] for i in positions])
+            for c, reply in zip(lost, await retry.execute(), strict=True):
+                replies[c] = reply
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        return replies
+        ids: list[str | None] = [None] * len(plan.items)
+        for (_, positions), reply in zip(plan.calls, replies[:calls], strict=True):
+            for i, one in zip(positions, reply, strict=True):
+                ids[i] = entry_id(one)
+        return [*ids, *replies[calls:]]
 
     async def append_many(self, items: Sequence[Item]) -> list[str | None]:
         """Append items in one round trip; returns each entry id, or None for a duplicate."""
         if not items:
             return []
         pipe = self.redis.pipeline(transaction=False)
-        for item in items:
-            self.queue_on(pipe, item)
-        return [entry_id(r) for r in await self.execute_appends(pipe, items)]
+        return (await self.execute_appends(pipe, self.queue_on(pipe, items)))[: len(items)]
 
     async def append(self, item: Item) -> str | None:
         """Append one item; None when it was a duplicate."""
         return (await self.append_many([item]))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The appends queued on a pipeline: per script call, its partition and the positions of its items."""
+
+    items: Sequence[Item]
+    calls: list[tuple[int, list[int]]]
 
 
 def entry_id(reply: Any) -> str | None:

@@ -87,6 +87,31 @@ async def test_whatsapp_text_becomes_a_conversation_keyed_on_the_business_scoped
     assert json.loads(doc["body"]) == json.loads(body)
 
 
+async def test_concurrent_deliveries_share_round_trips_and_each_body_is_archived(
+    web, worker, settings, stores, connect
+) -> None:
+    template = (WEBHOOKS / "whatsapp" / "text_bsuid.json").read_text()
+    await connect_fixture_accounts(connect, "whatsapp", template.encode())
+    bodies = [template.replace("wamid.", f"wamid.C{n:02d}").encode() for n in range(12)]
+    responses = await asyncio.gather(*(post(web, settings, "whatsapp", b) for b in bodies))
+    assert [r.status for r in responses] == [200] * 12
+    assert sum([(await r.json())["queued"] for r in responses]) == 12
+    assert await stores.redis.xlen(RAW_STREAM) < 12  # requests of one loop iteration wrote one raw entry
+    raw = stores.analytics.db["raw_webhooks"]
+
+    async def archived() -> bool:
+        return await raw.count_documents({"platform": "whatsapp"}) == 12
+
+    await eventually(archived)
+    stored = sorted([doc["body"] async for doc in raw.find({"platform": "whatsapp"})])
+    assert stored == sorted(b.decode() for b in bodies)
+    await eventually(lambda: _count_is(12))
+
+
+async def _count_is(n: int) -> bool:
+    return await Message.all().count() == n
+
+
 async def test_echo_is_the_business_speaking_and_statuses_update_what_papo_sent(
     web, worker, settings, stores, connect
 ) -> None:
