@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -82,4 +83,5 @@ async def run_worker(settings: Settings, urls: StoreUrls) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with open_stores(urls, settings, pool_max=max(4, settings.stream_partitions + 6)) as stores:
+        gc.freeze()  # the start-up heap lives as long as the process: no full GC scans of it (see serve.py)
         await run_roles(stores, settings, stop)

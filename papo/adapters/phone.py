@@ -12,6 +12,8 @@ _BR = "55"
 
 def digits(phone: str) -> str:
     """Only the digits of a phone number (drops +, spaces, dashes, parentheses)."""
+    if phone.isascii() and phone.isdigit():  # WhatsApp's own form: nothing to drop
+        return phone
     return "".join(ch for ch in phone if ch.isdigit())
 
 
