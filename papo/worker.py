@@ -53,6 +53,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
         batch=settings.worker_batch,
         lease_ms=settings.worker_lease_ms,
         max_deliveries=settings.worker_max_deliveries,
+        combine=True,  # the batches its partitions read together are persisted and understood together
     )
     archiver = RawArchiver(stores, worker_id=name)
     queues = Queues(stores.redis, settings.stream_partitions)

@@ -387,6 +387,8 @@ def outbound_consumer(stores: Stores, pipeline: OutboundPipeline, *, worker_id: 
     return PartitionedConsumer(
         stores.redis, pipeline.spec, pipeline.handle, worker_id=worker_id, batch=batch, lease_ms=lease_ms,
         max_deliveries=pipeline.settings.max_attempts + 1,
+        # Not combined (a backoff sleep in one partition must not hold the others): the partitions' Redis,
+        # SQL and MongoDB writes are shared anyway, through the pipeline's coalescers.
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from papo.batching import Coalescer
 from papo.streams import codec
 from papo.streams.spec import StreamSpec
 
@@ -62,6 +63,7 @@ class PartitionedConsumer:
         max_deliveries: int = 5,
         retry_delay: float = 0.5,
         drain_timeout: float = 10.0,
+        combine: bool = False,
     ) -> None:
         self.redis = redis
         self.spec = spec
@@ -73,6 +75,9 @@ class PartitionedConsumer:
         self.max_deliveries = max_deliveries
         self.retry_delay = retry_delay
         self.drain_timeout = drain_timeout
+        # The batches that this worker's partitions read in one loop iteration go to the handler together:
+        # its round trips (SQL, Redis, MongoDB) are then paid once for all of them, not once per partition.
+        self._combiner: Coalescer[list[Entry], None] | None = Coalescer(self._handle_together) if combine else None
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -177,19 +182,30 @@ class PartitionedConsumer:
                 source = "0"
                 await asyncio.sleep(self.retry_delay)
 
-    async def _process(self, partition: int, entries: list[Entry]) -> int:
+    async def _handle_together(self, batches: list[list[Entry]]) -> list[None]:
+        """One handler call for the batches of several partitions (each keeps its order)."""
+        await self.handler([entry for batch in batches for entry in batch])
+        return [None] * len(batches)
+
+    async def _process(self, partition: int, entries: list[Entry], *, together: bool = True) -> int:
         """Handle a batch; on failure isolate the bad entry. Returns how many entries were settled."""
         key = self.spec.key(partition)
+        together = together and self._combiner is not None
         try:
-            await self.handler(entries)
+            if together:
+                assert self._combiner is not None
+                await self._combiner.submit(entries)
+            else:
+                await self.handler(entries)
         except asyncio.CancelledError:
             raise
         except Exception:
-            if len(entries) > 1:
+            # Alone from here on: a bad entry of another partition must not count against ours.
+            if len(entries) > 1 or together:
                 log.warning("batch of %d failed on %s; retrying entry by entry", len(entries), key)
                 settled = 0
                 for entry in entries:
-                    if await self._process(partition, [entry]) != 1:
+                    if await self._process(partition, [entry], together=False) != 1:
                         break
                     settled += 1
                 return settled
