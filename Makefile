@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench soak install install-dev clean
+.PHONY: run test lint bench bench-tools soak install install-dev clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Papo needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -36,7 +36,12 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 bench: install-dev
+	@command -v wrk >/dev/null || echo "note: wrk is not installed (make bench-tools): bench/ingest.py falls back to a Python client"
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# wrk, the C load generator bench/ingest.py prefers (Debian/Ubuntu package; needs root).
+bench-tools:
+	@command -v wrk >/dev/null && echo "wrk is installed" || apt-get install -y wrk
 
 soak: install-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
