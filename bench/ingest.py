@@ -204,8 +204,9 @@ async def prepare(urls: dict[str, str], data_dir: Path) -> None:
         "--token", "t")
 
 
-async def queued_events(redis_url: str) -> int:
-    """Entries waiting in the inbound stream's partitions (each bench event becomes one message)."""
+async def queued_events(redis_url: str, *, trim: bool = False) -> int:
+    """Entries waiting in the inbound stream's partitions (each bench event becomes one message); `trim`
+    empties them first."""
     import redis.asyncio as aioredis
 
     from papo.config import Settings
@@ -214,6 +215,9 @@ async def queued_events(redis_url: str) -> int:
     spec = inbound_spec(Settings.model_fields["stream_partitions"].default)
     client = aioredis.from_url(redis_url)
     try:
+        if trim:
+            for p in range(spec.partitions):
+                await client.xtrim(spec.key(p), maxlen=0)
         return sum([await client.xlen(spec.key(p)) for p in range(spec.partitions)])
     finally:
         await client.aclose()
@@ -299,8 +303,11 @@ async def main() -> None:
             print(f"  Little's law at {args.concurrency} connections: mean latency = {args.concurrency} / throughput"
                   f" = {args.concurrency / ours['rps'] * 1000:.1f} ms for Papo")
 
-            # Drain: top the queue up to --drain events, then time one worker persisting everything queued.
+            # Drain: exactly --drain queued events (the same figure whatever the client queued above), then time
+            # one worker persisting them all.
             queued = await queued_events(urls["redis_url"])
+            if queued > args.drain:
+                queued = await queued_events(urls["redis_url"], trim=True)
             extra = [whatsapp_body(20_000_000 + i) for i in range(max(0, args.drain - queued))]
             papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
                                     cwd=data_dir)

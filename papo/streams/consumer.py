@@ -75,8 +75,10 @@ class PartitionedConsumer:
         self.max_deliveries = max_deliveries
         self.retry_delay = retry_delay
         self.drain_timeout = drain_timeout
-        # The batches that this worker's partitions read in one loop iteration go to the handler together:
-        # its round trips (SQL, Redis, MongoDB) are then paid once for all of them, not once per partition.
+        # `combine`: small batches that this worker's partitions read in one loop iteration go to the handler
+        # together, so its round trips (SQL, Redis, MongoDB) are paid once for all of them. Large batches
+        # (a backlog) already amortise their round trips and run alone, concurrently: one partition waits
+        # on the database while another computes.
         self._combiner: Coalescer[list[Entry], None] | None = Coalescer(self._handle_together) if combine else None
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
@@ -190,7 +192,7 @@ class PartitionedConsumer:
     async def _process(self, partition: int, entries: list[Entry], *, together: bool = True) -> int:
         """Handle a batch; on failure isolate the bad entry. Returns how many entries were settled."""
         key = self.spec.key(partition)
-        together = together and self._combiner is not None
+        together = together and self._combiner is not None and len(entries) < max(2, self.batch // 2)
         try:
             if together:
                 assert self._combiner is not None

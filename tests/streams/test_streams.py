@@ -130,3 +130,48 @@ async def test_append_survives_a_script_cache_flush(stores) -> None:
     await stores.redis.script_flush()
     assert await producer.append(Item("a", {"n": 2}, dedupe_key="x2")) is not None
     assert await producer.append(Item("a", {"n": 2}, dedupe_key="x2")) is None
+
+
+async def test_combined_small_batches_of_partitions_share_calls_and_a_poison_entry_stays_its_own(stores) -> None:
+    spec = StreamSpec("t", 4)
+    producer = Producer(stores.redis, spec)
+    poison = 13
+    calls: list[set[int]] = []
+    got: dict[int, list[int]] = {}
+
+    async def handle(entries: list[Entry]) -> None:
+        calls.append({e.partition for e in entries})
+        if any(e.data["n"] == poison for e in entries):
+            raise RuntimeError(f"boom on {poison}")
+        for e in entries:
+            got.setdefault(e.data["conv"], []).append(e.data["n"])
+
+    consumer = PartitionedConsumer(stores.redis, spec, handle, worker_id="w", batch=64, lease_ms=3000,
+                                   max_deliveries=2, retry_delay=0.01, combine=True)
+    async with running(consumer):
+        await wait_for(lambda: len(consumer._tasks) == 4)  # every partition is read (blocked) by now
+        await asyncio.sleep(0.2)
+        # One round trip appends to every partition: their reads wake in the same loop iteration.
+        await producer.append_many([Item(f"conv{i % 8}", {"conv": i % 8, "n": i}) for i in range(40)])
+        await wait_for(lambda: sum(map(len, got.values())) == 39)
+    assert max(len(partitions) for partitions in calls) > 1  # partitions' batches went in one call
+    assert all(ns == sorted(ns) for ns in got.values())  # order per key kept
+    dead = await list_dead(stores.redis, spec)
+    assert [codec.decode(d.fields)["n"] for d in dead] == [poison]  # only the bad entry, not its neighbours
+    failures = [await stores.redis.hgetall(spec.failures_key(p)) for p in range(4)]
+    assert all(not f for f in failures)
+
+
+async def test_a_backlog_is_handled_per_partition_even_when_combining(stores) -> None:
+    spec = StreamSpec("t", 2)
+    producer = Producer(stores.redis, spec)
+    await producer.append_many([Item(f"k{i % 4}", {"n": i}) for i in range(200)])
+    calls: list[set[int]] = []
+
+    async def handle(entries: list[Entry]) -> None:
+        calls.append({e.partition for e in entries})
+
+    consumer = PartitionedConsumer(stores.redis, spec, handle, worker_id="w", batch=32, lease_ms=3000, combine=True)
+    async with running(consumer):
+        await wait_for(lambda: consumer.processed == 200)
+    assert calls and all(len(partitions) == 1 for partitions in calls[:4])  # full batches run alone
