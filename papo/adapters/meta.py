@@ -81,17 +81,20 @@ def load_envelope(body: bytes) -> tuple[str, list[Mapping[str, Any]]]:
     return obj, as_dicts(entries)
 
 
+_PARSERS: dict[str, EntryParser] = {}
+
+
 def entry_parser(obj: str) -> EntryParser | None:
     """The entry parser for a Meta `object` value, None for objects Papo does not handle."""
-    # Imported here: the platform modules import this one, and this is the only place that needs them.
-    from papo.adapters import facebook, instagram, whatsapp
+    if not _PARSERS:  # filled on first use: the platform modules import this one
+        from papo.adapters import facebook, instagram, whatsapp
 
-    parsers: dict[str, EntryParser] = {
-        OBJECT_WHATSAPP: whatsapp.parse_entry,
-        OBJECT_INSTAGRAM: instagram.parse_entry,
-        OBJECT_PAGE: facebook.parse_entry,
-    }
-    return parsers.get(obj)
+        _PARSERS.update({
+            OBJECT_WHATSAPP: whatsapp.parse_entry,
+            OBJECT_INSTAGRAM: instagram.parse_entry,
+            OBJECT_PAGE: facebook.parse_entry,
+        })
+    return _PARSERS.get(obj)
 
 
 class MetaAdapter:

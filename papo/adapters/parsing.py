@@ -118,7 +118,7 @@ def parse_signature_header(value: str) -> dict[str, list[str]]:
 
 def hmac_hex(secret: str, message: bytes, algorithm: str = "sha256") -> str:
     """Lowercase hex HMAC of the raw message bytes."""
-    return hmac.new(secret.encode(), message, algorithm).hexdigest()
+    return hmac.digest(secret.encode(), message, algorithm).hex()  # one-shot: OpenSSL, no HMAC object
 
 
 def require_secret(secret: str | None, what: str) -> str:
