@@ -217,7 +217,7 @@ async def queued_events(redis_url: str, *, trim: bool = False) -> int:
     try:
         if trim:
             for p in range(spec.partitions):
-                await client.xtrim(spec.key(p), maxlen=0)
+                await client.xtrim(spec.key(p), maxlen=0, approximate=False)
         return sum([await client.xlen(spec.key(p)) for p in range(spec.partitions)])
     finally:
         await client.aclose()
