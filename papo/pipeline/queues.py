@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,8 @@ from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN
 from papo.streams import codec
 from papo.streams.producer import Item, Producer
 from papo.streams.spec import StreamSpec
+
+FLUSH_TIMEOUT = 10.0  # seconds: a stuck Redis fails the requests (500, the platforms retry) instead of hanging
 
 
 def inbound_spec(partitions: int) -> StreamSpec:
@@ -50,7 +53,8 @@ class Queues:
         bodies = [body for _, body in requests if body is not None]
         if bodies:
             pipe.xadd(RAW_STREAM, codec.encode({"bodies": bodies}), maxlen=RAW_STREAM_MAXLEN, approximate=True)
-        ids = (await self.inbound.execute_appends(pipe, plan))[: len(items)]
+        async with asyncio.timeout(FLUSH_TIMEOUT):  # the one bound on these round trips (see papo.app)
+            ids = (await self.inbound.execute_appends(pipe, plan))[: len(items)]
         results, start = [], 0
         for request_items, _ in requests:
             results.append(ids[start:start + len(request_items)])
