@@ -16,7 +16,7 @@ from papo.adapters.base import ACCOUNT_KINDS, EventKind, InboundEvent, PayloadEr
 from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, ACTIVE_TTL, MONGO_PLATFORM_EVENTS
 from papo.pipeline import lifecycle
 from papo.runtime import Stores
-from papo.services import account_index
+from papo.services import account_index, whatsapp_ids
 from papo.services.account_index import Owner
 from papo.services.inbound import BatchResult, persist_batch
 from papo.streams.consumer import Entry
@@ -43,6 +43,7 @@ class InboundPipeline:
                 events.append(InboundEvent.from_dict(entry.data))
             except PayloadError:
                 log.exception("skipping undecodable inbound entry %s", entry.id)
+        events = await whatsapp_ids.file_under_user_ids(self.stores.redis, events)
         owners = await self._lookup(events)
         result = await persist_batch(events, owners)
         metrics.EVENTS_PERSISTED.inc(len(events) - result.skipped)

@@ -112,6 +112,24 @@ async def _count_is(n: int) -> bool:
     return await Message.all().count() == n
 
 
+async def test_a_whatsapp_business_app_echo_by_phone_joins_the_customers_bsuid_conversation(
+    web, worker, settings, stores, connect
+) -> None:
+    # Ana writes with her BSUID and her old 8-digit phone; the owner answers from the WhatsApp Business app,
+    # whose echo names her by the 9-digit phone only.
+    customer = (WEBHOOKS / "whatsapp" / "text_bsuid.json").read_bytes()
+    echo = (WEBHOOKS / "whatsapp" / "smb_echoes.json").read_bytes()
+    await connect_fixture_accounts(connect, "whatsapp", customer)
+    assert (await post(web, settings, "whatsapp", customer)).status == 200
+    await eventually(lambda: Message.exists())
+    assert (await post(web, settings, "whatsapp", echo)).status == 200
+    await eventually(lambda: _count_is(2))
+    [conv] = await Conversation.all()
+    assert conv.remote_user_id == "BR.1502576394655843"
+    senders = sorted(str(m.sender) for m in await Message.filter(conversation=conv))
+    assert senders == ["remote", "user"]
+
+
 async def test_echo_is_the_business_speaking_and_statuses_update_what_papo_sent(
     web, worker, settings, stores, connect
 ) -> None:
