@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     # Behaviour.
     webhook_max_body: int = Field(default=1024 * 1024, ge=1024)
     media_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)  # files sent to the bot for posts
+    media_keep_hours: float = Field(default=48.0, gt=0)  # an upload no post uses is deleted after this
     stream_partitions: int = Field(default=8, ge=1, le=1024)  # fixed for a deployment: keys hash onto them
     worker_batch: int = Field(default=256, ge=1, le=10_000)
     worker_lease_ms: int = Field(default=15_000, ge=1000)

@@ -20,7 +20,10 @@ import time
 from typing import Any
 
 from papo.runtime import Stores, StoreUrls, open_stores
+from papo.services.media import sweep_media
 from papo.services.posts import enqueue_due, requeue_queued, seconds_to_next_due
+
+MEDIA_SWEEP_EVERY = 3600.0  # seconds between sweeps of uploads no post uses (papo.services.media)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> N
         log.warning("scheduler: %d queued post(s) had no stream entry (a scheduler stopped mid-way); queued now",
                     healed)
     last_sweep = time.monotonic()
+    last_media_sweep = float("-inf")  # at start, then every MEDIA_SWEEP_EVERY seconds
     log.info("scheduler started (every %.1fs at most)", interval)
     while not stop.is_set():
         wait: float | None = interval
@@ -58,6 +62,11 @@ async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> N
                 healed = await requeue_queued(stores.redis, partitions=partitions, older_than=requeue_after)
                 if healed:
                     log.warning("scheduler: re-queued %d post(s) whose entry was missing", healed)
+            if time.monotonic() - last_media_sweep >= MEDIA_SWEEP_EVERY:
+                last_media_sweep = time.monotonic()
+                deleted = await sweep_media(settings)
+                if deleted:
+                    log.info("scheduler: deleted %d uploaded file(s) no post uses", len(deleted))
             wait = await seconds_to_next_due()
         except asyncio.CancelledError:
             raise

@@ -81,3 +81,24 @@ async def test_refusals_name_what_is_wrong(settings: Any) -> None:
         await store_media(local, b"\xff\xd8\xff" + b"\x00" * (50 * MB), mime="image/jpeg")
     with pytest.raises(ServiceError, match="the file is empty"):
         await store_media(local, b"", mime="video/mp4")
+
+
+async def test_uploads_no_post_uses_are_swept_after_the_keep_time(settings: Any, stores: Any, tmp_path: Path) -> None:
+    import os
+    import time
+
+    from papo.models import Post, User
+    from papo.services.media import sweep_media
+
+    local = settings.model_copy(update={"public_url": PUBLIC, "media_keep_hours": 48.0, "data_dir": tmp_path})
+    used, abandoned, recent = [await store_media(local, PNG, mime="image/png") for _ in range(3)]
+    owner = await User.create(email="dona@padaria.com.br", name="Padaria")
+    await Post.create(user_id=owner.id, content="Bolo de cenoura!", media_urls=[used.url], media_types=["image"],
+                      hashtags=[], timezone="America/Sao_Paulo")
+    three_days_ago = time.time() - 72 * 3600
+    for stored in (used, abandoned):
+        os.utime(media_dir(local) / stored.name, (three_days_ago, three_days_ago))
+
+    assert await sweep_media(local) == [abandoned.name]
+    assert sorted(p.name for p in media_dir(local).iterdir()) == sorted([used.name, recent.name])
+    assert await sweep_media(local) == []  # the draft's file stays while a post uses it; the new one is young

@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,27 @@ def find_media(settings: Any, name: str) -> tuple[Path, str] | None:
     if not path.is_file():
         return None
     return path, TYPES[name.rsplit(".", 1)[1]][0]
+
+
+async def sweep_media(settings: Any, *, now: float | None = None) -> list[str]:
+    """Delete uploads that no post uses and that are older than PAPO_MEDIA_KEEP_HOURS (drafts the owner
+    abandoned in the bot, photos sent by mistake); the names deleted. A post in any state keeps its files."""
+    from tortoise import Tortoise
+
+    folder = media_dir(settings)
+    if not folder.is_dir():
+        return []
+    cutoff = (now if now is not None else time.time()) - float(getattr(settings, "media_keep_hours", 48.0)) * 3600
+    old = [p for p in await asyncio.to_thread(lambda: list(folder.iterdir()))
+           if NAME_RE.fullmatch(p.name) and p.stat().st_mtime < cutoff]
+    if not old:
+        return []
+    rows = await Tortoise.get_connection("default").execute_query_dict(
+        "SELECT DISTINCT url FROM posts, unnest(media_urls) AS url WHERE url LIKE '%/media/%'")
+    used = {str(row["url"]).rsplit("/", 1)[-1] for row in rows}
+    deleted = []
+    for path in old:
+        if path.name not in used:
+            await asyncio.to_thread(path.unlink, True)
+            deleted.append(path.name)
+    return deleted
