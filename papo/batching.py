@@ -118,6 +118,3 @@ class AutoPipeline:
 
     async def expire(self, name: str, seconds: int) -> Any:
         return await self.call("expire", name, seconds)
-
-    async def delete(self, *names: str) -> Any:
-        return await self.call("delete", *names)

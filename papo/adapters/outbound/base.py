@@ -45,6 +45,16 @@ class HttpAnswer:
         """A 2xx answer."""
         return 200 <= self.status < 300
 
+    @classmethod
+    async def read(cls, resp: aiohttp.ClientResponse) -> HttpAnswer:
+        """The answer of a response: its JSON object body, `{}` for an empty or non-object body."""
+        text = (await resp.read()).decode("utf-8", "replace")
+        try:
+            parsed = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            parsed = {}
+        return cls(resp.status, parsed if isinstance(parsed, dict) else {}, resp.headers, text[:2000])
+
     def retry_after(self) -> float | None:
         """The Retry-After header in seconds, when it is a number."""
         value = self.headers.get("Retry-After")
@@ -67,13 +77,7 @@ async def post_json(
     all_headers = {"Content-Type": "application/json", **headers}
     try:
         async with session.post(url, data=body, headers=all_headers, params=params, timeout=SEND_TIMEOUT) as resp:
-            raw = await resp.read()
-            text = raw.decode("utf-8", "replace")
-            try:
-                parsed = json.loads(text) if text.strip() else {}
-            except json.JSONDecodeError:
-                parsed = {}
-            return HttpAnswer(resp.status, parsed if isinstance(parsed, dict) else {}, resp.headers, text[:2000])
+            return await HttpAnswer.read(resp)
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
         raise Transient(f"cannot connect to {_host(url)}: {type(exc).__name__}") from None
     except (TimeoutError, aiohttp.ClientError) as exc:

@@ -12,7 +12,6 @@ PermanentError subclasses otherwise.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -161,12 +160,7 @@ async def get_json(session: aiohttp.ClientSession, url: str, *, token: str | Non
     headers = bearer(token) if token else {}
     try:
         async with session.get(url, params=params, headers=headers, timeout=READ_TIMEOUT) as resp:
-            text = (await resp.read()).decode("utf-8", "replace")
-            try:
-                parsed = json.loads(text) if text.strip() else {}
-            except json.JSONDecodeError:
-                parsed = {}
-            return HttpAnswer(resp.status, parsed if isinstance(parsed, dict) else {}, resp.headers, text[:2000])
+            return await HttpAnswer.read(resp)
     except (TimeoutError, aiohttp.ClientError) as exc:
         raise Transient(f"no answer from {_host(url)} ({type(exc).__name__})") from None
 

@@ -98,7 +98,7 @@ class YouTubePublisher:
             async with ctx.session.post(join(ctx.base_url, UPLOAD_PATH), data=body, headers=headers,
                                         params={"uploadType": "resumable", "part": "snippet,status"},
                                         timeout=UPLOAD_TIMEOUT) as resp:
-                answer = await _answer(resp)
+                answer = await HttpAnswer.read(resp)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Transient(f"no answer from YouTube starting the upload ({type(exc).__name__})") from None
         location = answer.headers.get("Location")
@@ -127,7 +127,7 @@ class YouTubePublisher:
             headers["Content-Range"] = f"bytes {offset}-{size - 1}/{size}"
         try:
             async with ctx.session.put(session_url, data=chunks(), headers=headers, timeout=UPLOAD_TIMEOUT) as resp:
-                answer = await _answer(resp)
+                answer = await HttpAnswer.read(resp)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Transient(f"the upload to YouTube was interrupted ({type(exc).__name__}); it resumes") from None
         return self._finished(answer)
@@ -137,7 +137,7 @@ class YouTubePublisher:
         headers = {**bearer(ctx.token), "Content-Range": f"bytes */{size}", "Content-Length": "0"}
         try:
             async with ctx.session.put(session_url, data=b"", headers=headers, timeout=UPLOAD_TIMEOUT) as resp:
-                answer = await _answer(resp)
+                answer = await HttpAnswer.read(resp)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Transient(f"no answer from YouTube about the upload ({type(exc).__name__})") from None
         if answer.status == 308:
@@ -170,10 +170,3 @@ class YouTubePublisher:
         return out
 
 
-async def _answer(resp: aiohttp.ClientResponse) -> HttpAnswer:
-    text = (await resp.read()).decode("utf-8", "replace")
-    try:
-        parsed = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError:
-        parsed = {}
-    return HttpAnswer(resp.status, parsed if isinstance(parsed, dict) else {}, resp.headers, text[:2000])
