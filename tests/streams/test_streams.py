@@ -162,16 +162,21 @@ async def test_combined_small_batches_of_partitions_share_calls_and_a_poison_ent
     assert all(not f for f in failures)
 
 
-async def test_a_backlog_is_handled_per_partition_even_when_combining(stores) -> None:
+async def test_combining_takes_small_batches_together_and_full_ones_alone(stores) -> None:
     spec = StreamSpec("t", 2)
-    producer = Producer(stores.redis, spec)
-    await producer.append_many([Item(f"k{i % 4}", {"n": i}) for i in range(200)])
-    calls: list[set[int]] = []
+    calls: list[list[int]] = []
 
     async def handle(entries: list[Entry]) -> None:
-        calls.append({e.partition for e in entries})
+        calls.append(sorted({e.partition for e in entries}))
 
-    consumer = PartitionedConsumer(stores.redis, spec, handle, worker_id="w", batch=32, lease_ms=3000, combine=True)
-    async with running(consumer):
-        await wait_for(lambda: consumer.processed == 200)
-    assert calls and all(len(partitions) == 1 for partitions in calls[:4])  # full batches run alone
+    consumer = PartitionedConsumer(stores.redis, spec, handle, worker_id="w", batch=4, combine=True)
+
+    def batch(partition: int, size: int) -> list[Entry]:
+        return [Entry(f"1-{i}", partition, {"n": i}) for i in range(size)]
+
+    # Two partitions' batches handed over in the same loop iteration.
+    assert await asyncio.gather(consumer._process(0, batch(0, 1)), consumer._process(1, batch(1, 1))) == [1, 1]
+    assert calls == [[0, 1]]  # small: one call for both
+    calls.clear()
+    assert await asyncio.gather(consumer._process(0, batch(0, 4)), consumer._process(1, batch(1, 4))) == [4, 4]
+    assert sorted(calls) == [[0], [1]]  # full (a backlog): each alone, so one waits on I/O while the other runs
