@@ -7,10 +7,12 @@ Every test that uses `stores` starts from empty tables, an empty Redis database 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -129,3 +131,11 @@ async def stores(_session_stores: Stores) -> AsyncIterator[Stores]:
 def data_path() -> Path:
     """tests/data."""
     return Path(__file__).parent / "data"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    """Wait until an async check holds (workers, hubs and schedulers are asynchronous by design)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)

@@ -11,7 +11,6 @@ import pytest
 from papo.constants import ACCOUNT_INDEX
 from papo.models import ConnectedAccount, User
 from papo.services.subscriptions import apply_hub_verifications, status
-from tests.accounts.conftest import eventually
 from tests.accounts.fakes import (
     CHANNEL,
     IG_1,
@@ -25,6 +24,7 @@ from tests.accounts.fakes import (
     WABA,
     page_token,
 )
+from tests.conftest import eventually
 
 
 async def test_meta_connect_stores_pages_instagram_and_whatsapp_and_subscribes_them(papo) -> None:

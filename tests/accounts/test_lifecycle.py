@@ -13,8 +13,8 @@ from papo.pipeline.lifecycle import AccountLifecycle, RoundReport
 from papo.services.connect import WIPED_TOKEN
 from papo.services.outbound import ACCOUNT_CACHE, load_account, report_account_problem
 from papo.services.subscriptions import apply_hub_verifications
-from tests.accounts.conftest import eventually
 from tests.accounts.fakes import BUSINESS, CHANNEL, PAGE_1, TOPIC, page_token
+from tests.conftest import eventually
 
 
 def job(papo) -> AccountLifecycle:

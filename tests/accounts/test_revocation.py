@@ -17,8 +17,8 @@ from papo.services import NotFound, account_index
 from papo.services.connect import WIPED_TOKEN, disconnect_account, owner_disconnect
 from papo.services.outbound import ACCOUNT_CACHE, load_account
 from papo.services.subscriptions import LAST_EVENT
-from tests.accounts.conftest import eventually
 from tests.accounts.fakes import IG_1, META_SECRET, META_USER, PAGE_1, PAGE_2, PHONE, WABA
+from tests.conftest import eventually
 
 TIKTOK_REMOVED = Path(__file__).parent.parent / "data" / "webhooks" / "tiktok" / "authorization_removed.json"
 

@@ -22,9 +22,9 @@ from tests.accounts.conftest import (
     INBOUND_HOOK,
     INDEX_CONNECTED_ONLY,
     OUTBOUND_REFUSES_DISCONNECTED,
-    eventually,
 )
 from tests.accounts.fakes import CHANNEL
+from tests.conftest import eventually
 
 WEBHOOKS = Path(__file__).parent.parent / "data" / "webhooks"
 

@@ -11,7 +11,8 @@ from papo.services.notify import NOTIFY_STREAM
 from papo.services.rules import create_rule
 from papo.services.templates import add_template
 from papo.streams import codec
-from tests.inbound.conftest import eventually, sign
+from tests.conftest import eventually
+from tests.inbound.conftest import sign
 from tests.inbound.test_webhooks_e2e import WEBHOOKS
 
 PHONE_ID = "106540352242922"

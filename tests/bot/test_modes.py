@@ -14,7 +14,7 @@ from papo.bot.dispatcher import WEBHOOK_PATH, run_polling, setup_webhook, webhoo
 from papo.services import notify, owners
 from papo.services.users import create_user
 from tests.bot.conftest import FakeTelegram, bot_settings
-from tests.inbound.conftest import eventually
+from tests.conftest import eventually
 
 
 def _message(update_id: int, user_id: int, text: str) -> dict[str, Any]:

@@ -20,8 +20,7 @@ from papo.services import notify, owners
 from papo.services.accounts import connect_account
 from papo.services.users import create_user
 from tests.bot.conftest import BotHarness, FakeTelegram, Person, screen, texts
-from tests.conftest import TEST_SECRET
-from tests.inbound.conftest import eventually
+from tests.conftest import TEST_SECRET, eventually
 from tests.outbound.conftest import FakePlatform
 
 ANA = Person(5001, "Ana")

@@ -91,10 +91,3 @@ async def connect_fixture_accounts(connect: Connect, platform: str, body: bytes)
     for account in {e.account_id for e in get_adapter(platform).parse(body)}:
         await connect(platform, account)
 
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    """Wait until an async check holds (the worker is asynchronous by design)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)

@@ -9,7 +9,7 @@ from papo.ai.base import Classification
 from papo.enums import Intent, Sentiment
 from papo.models import Conversation, Lead
 from papo.services.crm import next_score
-from tests.inbound.conftest import eventually
+from tests.conftest import eventually
 
 ACCOUNT = "106540352242922"
 CUSTOMER = "5511987654321"

@@ -17,7 +17,8 @@ from papo.models import Conversation, Interaction, Message
 from papo.pipeline.queues import inbound_spec
 from papo.services import subscriptions
 from papo.services.inbound import stored_message_id
-from tests.inbound.conftest import connect_fixture_accounts, eventually, sign
+from tests.conftest import eventually
+from tests.inbound.conftest import connect_fixture_accounts, sign
 
 WEBHOOKS = Path(__file__).parent.parent / "data" / "webhooks"
 ALL_FIXTURES = sorted(

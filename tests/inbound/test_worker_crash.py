@@ -15,8 +15,7 @@ from papo.adapters.events import EventKind, InboundEvent
 from papo.enums import Platform
 from papo.models import Message
 from papo.pipeline.queues import Queues
-from tests.conftest import TEST_SECRET
-from tests.inbound.conftest import eventually
+from tests.conftest import TEST_SECRET, eventually
 
 TOTAL, CUSTOMERS = 5000, 50
 ACCOUNT = "106540352242922"

@@ -14,8 +14,7 @@ from papo.crypto import TokenCipher
 from papo.models import Message
 from papo.pipeline.queues import Queues
 from papo.pipeline.youtube_poller import YouTubePoller
-from tests.conftest import TEST_SECRET
-from tests.inbound.conftest import eventually
+from tests.conftest import TEST_SECRET, eventually
 
 THREADS = json.loads((Path(__file__).parent.parent / "data/webhooks/youtube/comment_threads.json").read_text())
 CHANNEL = "UCx9k2Lr7nQvB3mT5yHw8ZpA"

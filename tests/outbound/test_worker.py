@@ -13,8 +13,7 @@ from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import Message
 from papo.pipeline.outbound import OutboundQueue, enqueue_outbound, run_outbound
-from tests.conftest import TEST_SECRET
-from tests.inbound.conftest import eventually
+from tests.conftest import TEST_SECRET, eventually
 from tests.outbound.conftest import FakePlatform
 
 WABA_NUMBER = "106540352242922"

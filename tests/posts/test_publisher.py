@@ -15,8 +15,8 @@ from papo.pipeline.publish import PostPublisher, PublishSettings
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import account_problem
 from papo.services.posts import create_post, enqueue_due, get_post, retry_failed
-from tests.conftest import TEST_SECRET
-from tests.posts.conftest import IG, PAGE, TT, VIDEO_BYTES, YT, Overlay, eventually
+from tests.conftest import TEST_SECRET, eventually
+from tests.posts.conftest import IG, PAGE, TT, VIDEO_BYTES, YT, Overlay
 
 
 async def _notifications(stores) -> list[dict]:

@@ -11,7 +11,8 @@ from papo.enums import Platform
 from papo.models import Post, PostSync
 from papo.services import posts
 from papo.services.posts import create_post, enqueue_due, posts_spec
-from tests.posts.conftest import IG, PAGE, VIDEO_BYTES, YT, eventually
+from tests.conftest import eventually
+from tests.posts.conftest import IG, PAGE, VIDEO_BYTES, YT
 
 
 async def _status(post_id) -> str:

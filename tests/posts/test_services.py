@@ -23,7 +23,8 @@ from papo.services.posts import (
     schedule_post,
     set_accounts,
 )
-from tests.posts.conftest import IG, PAGE, TT, YT, eventually
+from tests.conftest import eventually
+from tests.posts.conftest import IG, PAGE, TT, YT
 
 SOON = timedelta(hours=2)
 
