@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -46,6 +47,23 @@ def redis_pool(url: str, *, max_connections: int = REDIS_POOL_SIZE, **kwargs: An
     base = pool.connection_class
     pool.connection_class = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
     return pool
+
+
+def tune_gc() -> None:
+    """Garbage-collector settings for a long-running server process, called once start-up is done.
+
+    Everything built so far (modules, app, stores) lives as long as the process: `gc.freeze()` keeps it
+    out of full collections, which otherwise stall the loop for tens of ms under load. And the work of a
+    request or an event is short-lived containers that reference counting frees: the default threshold
+    of 700 net allocations ran a young-generation collection every few requests, each walking the
+    objects of every request in flight (~7 µs a webhook, measured). Collect after 10,000 instead; the
+    older generations keep their default ratios.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+GC_YOUNG_THRESHOLD = 10_000
 
 
 class StoresUnavailable(Exception):

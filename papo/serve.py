@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -14,7 +13,7 @@ from aiohttp import web
 from papo import db
 from papo.app import create_app
 from papo.config import Settings
-from papo.runtime import StoreUrls, open_stores
+from papo.runtime import StoreUrls, open_stores, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +61,7 @@ async def serve_forever(
                 from papo.scheduler import run_scheduler
 
                 background.append(asyncio.create_task(run_scheduler(stores, settings, stop), name="scheduler"))
-            # Everything built so far (modules, app, stores) lives as long as the process: keep it out of
-            # the garbage collector's full scans, which otherwise stall the loop for tens of ms under load.
-            gc.freeze()
+            tune_gc()
             url = f"http://{settings.host}:{settings.port}"
             if on_listening is not None:
                 on_listening(url)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -24,7 +23,7 @@ from papo.pipeline.publish import run_publisher
 from papo.pipeline.queues import Queues, inbound_spec
 from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
-from papo.runtime import Stores, StoreUrls, open_stores, token_cipher
+from papo.runtime import Stores, StoreUrls, open_stores, token_cipher, tune_gc
 from papo.services import account_index
 from papo.streams.consumer import PartitionedConsumer
 
@@ -84,5 +83,5 @@ async def run_worker(settings: Settings, urls: StoreUrls) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with open_stores(urls, settings, pool_max=max(4, settings.stream_partitions + 6)) as stores:
-        gc.freeze()  # the start-up heap lives as long as the process: no full GC scans of it (see serve.py)
+        tune_gc()
         await run_roles(stores, settings, stop)

@@ -7,7 +7,7 @@ workers written against this module, so fields are only ever added, with default
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -99,9 +99,14 @@ def json_value(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False)
 class InboundEvent:
-    """One real-world event from one platform, normalized. Mapping fields are read-only by contract."""
+    """One real-world event from one platform, normalized. Mapping fields are read-only by contract.
+
+    Built with keyword arguments only (the fields below). The constructor is written by hand: adapters
+    build one per event inside the webhook request, and the generated frozen `__init__` (a guarded
+    `object.__setattr__` per field, 33 fields) cost more than the rest of the parse.
+    """
 
     platform: Platform
     kind: EventKind
@@ -136,17 +141,27 @@ class InboundEvent:
     dedupe_key: str = ""  # unique per real-world event; stable across redeliveries
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False)
 
-    def __post_init__(self) -> None:
-        if self.timestamp.tzinfo is None:
-            raise ValueError("InboundEvent.timestamp must be timezone-aware")
-        # object.__setattr__ is the documented way to finish a frozen dataclass in __post_init__.
-        if self.timestamp.tzinfo is not UTC:
-            object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
-        if self.kind is EventKind.ECHO and not self.is_echo:
-            object.__setattr__(self, "is_echo", True)
-        if not self.dedupe_key:
-            key = self.platform_message_id or short_digest(dict(self.raw))
-            object.__setattr__(self, "dedupe_key", f"{self.platform}:{self.account_id}:{self.kind}:{key}")
+    def __init__(self, **values: Any) -> None:
+        if not _FIELD_SET.issuperset(values):
+            raise TypeError(f"InboundEvent got unknown fields {sorted(set(values) - _FIELD_SET)}")
+        for name in _REQUIRED:
+            if name not in values:
+                raise TypeError(f"InboundEvent needs {name!r}")
+        timestamp = values["timestamp"]
+        if timestamp.tzinfo is not UTC:
+            if timestamp.tzinfo is None:
+                raise ValueError("InboundEvent.timestamp must be timezone-aware")
+            values["timestamp"] = timestamp.astimezone(UTC)
+        if values["kind"] is EventKind.ECHO:
+            values["is_echo"] = True
+        if "raw" not in values:
+            values["raw"] = {}
+        if not values.get("dedupe_key"):
+            key = values.get("platform_message_id") or short_digest(dict(values["raw"]))
+            values["dedupe_key"] = f"{values['platform']}:{values['account_id']}:{values['kind']}:{key}"
+        # Frozen: attribute assignment is refused, so the instance dict is filled directly; fields not
+        # given read their default from the class.
+        self.__dict__.update(values)
 
     @property
     def conversation_key(self) -> str:
@@ -159,17 +174,22 @@ class InboundEvent:
         return Sender.USER if self.is_echo else Sender.REMOTE
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (ISO 8601 timestamp, enum values), with `v` and the derived conversation_key."""
+        """A JSON-ready dict (ISO 8601 timestamp, enum values), with `v` and the derived conversation_key.
+
+        Fields that are None are left out (`from_dict` restores them): most fields are None for any one
+        event, and this dict is what each queued event costs in Redis.
+        """
         # On the webhook hot path: plain values are taken as they are (enums are str), only the few fields
         # that need it are converted.
-        out: dict[str, Any] = {"v": EVENT_VERSION}
-        for name in _FIELD_NAMES:
-            out[name] = getattr(self, name)
+        out = _BASE.copy()
+        for name, value in self.__dict__.items():
+            if value is not None:
+                out[name] = value
         out["timestamp"] = self.timestamp.isoformat()
         for name in _ENUM_FIELDS:
             out[name] = str(out[name])
         for name in _MAPPING_FIELDS:
-            value = out[name]
+            value = out.get(name)
             if value is not None and type(value) is not dict:
                 out[name] = dict(value)
         out["conversation_key"] = self.conversation_key
@@ -197,5 +217,9 @@ class InboundEvent:
 
 _FIELD_NAMES = tuple(f.name for f in fields(InboundEvent))
 _FIELD_SET = frozenset(_FIELD_NAMES)
+_REQUIRED = tuple(f.name for f in fields(InboundEvent) if f.default is MISSING and f.default_factory is MISSING)
+# to_dict's starting point: the version and the defaults that are not None.
+_BASE: dict[str, Any] = {"v": EVENT_VERSION, **{
+    f.name: json_value(f.default) for f in fields(InboundEvent) if f.default not in (MISSING, None)}}
 _ENUM_FIELDS = ("platform", "kind", "message_type")
 _MAPPING_FIELDS = ("referral", "detail", "raw")

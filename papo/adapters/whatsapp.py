@@ -186,7 +186,9 @@ def _contact_for(
 
 def _context(msg: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """(replied-to wamid, forward/product details) from `context`."""
-    context = as_dict(msg.get("context"))
+    context = msg.get("context")
+    if not isinstance(context, dict):  # most messages: no context
+        return None, {}
     detail = {
         k: context[k] for k in ("forwarded", "frequently_forwarded", "referred_product") if k in context
     }
@@ -222,9 +224,12 @@ def _message(
     if echo and kind is EventKind.MESSAGE:
         kind = EventKind.ECHO
     reply_to, context_detail = _context(msg)
-    detail = {**(values.pop("detail", None) or {}), **context_detail}
+    detail = values.pop("detail", None)
+    if context_detail:
+        detail = {**(detail or {}), **context_detail}
     values.setdefault("reply_to", reply_to)
     profile = as_dict(contact.get("profile"))
+    referral = msg.get("referral")
     return InboundEvent(
         platform=Platform.WHATSAPP,
         kind=kind,
@@ -237,7 +242,7 @@ def _message(
         # Edits and revokes point at the message they change; their own wamid only dedupes them.
         platform_message_id=target or wamid,
         is_echo=echo,
-        referral=dict(as_dict(msg.get("referral"))) or None,
+        referral=dict(referral) if referral and isinstance(referral, dict) else None,
         detail=detail or None,
         dedupe_key=f"whatsapp:{wamid}",
         raw=msg,
