@@ -15,7 +15,12 @@ class CodecError(ValueError):
 
 def encode(data: dict[str, Any]) -> dict[str, str]:
     """The stream fields for one payload."""
-    return {"v": VERSION, "data": jsonfast.dumps(data)}
+    return {"v": VERSION, "data": encode_data(data)}
+
+
+def encode_data(data: dict[str, Any]) -> bytes:
+    """The `data` field alone, as UTF-8 (the append script takes the version once for all its items)."""
+    return jsonfast.dumpb(data)
 
 
 def decode(fields: dict[str, str]) -> dict[str, Any]:

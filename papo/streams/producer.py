@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -33,8 +33,7 @@ return out
 DEDUPE_TTL = 8 * 24 * 3600  # Meta retries for up to 36 h, some WhatsApp guides say 7 days: keep 8.
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+class Item(NamedTuple):
     """One payload to append: routed by `routing_key`, deduplicated by `dedupe_key` when given."""
 
     routing_key: str
@@ -66,8 +65,9 @@ class Producer:
         return plan
 
     def _queue_call(self, pipe: Any, partition: int, items: list[Item]) -> None:
-        seen = [self.spec.seen_key(partition, item.dedupe_key) if item.dedupe_key else "" for item in items]
-        data = [codec.encode(item.data)["data"] for item in items]
+        seen_prefix = self.spec.seen_key(partition, "")
+        seen = [f"{seen_prefix}{item.dedupe_key}" if item.dedupe_key else "" for item in items]
+        data = [codec.encode_data(item.data) for item in items]
         pipe.evalsha(self._sha, 1 + len(items), self.spec.key(partition), *seen, self.dedupe_ttl, codec.VERSION,
                      *data)
 
@@ -93,7 +93,7 @@ class Producer:
         ids: list[str | None] = [None] * len(plan.items)
         for (_, positions), reply in zip(plan.calls, replies[:calls], strict=True):
             for i, one in zip(positions, reply, strict=True):
-                ids[i] = entry_id(one)
+                ids[i] = one if type(one) is str else entry_id(one)
         return [*ids, *replies[calls:]]
 
     async def append_many(self, items: Sequence[Item]) -> list[str | None]:
