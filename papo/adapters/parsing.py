@@ -46,7 +46,9 @@ def as_list(value: Any) -> list[Any]:
 
 def as_dicts(value: Any) -> list[Mapping[str, Any]]:
     """The JSON objects of an array, skipping anything else."""
-    return [item for item in as_list(value) if isinstance(item, dict)]
+    if type(value) is not list:
+        return []
+    return [item for item in value if isinstance(item, dict)]
 
 
 def as_str(value: Any) -> str | None:

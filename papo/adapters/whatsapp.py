@@ -208,9 +208,9 @@ def _message(
         log.info("whatsapp: skipping group message %s (groups are not supported yet)", wamid)
         return None
     # Echoes are the business's own messages: the customer is the recipient ("to").
-    side = "to" if echo else "from"
-    phone = as_str(msg.get(side))
-    user_id = as_str(msg.get(f"{side}_user_id"))
+    phone_key, user_key = ("to", "to_user_id") if echo else ("from", "from_user_id")
+    phone = as_str(msg.get(phone_key))
+    user_id = as_str(msg.get(user_key))
     contact = {} if echo else _contact_for(contacts, user_id, phone)
     user_id = user_id or as_str(contact.get("user_id"))
     phone = phone or as_str(contact.get("wa_id"))
@@ -280,20 +280,29 @@ def _status(account_id: str, status: Mapping[str, Any]) -> InboundEvent | None:
     )
 
 
-def _messages_value(value: Mapping[str, Any], account_id: str) -> list[InboundEvent | None]:
+def _messages_value(value: Mapping[str, Any], account_id: str) -> list[InboundEvent]:
     contacts = as_dicts(value.get("contacts"))
     if value.get("errors"):
         log.warning("whatsapp: %s reported errors %s", account_id, value.get("errors"))
-    return [_message(account_id, contacts, m) for m in as_dicts(value.get("messages"))] + [
-        _status(account_id, s) for s in as_dicts(value.get("statuses"))
-    ]
+    events = []
+    for msg in as_dicts(value.get("messages")):
+        if (event := _message(account_id, contacts, msg)) is not None:
+            events.append(event)
+    for status in as_dicts(value.get("statuses")):
+        if (event := _status(account_id, status)) is not None:
+            events.append(event)
+    return events
 
 
-def _echoes_value(value: Mapping[str, Any], account_id: str) -> list[InboundEvent | None]:
-    return [_message(account_id, [], m, echo=True) for m in as_dicts(value.get("message_echoes"))]
+def _echoes_value(value: Mapping[str, Any], account_id: str) -> list[InboundEvent]:
+    events = []
+    for msg in as_dicts(value.get("message_echoes")):
+        if (event := _message(account_id, [], msg, echo=True)) is not None:
+            events.append(event)
+    return events
 
 
-FIELD_HANDLERS: dict[str, Callable[[Mapping[str, Any], str], list[InboundEvent | None]]] = {
+FIELD_HANDLERS: dict[str, Callable[[Mapping[str, Any], str], list[InboundEvent]]] = {
     "messages": _messages_value,
     "smb_message_echoes": _echoes_value,
 }
@@ -310,7 +319,7 @@ def parse_entry(entry: Mapping[str, Any]) -> list[InboundEvent]:
         if handler is None or account_id is None:
             log.info("whatsapp: skipping change field %s of WABA %s", field, entry.get("id"))
             continue
-        events.extend(event for event in handler(value, account_id) if event is not None)
+        events.extend(handler(value, account_id))
     return events
 
 

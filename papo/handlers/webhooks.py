@@ -81,18 +81,19 @@ async def _receive(request: web.Request, platform: str, adapter: WebhookAdapter)
         metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="payload")
         return json_error(400, "malformed body", str(exc))
 
-    owners = await request.app[app_keys.OWNERS].owners(f"{e.platform}:{e.account_id}" for e in events)
-    known: list[InboundEvent] = []
-    for event in events:
-        if owners.get(f"{event.platform}:{event.account_id}"):
-            known.append(event)
-        else:
-            metrics.WEBHOOK_EVENTS.inc(platform=platform, outcome="unknown_account")
-            log.info("dropped a %s %s event for unknown account %s", platform, event.kind, event.account_id)
+    keys = [f"{event.platform}:{event.account_id}" for event in events]
+    owners = await request.app[app_keys.OWNERS].owners(keys)
+    known: list[InboundEvent] = [event for event, key in zip(events, keys, strict=True) if owners.get(key)]
+    if len(known) < len(events):
+        for event, key in zip(events, keys, strict=True):
+            if not owners.get(key):
+                metrics.WEBHOOK_EVENTS.inc(platform=platform, outcome="unknown_account")
+                log.info("dropped a %s %s event for unknown account %s", platform, event.kind, event.account_id)
     ids = await request.app[app_keys.QUEUES].enqueue(known, platform=platform, raw=body)
-    queued = sum(1 for i in ids if i is not None)
+    queued = len(ids) - ids.count(None)
     metrics.WEBHOOK_EVENTS.inc(queued, platform=platform, outcome="queued")
-    metrics.WEBHOOK_EVENTS.inc(len(known) - queued, platform=platform, outcome="duplicate")
+    if queued < len(known):
+        metrics.WEBHOOK_EVENTS.inc(len(known) - queued, platform=platform, outcome="duplicate")
     return web.Response(body=jsonfast.dumpb({
         "received": len(events),
         "queued": queued,
