@@ -38,7 +38,10 @@ class Queues:
 
     async def enqueue(self, events: Sequence[InboundEvent], *, platform: str, raw: bytes | None) -> list[str | None]:
         """Queue each new event (None for duplicates) and, when given, the raw body for the archive."""
-        items = [Item(event.conversation_key, event.to_dict(), event.dedupe_key) for event in events]
+        items = []
+        for event in events:
+            data = event.to_dict()
+            items.append(Item(data["conversation_key"], data, event.dedupe_key))
         body = None
         if raw is not None:
             body = {"platform": platform, "received_at": time.time(), "body": raw.decode("utf-8", "replace")}
