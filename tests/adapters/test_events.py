@@ -101,6 +101,23 @@ def test_is_frozen_and_hides_raw_from_repr() -> None:
     assert hash(event) == hash(_event(raw={"b": 2}))  # mapping fields stay out of the hash
 
 
+def test_constructor_takes_known_fields_by_keyword_only() -> None:
+    with pytest.raises(TypeError, match="unknown fields"):
+        _event(colour="blue")
+    with pytest.raises(TypeError, match="'timestamp'"):
+        InboundEvent(platform=Platform.INSTAGRAM, kind=EventKind.MESSAGE, account_id="178")
+    with pytest.raises(TypeError):
+        InboundEvent(Platform.INSTAGRAM)  # type: ignore[call-arg]
+    event = _event()
+    assert (event.text, event.removed, event.message_type) == (None, False, "text")  # defaults read as declared
+
+
+def test_to_dict_leaves_out_none_fields_and_from_dict_restores_them() -> None:
+    data = _event().to_dict()
+    assert "text" not in data and "referral" not in data
+    assert InboundEvent.from_dict(data).text is None
+
+
 def test_to_dict_shape() -> None:
     data = _event().to_dict()
     assert data["v"] == EVENT_VERSION
