@@ -49,6 +49,9 @@ def redis_pool(url: str, *, max_connections: int = REDIS_POOL_SIZE, **kwargs: An
     return pool
 
 
+GC_YOUNG_THRESHOLD = 10_000
+
+
 def tune_gc() -> None:
     """Garbage-collector settings for a long-running server process, called once start-up is done.
 
@@ -61,9 +64,6 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-GC_YOUNG_THRESHOLD = 10_000
 
 
 class StoresUnavailable(Exception):

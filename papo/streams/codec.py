@@ -13,7 +13,7 @@ class CodecError(ValueError):
     """An entry is not a Papo entry of a version this code understands."""
 
 
-def encode(data: dict[str, Any]) -> dict[str, str]:
+def encode(data: dict[str, Any]) -> dict[str, str | bytes]:
     """The stream fields for one payload."""
     return {"v": VERSION, "data": encode_data(data)}
 

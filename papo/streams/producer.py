@@ -65,7 +65,7 @@ class Producer:
         return plan
 
     def _queue_call(self, pipe: Any, partition: int, items: list[Item]) -> None:
-        seen_prefix = self.spec.seen_key(partition, "")
+        seen_prefix = self.spec.seen_prefix(partition)
         seen = [f"{seen_prefix}{item.dedupe_key}" if item.dedupe_key else "" for item in items]
         data = [codec.encode_data(item.data) for item in items]
         pipe.evalsha(self._sha, 1 + len(items), self.spec.key(partition), *seen, self.dedupe_ttl, codec.VERSION,
@@ -93,7 +93,7 @@ class Producer:
         ids: list[str | None] = [None] * len(plan.items)
         for (_, positions), reply in zip(plan.calls, replies[:calls], strict=True):
             for i, one in zip(positions, reply, strict=True):
-                ids[i] = one if type(one) is str else entry_id(one)
+                ids[i] = entry_id(one)
         return [*ids, *replies[calls:]]
 
     async def append_many(self, items: Sequence[Item]) -> list[str | None]:
@@ -118,6 +118,8 @@ class Plan:
 
 def entry_id(reply: Any) -> str | None:
     """A script reply as an entry id (None when the item was a duplicate)."""
+    if type(reply) is str:  # decode_responses clients: the usual case, first
+        return reply
     if reply is None or reply is False:
         return None
     return reply.decode() if isinstance(reply, bytes) else str(reply)

@@ -42,7 +42,11 @@ class StreamSpec:
 
     def seen_key(self, partition: int, dedupe_key: str) -> str:
         """The dedupe marker of one event (same slot as its stream)."""
-        return f"{self.tag(partition)}:seen:{dedupe_key}"
+        return f"{self.seen_prefix(partition)}{dedupe_key}"
+
+    def seen_prefix(self, partition: int) -> str:
+        """What every dedupe marker of a partition starts with (built once per batch by the producer)."""
+        return f"{self.tag(partition)}:seen:"
 
     def lease_key(self, partition: int) -> str:
         """Who owns a partition right now."""
