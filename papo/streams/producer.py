@@ -18,7 +18,7 @@ from papo.streams.spec import StreamSpec
 # Returns, per item, its entry id, or false for a duplicate. The markers share the partition's hash tag,
 # so this is valid on Redis Cluster too. Marker and append happen together in the script, so an event is
 # never marked seen without being queued.
-_APPEND = """
+SCRIPT = """
 local out = {}
 for i = 2, #KEYS do
   if KEYS[i] ~= '' and not redis.call('SET', KEYS[i], '1', 'NX', 'EX', tonumber(ARGV[1])) then
@@ -48,7 +48,7 @@ class Producer:
         self.redis = redis
         self.spec = spec
         self.dedupe_ttl = dedupe_ttl
-        self._sha = hashlib.sha1(_APPEND.encode()).hexdigest()
+        self._sha = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
     def queue_on(self, pipe: Any, items: Sequence[Item]) -> Plan:
         """Add the appends of `items` to a caller's pipeline: one script call per partition they fall in.
@@ -77,24 +77,37 @@ class Producer:
         Returns the pipeline's replies with the appends' replaced by one entry id (or None) per item.
         """
         replies = await pipe.execute(raise_on_error=False)
-        calls = len(plan.calls)
-        lost = [c for c, reply in enumerate(replies[:calls]) if isinstance(reply, NoScriptError)]
+        lost = self.lost_calls(plan, replies)
         if lost:
-            await self.redis.script_load(_APPEND)
+            await self.redis.script_load(SCRIPT)
             retry = self.redis.pipeline(transaction=False)
-            for c in lost:
-                partition, positions = plan.calls[c]
-                self._queue_call(retry, partition, [plan.items[i] for i in positions])
+            self.queue_again(retry, plan, lost)
             for c, reply in zip(lost, await retry.execute(), strict=True):
                 replies[c] = reply
+        return [*self.appended_ids(plan, replies), *replies[len(plan.calls):]]
+
+    @staticmethod
+    def lost_calls(plan: Plan, replies: Sequence[Any]) -> list[int]:
+        """The plan's script calls that Redis answered NOSCRIPT (it restarted since it last saw the script)."""
+        return [c for c, reply in enumerate(replies[: len(plan.calls)]) if isinstance(reply, NoScriptError)]
+
+    def queue_again(self, pipe: Any, plan: Plan, calls: Sequence[int]) -> None:
+        """Queue some of a plan's script calls again (after SCRIPT LOAD)."""
+        for c in calls:
+            partition, positions = plan.calls[c]
+            self._queue_call(pipe, partition, [plan.items[i] for i in positions])
+
+    @staticmethod
+    def appended_ids(plan: Plan, replies: Sequence[Any]) -> list[str | None]:
+        """One entry id (None for a duplicate) per item of the plan; an error reply anywhere is raised."""
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         ids: list[str | None] = [None] * len(plan.items)
-        for (_, positions), reply in zip(plan.calls, replies[:calls], strict=True):
+        for (_, positions), reply in zip(plan.calls, replies[: len(plan.calls)], strict=True):
             for i, one in zip(positions, reply, strict=True):
                 ids[i] = entry_id(one)
-        return [*ids, *replies[calls:]]
+        return ids
 
     async def append_many(self, items: Sequence[Item]) -> list[str | None]:
         """Append items in one round trip; returns each entry id, or None for a duplicate."""
