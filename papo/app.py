@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
 from aiohttp import ClientSession, ClientTimeout, web
 
 from papo import app_keys
@@ -16,7 +15,7 @@ from papo.handlers import errors, health, oauth, webhooks
 from papo.handlers import media as media_handler
 from papo.handlers import metrics as metrics_handler
 from papo.pipeline.queues import Queues
-from papo.runtime import Stores, StoreUrls, open_stores, redis_pool
+from papo.runtime import Stores, StoreUrls, open_stores
 from papo.services import account_index
 
 log = logging.getLogger(__name__)
@@ -37,17 +36,14 @@ async def _queues_ctx(app: web.Application) -> AsyncIterator[None]:
     in the background until Redis answers.
     """
     stores = app[app_keys.STORES]
-    # The webhook path's own connections: no per-read timeout (a timer per reply cost ~10 % of a request);
-    # Queues bounds each whole flush instead.
-    hot = aioredis.Redis(connection_pool=redis_pool(stores.urls.redis_url, max_connections=16, socket_timeout=None,
-                                                    socket_connect_timeout=5))
-    app[app_keys.QUEUES] = Queues(hot, app[app_keys.SETTINGS].stream_partitions)
+    # Webhook appends go through the queues' own pipelined connection; Queues bounds each write in time.
+    app[app_keys.QUEUES] = queues = Queues(stores.redis, app[app_keys.SETTINGS].stream_partitions)
     task = asyncio.create_task(_rebuild_index(stores))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await hot.aclose(close_connection_pool=True)
+    await queues.aclose()
 
 
 async def _rebuild_index(stores: Stores) -> None:

@@ -73,6 +73,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
             )
         finally:
             await classifier.aclose()
+            await queues.aclose()
     log.info("worker %s stopped: %d events, %d raw bodies", name, consumer.processed, archiver.archived)
 
 

@@ -116,8 +116,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     async def work(settings: Any, stores: Any) -> dict[str, int]:
         queues = Queues(stores.redis, settings.stream_partitions)
-        return await replay(stores, queues, default_registry(), platform=args.platform, since=since,
-                            limit=args.limit)
+        try:
+            return await replay(stores, queues, default_registry(), platform=args.platform, since=since,
+                                limit=args.limit)
+        finally:
+            await queues.aclose()
 
     print(json.dumps(run_with_stores(args, work)))
     return 0

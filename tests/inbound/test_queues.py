@@ -1,4 +1,5 @@
-"""The webhook path's queue writes: bounded in time even when Redis stops answering."""
+"""The webhook path's queue writes: chunked, answered per request, healed after a script flush, and bounded
+in time even when Redis stops answering."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from papo.adapters.events import EventKind, InboundEvent
+from papo.constants import RAW_STREAM
 from papo.enums import Platform
 from papo.pipeline import queues
 from papo.runtime import redis_pool
+from papo.streams import codec
+from papo.streams.wire import PipelinedRedis
 
 
 async def test_a_redis_that_stops_answering_fails_the_flush_in_time(monkeypatch) -> None:
@@ -39,3 +43,57 @@ async def test_a_redis_that_stops_answering_fails_the_flush_in_time(monkeypatch)
     finally:
         await client.aclose(close_connection_pool=True)
         server.close()
+
+
+def _event(n: int) -> InboundEvent:
+    return InboundEvent(platform=Platform.WHATSAPP, kind=EventKind.MESSAGE, account_id="1",
+                        timestamp=datetime.now(UTC), remote_user_id=f"5511{n % 7}", platform_message_id=f"wamid.{n}",
+                        text=f"oi {n}")
+
+
+async def test_concurrent_requests_go_out_in_chunks_and_each_gets_its_own_answer(stores, monkeypatch) -> None:
+    writes, in_flight, most = 0, 0, 0
+    send = PipelinedRedis.send
+
+    def counting_send(self: PipelinedRedis, commands):  # type: ignore[no-untyped-def]
+        nonlocal writes, in_flight, most
+        writes, in_flight = writes + 1, in_flight + 1
+        most = max(most, in_flight)
+        future = send(self, commands)
+
+        def answered(_: object) -> None:
+            nonlocal in_flight
+            in_flight -= 1
+        future.add_done_callback(answered)
+        return future
+
+    monkeypatch.setattr(PipelinedRedis, "send", counting_send)
+    q = queues.Queues(stores.redis, 4, chunk=4)
+    try:
+        # 40 new events and 10 redeliveries of some of them, all in one loop iteration
+        requests = [[_event(n)] for n in range(40)] + [[_event(n)] for n in range(0, 40, 4)]
+        results = await asyncio.gather(*(q.enqueue(r, platform="whatsapp", raw=f'{{"n": {i}}}'.encode())
+                                         for i, r in enumerate(requests)))
+    finally:
+        await q.aclose()
+    assert writes >= 3 and most == queues.IN_FLIGHT  # chunks went out before the iteration ended, two at most
+    new, again = results[:40], results[40:]
+    assert all(ids[0] is not None for ids in new) and all(ids == [None] for ids in again)
+    for n, ids in enumerate(new):  # each request got the id of its own entry
+        partition = q.inbound.spec.partition_for(f"whatsapp:1:5511{n % 7}")
+        [(_, fields)] = await stores.redis.xrange(q.inbound.spec.key(partition), ids[0], ids[0])
+        assert codec.decode(fields)["platform_message_id"] == f"wamid.{n}"
+    archived = [body for _, fields in await stores.redis.xrange(RAW_STREAM)
+                for body in codec.decode(fields)["bodies"]]
+    assert sorted(int(body["body"][6:-1]) for body in archived) == list(range(50))  # every raw body, once
+
+
+async def test_a_script_cache_flush_between_requests_is_healed(stores) -> None:
+    q = queues.Queues(stores.redis, 2)
+    try:
+        assert (await q.enqueue([_event(1)], platform="whatsapp", raw=None))[0] is not None
+        await stores.redis.script_flush()  # what a Redis restart does
+        assert (await q.enqueue([_event(2)], platform="whatsapp", raw=None))[0] is not None
+        assert await q.enqueue([_event(2)], platform="whatsapp", raw=None) == [None]
+    finally:
+        await q.aclose()

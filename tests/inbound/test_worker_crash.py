@@ -54,7 +54,9 @@ async def test_sigkill_mid_stream_then_a_new_worker_stores_everything_once_in_or
     settings, stores, connect
 ) -> None:
     await connect("whatsapp", ACCOUNT)
-    await Queues(stores.redis, settings.stream_partitions).enqueue(_events(), platform="whatsapp", raw=None)
+    queues = Queues(stores.redis, settings.stream_partitions)
+    await queues.enqueue(_events(), platform="whatsapp", raw=None)
+    await queues.aclose()
 
     first = _spawn_worker(settings, stores)
     try:

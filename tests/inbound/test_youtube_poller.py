@@ -44,9 +44,9 @@ async def test_poller_feeds_new_comments_once(worker, settings, stores, connect,
     server, calls = youtube_api
     await connect("youtube", CHANNEL)
     local = settings.model_copy(update={"youtube_api_url": str(server.make_url("/"))})
+    queues = Queues(stores.redis, settings.stream_partitions)
     async with aiohttp.ClientSession() as session:
-        poller = YouTubePoller(stores, local, Queues(stores.redis, settings.stream_partitions),
-                               TokenCipher(TEST_SECRET), session)
+        poller = YouTubePoller(stores, local, queues, TokenCipher(TEST_SECRET), session)
         queued = await poller.poll_all()
         assert queued >= 2
         await eventually(lambda: Message.filter(kind="comment").count())
@@ -60,6 +60,7 @@ async def test_poller_feeds_new_comments_once(worker, settings, stores, connect,
         await stores.redis.delete(f"papo:youtube:lock:{CHANNEL}")
         assert await poller.poll_all() == 0  # nothing newer than what was seen
         assert len(calls) == 2
+    await queues.aclose()
 
 
 def _count_is(n: int):
