@@ -64,13 +64,7 @@ class Queues:
             self._send()
         elif len(self._pending) == 1:
             loop.call_soon(self._send)  # the other requests of this loop iteration join
-        try:
-            async with asyncio.timeout(FLUSH_TIMEOUT):  # the one bound on these round trips (see papo.app)
-                return await done
-        except TimeoutError:
-            if self._wire is not None:
-                self._wire.drop_if_stalled(FLUSH_TIMEOUT)
-            raise
+        return await done
 
     async def aclose(self) -> None:
         """Close the webhook path's connection (opened on the first enqueue)."""
@@ -96,7 +90,17 @@ class Queues:
             self._in_flight -= 1
             _fail(batch, exc)
             return
-        sent.add_done_callback(lambda sent: self._deliver(batch, plan, sent))
+        # The one bound on the webhook's Redis writes: one timer per write, not one per request.
+        timer = asyncio.get_running_loop().call_later(FLUSH_TIMEOUT, self._expire, sent)
+        sent.add_done_callback(lambda sent: (timer.cancel(), self._deliver(batch, plan, sent)))
+
+    def _expire(self, sent: asyncio.Future[list[Any]]) -> None:
+        """A write Redis has not answered in FLUSH_TIMEOUT: its requests fail (500, the platforms retry) and
+        the connection is dropped (the next write opens a new one)."""
+        if not sent.done():
+            sent.set_exception(TimeoutError(f"Redis did not answer within {FLUSH_TIMEOUT:g} s"))
+            assert self._wire is not None
+            self._wire.drop()  # `sent` is unanswered on the current connection, or still waiting to connect
 
     def _deliver(self, batch: list[_Request], plan: Plan, sent: asyncio.Future[list[Any]]) -> None:
         self._in_flight -= 1

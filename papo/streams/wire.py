@@ -47,13 +47,12 @@ class CommandBuffer:
 
 
 class _Waiter:
-    __slots__ = ("expected", "future", "replies", "sent_at")
+    __slots__ = ("expected", "future", "replies")
 
-    def __init__(self, future: asyncio.Future[list[Any]], expected: int, sent_at: float) -> None:
+    def __init__(self, future: asyncio.Future[list[Any]], expected: int) -> None:
         self.future = future
         self.expected = expected
         self.replies: list[Any] = []
-        self.sent_at = sent_at
 
 
 class _Protocol(asyncio.Protocol):
@@ -69,12 +68,11 @@ class _Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def send(self, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         if self.closed or self.transport is None:
             future.set_exception(RedisConnectionError("the Redis connection is closed"))
             return future
-        self.waiting.append(_Waiter(future, len(commands), loop.time()))
+        self.waiting.append(_Waiter(future, len(commands)))
         self.transport.write(b"".join([hiredis.pack_command(tuple(command)) for command in commands]))
         return future
 
@@ -147,17 +145,12 @@ class PipelinedRedis:
         """Send and wait for the replies."""
         return await self.send(commands)
 
-    def drop_if_stalled(self, seconds: float) -> None:
-        """Drop the connection when its oldest unanswered command was sent `seconds` ago or more (its callers
-        fail; the next send opens a new connection). A caller that timed out calls this: the connection it
-        used is dropped only if it is the one that stopped answering."""
-        protocol = self._protocol
-        if protocol is None or not protocol.waiting:
-            return
-        if asyncio.get_running_loop().time() - protocol.waiting[0].sent_at >= seconds:
-            if protocol.transport is not None:
-                protocol.transport.abort()
-            self._protocol = None
+    def drop(self) -> None:
+        """Drop the connection: its unanswered callers fail, the next send opens a new one (a caller that
+        gave up waiting calls this, as Redis' answers on this connection can no longer be trusted to come)."""
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.abort()
+        self._protocol = None
 
     async def aclose(self) -> None:
         if self._connecting is not None:
