@@ -69,6 +69,9 @@ class _Protocol(asyncio.Protocol):
 
     def send(self, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
         future = asyncio.get_running_loop().create_future()
+        if not commands:  # no reply will come to count
+            future.set_result([])
+            return future
         if self.closed or self.transport is None:
             future.set_exception(RedisConnectionError("the Redis connection is closed"))
             return future

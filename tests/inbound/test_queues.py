@@ -101,3 +101,11 @@ async def test_a_script_cache_flush_between_requests_is_healed(stores) -> None:
         assert await q.enqueue([_event(2)], platform="whatsapp", raw=None) == [None]
     finally:
         await q.aclose()
+
+
+async def test_a_request_with_nothing_to_queue_is_answered_at_once(stores) -> None:
+    q = queues.Queues(stores.redis, 2)
+    try:
+        assert await asyncio.wait_for(q.enqueue([], platform="whatsapp", raw=None), 5) == []
+    finally:
+        await q.aclose()

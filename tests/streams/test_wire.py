@@ -55,6 +55,7 @@ async def test_replies_reach_their_senders_in_order_and_errors_stay_per_command(
         assert isinstance(replies[30][3], ResponseError) and "not an integer" in str(replies[30][3])
         missing = await wire.execute([("EVALSHA", "0" * 40, 0)])
         assert isinstance(missing[0], NoScriptError)
+        assert await wire.execute([]) == []  # nothing to send, nothing to wait for
         assert await wire.execute([("PING",)]) == ["PONG"]  # the connection is still in step
     finally:
         await wire.aclose()
