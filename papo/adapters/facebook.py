@@ -4,13 +4,14 @@
 `value.item` and `value.verb`:
 
     comment  add -> comment · edited/edit/update -> comment_edit · remove/delete -> comment_delete
-    reaction add/edit -> like (reaction_type "like") or reaction · remove -> the same with removed=True
+    reaction add/edit(ed) -> like (reaction_type "like") or reaction · remove -> the same, removed=True
     like     add -> like · remove -> like with removed=True
     status/post/photo/video/share by a visitor -> comment on the Page (edit/remove as for comments)
 
 Anything the Page itself wrote (`from.id` == Page id) is skipped: its replies and posts are Papo's or
-the owner's own actions. Note Meta gives feed authors an app-scoped user id, not the Messenger PSID,
-so a person's comments and DMs on a Page land in two conversations (Instagram has one id for both).
+the owner's own actions. Older feed payloads name the author `sender_id`/`sender_name` instead of
+`from`. Note Meta gives feed authors an app-scoped user id, not the Messenger PSID, so a person's
+comments and DMs on a Page land in two conversations (Instagram has one id for both).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from papo.adapters.events import EventKind, InboundEvent
-from papo.adapters.messaging import parse_messaging
+from papo.adapters.messaging import entry_changes, is_messaging_change, parse_messaging
 from papo.adapters.meta import OBJECT_PAGE, MetaAdapter
-from papo.adapters.parsing import as_dict, as_dicts, as_str, first_time, short_digest
+from papo.adapters.parsing import as_dict, as_dicts, as_list, as_str, first_time, short_digest
 from papo.enums import MessageType, Platform
 
 log = logging.getLogger(__name__)
@@ -43,19 +44,14 @@ def _content(page_id: str, value: Mapping[str, Any], entry: Mapping[str, Any]) -
     item = as_str(value.get("item")) or ""
     verb = as_str(value.get("verb")) or ""
     kind = _CONTENT_VERBS.get(verb)
-    post_id = as_str(value.get("post_id"))
+    post_id = as_str(value.get("post_id")) or as_str(as_dict(value.get("post")).get("id"))
     target = as_str(value.get("comment_id")) if item == "comment" else post_id
     if kind is None or target is None:
         log.info("facebook: skipping feed %s with verb %s", item, verb)
         return []
-    author = as_dict(value.get("from"))
+    user_id, user_name = _author(value)
     parent = as_str(value.get("parent_id"))
-    media_url = as_str(value.get("photo")) or as_str(value.get("video")) or as_str(value.get("link"))
-    message_type = MessageType.TEXT
-    if as_str(value.get("photo")):
-        message_type = MessageType.IMAGE
-    elif as_str(value.get("video")):
-        message_type = MessageType.VIDEO
+    message_type, media_url = _media(value)
     text = as_str(value.get("message"))
     version = {
         EventKind.COMMENT: "",
@@ -68,8 +64,8 @@ def _content(page_id: str, value: Mapping[str, Any], entry: Mapping[str, Any]) -
             kind=kind,
             account_id=page_id,
             timestamp=first_time(value.get("created_time"), entry.get("time")),
-            remote_user_id=as_str(author.get("id")) or "",
-            remote_user_name=as_str(author.get("name")),
+            remote_user_id=user_id,
+            remote_user_name=user_name,
             platform_message_id=target,
             text=text,
             message_type=message_type,
@@ -84,15 +80,33 @@ def _content(page_id: str, value: Mapping[str, Any], entry: Mapping[str, Any]) -
     ]
 
 
+def _author(value: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(id, name) of who did it: `from`, or the `sender_id`/`sender_name` older feed payloads carry."""
+    author = as_dict(value.get("from"))
+    user_id = as_str(author.get("id")) or as_str(value.get("sender_id")) or ""
+    return user_id, as_str(author.get("name")) or as_str(value.get("sender_name"))
+
+
+def _media(value: Mapping[str, Any]) -> tuple[MessageType, str | None]:
+    """The attached photo or video (or link) of a comment or post, and the message type it makes."""
+    photos = [url for url in (as_str(p) for p in as_list(value.get("photos"))) if url]
+    photo = as_str(value.get("photo")) or (photos[0] if photos else None)
+    if photo:
+        return MessageType.IMAGE, photo
+    video = as_str(value.get("video"))
+    if video:
+        return MessageType.VIDEO, video
+    return MessageType.TEXT, as_str(value.get("link"))
+
+
 def _reaction(page_id: str, value: Mapping[str, Any], entry: Mapping[str, Any]) -> list[InboundEvent]:
     """A like or reaction on a post or comment (or its removal)."""
     verb = as_str(value.get("verb")) or "add"
-    if verb not in ("add", "edit", "remove"):
+    if verb not in ("add", "edit", "edited", "remove"):
         log.info("facebook: skipping feed reaction with verb %s", verb)
         return []
     reaction_type = as_str(value.get("reaction_type")) or "like"
-    author = as_dict(value.get("from"))
-    user = as_str(author.get("id")) or as_str(value.get("sender_id")) or ""
+    user, user_name = _author(value)
     post_id = as_str(value.get("post_id"))
     comment_id = as_str(value.get("comment_id"))
     stamp = as_str(value.get("created_time")) or as_str(entry.get("time"))
@@ -103,7 +117,7 @@ def _reaction(page_id: str, value: Mapping[str, Any], entry: Mapping[str, Any]) 
             account_id=page_id,
             timestamp=first_time(value.get("created_time"), entry.get("time")),
             remote_user_id=user,
-            remote_user_name=as_str(author.get("name")) or as_str(value.get("sender_name")),
+            remote_user_name=user_name,
             reaction=reaction_type,
             removed=verb == "remove",
             post_id=post_id,
@@ -140,7 +154,9 @@ def parse_entry(entry: Mapping[str, Any]) -> list[InboundEvent]:
     """Every event of one Page entry (Messenger items and feed changes)."""
     events = parse_messaging(Platform.FACEBOOK, entry)
     page_id = as_str(entry.get("id"))
-    for change in as_dicts(entry.get("changes")):
+    for change in entry_changes(entry):
+        if is_messaging_change(change):
+            continue  # parsed with the messaging items above
         field = as_str(change.get("field")) or ""
         if field != "feed" or page_id is None:
             log.info("facebook: skipping change field %s", field)

@@ -3,7 +3,8 @@
 `entry.id` is the Instagram professional account id (our platform_account_id). DMs and comments
 carry the same Instagram-scoped user id (IGSID), so one customer's comments and DMs share a
 conversation_key. Instagram sends no webhook for follows, likes or story views; those kinds never
-come from here. Comments written by the account itself (its replies) are skipped.
+come from here. Comments written by the account itself (its replies) are skipped. With Business Login
+for Instagram a comment may arrive flat on the entry (`entry.field`/`entry.value`), not in `changes[]`.
 """
 
 from __future__ import annotations
@@ -13,19 +14,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from papo.adapters.events import EventKind, InboundEvent
-from papo.adapters.messaging import parse_messaging
+from papo.adapters.messaging import entry_changes, is_messaging_change, parse_messaging
 from papo.adapters.meta import OBJECT_INSTAGRAM, MetaAdapter
 from papo.adapters.parsing import as_dict, as_dicts, as_str, first_time
 from papo.enums import Platform
 
 log = logging.getLogger(__name__)
 
+_MEDIA_DETAIL = ("media_product_type", "ad_id", "ad_title", "original_media_id")
+
 
 def _comment(
     account_id: str, field: str, value: Mapping[str, Any], entry: Mapping[str, Any]
 ) -> list[InboundEvent]:
     """`comments` / `live_comments`: a comment (or a reply, with parent_id) on the account's media."""
-    comment_id = as_str(value.get("id"))
+    # Business Login for Instagram names the comment `id`; Facebook Login's examples say `comment_id`.
+    comment_id = as_str(value.get("id")) or as_str(value.get("comment_id"))
     author = as_dict(value.get("from"))
     author_id = as_str(author.get("id"))
     if comment_id is None or author_id is None:
@@ -35,7 +39,6 @@ def _comment(
         log.debug("instagram: skipping the account's own comment %s", comment_id)
         return []
     media = as_dict(value.get("media"))
-    product_type = as_str(media.get("media_product_type"))
     return [
         InboundEvent(
             platform=Platform.INSTAGRAM,
@@ -51,11 +54,17 @@ def _comment(
             detail_type="live_comment" if field == "live_comments" else "comment",
             post_id=as_str(media.get("id")),
             parent_comment_id=as_str(value.get("parent_id")),
-            detail={"media_product_type": product_type} if product_type else None,
+            detail=_media_detail(media),
             dedupe_key=f"instagram:comment:{comment_id}",
             raw=value,
         )
     ]
+
+
+def _media_detail(media: Mapping[str, Any]) -> dict[str, str] | None:
+    """Where the commented media ran: its product type and, for a comment on an ad, the ad."""
+    detail = {name: as_str(media.get(name)) for name in _MEDIA_DETAIL}
+    return {name: value for name, value in detail.items() if value} or None
 
 
 def _mention(
@@ -93,7 +102,9 @@ def parse_entry(entry: Mapping[str, Any]) -> list[InboundEvent]:
     """Every event of one Instagram entry (messaging items and changes)."""
     events = parse_messaging(Platform.INSTAGRAM, entry)
     account_id = as_str(entry.get("id"))
-    for change in as_dicts(entry.get("changes")):
+    for change in entry_changes(entry):
+        if is_messaging_change(change):
+            continue  # parsed with the messaging items above
         field = as_str(change.get("field")) or ""
         handler = CHANGE_HANDLERS.get(field)
         if handler is None or account_id is None:

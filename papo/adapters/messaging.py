@@ -1,8 +1,13 @@
 """Meta's Messenger-platform `entry[].messaging[]` items, shared by Instagram DMs and Messenger.
 
 One item carries exactly one of: message, message_edit, reaction, postback, referral, read, delivery,
-optin. Timestamps are epoch milliseconds. The business is whoever has the entry's id: a message whose
-sender is the business (or `is_echo`) is an echo, and the customer is then the recipient.
+optin. Timestamps are epoch milliseconds (the reference's `field`/`value` samples use string seconds;
+parsing.to_datetime reads both). The business is whoever has the entry's id: a message whose sender is
+the business (or `is_echo`) is an echo, and the customer is then the recipient. People who reach the
+Page through the chat plugin have no PSID: their `sender.user_ref` names them instead.
+
+Also here, because Instagram and Pages share them: `entry_changes` (the entry's `changes[]`, or the
+flat `field`/`value` of Business Login for Instagram) and the messaging fields a change may carry.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from papo.adapters.events import DeliveryStatus, EventKind, InboundEvent
-from papo.adapters.parsing import as_dict, as_dicts, as_int, as_str, first_time, short_digest
+from papo.adapters.parsing import as_dict, as_dicts, as_int, as_list, as_str, first_time, short_digest
 from papo.enums import MessageType, Platform
 
 log = logging.getLogger(__name__)
@@ -26,6 +31,7 @@ ATTACHMENT_TYPES: dict[str, tuple[MessageType, str]] = {
     "audio": (MessageType.AUDIO, "audio"),
     "file": (MessageType.FILE, "file"),
     "share": (MessageType.TEXT, "share"),
+    "sticker": (MessageType.IMAGE, "sticker"),  # Messenger's own type since 2026 (was image + sticker_id)
     "ig_post": (MessageType.IMAGE, "ig_post"),
     "ig_reel": (MessageType.VIDEO, "ig_reel"),
     "reel": (MessageType.VIDEO, "ig_reel"),
@@ -33,7 +39,18 @@ ATTACHMENT_TYPES: dict[str, tuple[MessageType, str]] = {
     "location": (MessageType.TEXT, "location"),
     "fallback": (MessageType.TEXT, "fallback"),
     "template": (MessageType.TEXT, "template"),
+    "post": (MessageType.TEXT, "post"),  # a Facebook post shared into the chat
+    "appointment_booking": (MessageType.TEXT, "appointment_booking"),
 }
+# Attachments whose payload is structured data rather than a media link: kept whole in detail["payload"].
+STRUCTURED_ATTACHMENTS = frozenset({"template", "appointment_booking", "location", "product"})
+# Webhook fields whose `changes[].value` is one messaging item (the reference pages and the dashboard's
+# "Test" button show them so; deliveries use `messaging[]`).
+MESSAGING_FIELDS = frozenset({
+    "messages", "message_echoes", "message_edits", "message_reactions", "message_reads",
+    "message_deliveries", "messaging_postbacks", "messaging_referrals", "messaging_referral",
+    "messaging_optins", "messaging_seen",
+})
 _ENVELOPE_KEYS = frozenset({"sender", "recipient", "timestamp"})
 
 
@@ -73,25 +90,27 @@ class Item:
         )
 
 
-def _attachment_fields(attachments: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _attachment_fields(attachments: list[Mapping[str, Any]], msg: Mapping[str, Any]) -> dict[str, Any]:
     """Media fields from the first attachment; the rest are listed in detail."""
     first = attachments[0]
     kind = as_str(first.get("type")) or "unknown"
     payload = as_dict(first.get("payload"))
     message_type, detail_type = ATTACHMENT_TYPES.get(kind, (MessageType.TEXT, kind))
-    if kind == "image" and payload.get("sticker_id") is not None:
-        detail_type = "sticker"
+    if _is_sticker(attachments, msg):
+        message_type, detail_type = ATTACHMENT_TYPES["sticker"]
     detail: dict[str, Any] = {}
-    if as_str(payload.get("title")):
-        detail["title"] = payload["title"]
+    # A fallback (a shared link) carries no payload: its title and URL sit beside the type.
+    title = as_str(payload.get("title")) or as_str(first.get("title"))
+    if title:
+        detail["title"] = title
+    if kind in STRUCTURED_ATTACHMENTS and payload:
+        detail["payload"] = dict(payload)
     if len(attachments) > 1:
-        detail["attachments"] = [
-            {"type": a.get("type"), "url": as_dict(a.get("payload")).get("url")} for a in attachments
-        ]
+        detail["attachments"] = [{"type": a.get("type"), "url": _attachment_url(a)} for a in attachments]
     media_id = next(
         (
             as_str(payload.get(name))
-            for name in ("ig_post_media_id", "reel_video_id", "attachment_id", "id")
+            for name in ("ig_post_media_id", "reel_video_id", "attachment_id", "id", "sticker_id")
             if as_str(payload.get(name))
         ),
         None,
@@ -99,11 +118,30 @@ def _attachment_fields(attachments: list[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "message_type": message_type,
         "detail_type": detail_type,
-        "media_url": as_str(payload.get("url")),
+        "media_url": _attachment_url(first),
         "media_id": media_id,
         "detail": detail,
         "_story_mention": kind == "story_mention",
     }
+
+
+def _attachment_url(attachment: Mapping[str, Any]) -> str | None:
+    """The media link: in the payload, or (fallback, template echoes) beside it as `url`/`URL`."""
+    return (
+        as_str(as_dict(attachment.get("payload")).get("url"))
+        or as_str(attachment.get("url"))
+        or as_str(attachment.get("URL"))
+    )
+
+
+def _is_sticker(attachments: list[Mapping[str, Any]], msg: Mapping[str, Any]) -> bool:
+    """A sticker: the `sticker` type, or (before it, and beside it until Aug 2026) an image + sticker_id."""
+    if msg.get("sticker_id") is not None:
+        return True
+    return any(
+        a.get("type") == "sticker" or as_dict(a.get("payload")).get("sticker_id") is not None
+        for a in attachments
+    )
 
 
 def _message(item: Item, msg: Mapping[str, Any]) -> list[InboundEvent]:
@@ -121,7 +159,7 @@ def _message(item: Item, msg: Mapping[str, Any]) -> list[InboundEvent]:
     kind = EventKind.ECHO if is_echo else EventKind.MESSAGE
     attachments = as_dicts(msg.get("attachments"))
     if attachments:
-        found = _attachment_fields(attachments)
+        found = _attachment_fields(attachments, msg)
         detail.update(found.pop("detail"))
         if found.pop("_story_mention") and not is_echo:
             kind = EventKind.STORY_MENTION
@@ -240,7 +278,7 @@ def _read(item: Item, read: Mapping[str, Any]) -> list[InboundEvent]:
 def _delivery(item: Item, delivery: Mapping[str, Any]) -> list[InboundEvent]:
     watermark = as_str(delivery.get("watermark"))
     detail = {"watermark": watermark} if watermark else None
-    mids = [mid for mid in (as_str(m) for m in delivery.get("mids") or []) if mid]
+    mids = [mid for mid in (as_str(m) for m in as_list(delivery.get("mids"))) if mid]
     if not mids:
         key = f"{item.platform}:delivery:{item.sender_id}:{watermark or item.stamp}"
         return [item.event(EventKind.STATUS, status=DeliveryStatus.DELIVERED, detail=detail, dedupe_key=key)]
@@ -260,12 +298,16 @@ def _optin(item: Item, optin: Mapping[str, Any]) -> list[InboundEvent]:
     # The checkbox plugin opts in before there is a PSID: then only `user_ref` names the person.
     customer = item.sender_id or as_str(optin.get("user_ref")) or ""
     kind_of = as_str(optin.get("type")) or "optin"
+    # Marketing-message opt-ins report "STOP NOTIFICATIONS" / "RESUME NOTIFICATIONS" here: a stop is an
+    # opt-out, recorded as the opt-in withdrawn.
+    status = (as_str(optin.get("notification_messages_status")) or "").upper()
     return [
         item.event(
             EventKind.OPTIN,
             remote_user_id=customer,
             postback_payload=as_str(optin.get("payload")) or as_str(optin.get("ref")),
             detail_type=kind_of,
+            removed=status.startswith("STOP"),
             detail=dict(optin),
             dedupe_key=f"{item.platform}:optin:{customer}:{kind_of}:{item.stamp}",
         )
@@ -284,31 +326,49 @@ HANDLERS: dict[str, Callable[[Item, Mapping[str, Any]], list[InboundEvent]]] = {
 }
 
 
+def entry_changes(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The entry's `changes[]`; Business Login for Instagram documents one change flat on the entry."""
+    changes = as_dicts(entry.get("changes"))
+    if not changes and isinstance(entry.get("field"), str) and isinstance(entry.get("value"), dict):
+        return [{"field": entry["field"], "value": entry["value"]}]
+    return changes
+
+
+def is_messaging_change(change: Mapping[str, Any]) -> bool:
+    """A change that is one messaging item (parsed with `messaging[]`, not by the platform's fields)."""
+    return change.get("field") in MESSAGING_FIELDS
+
+
 def parse_messaging(platform: Platform, entry: Mapping[str, Any]) -> list[InboundEvent]:
-    """Every event of an entry's `messaging[]` array."""
+    """Every event of an entry's `messaging[]` array and of its messaging-field changes."""
     account_id = as_str(entry.get("id"))
     items = as_dicts(entry.get("messaging"))
+    items += [as_dict(c.get("value")) for c in entry_changes(entry) if is_messaging_change(c)]
     if account_id is None:
         if items:
             log.warning("%s: skipping %d messaging items of an entry without id", platform, len(items))
         return []
     events: list[InboundEvent] = []
     for raw in items:
-        stamp = as_str(raw.get("timestamp")) or as_str(entry.get("time")) or ""
-        item = Item(
-            platform=platform,
-            account_id=account_id,
-            sender_id=as_str(as_dict(raw.get("sender")).get("id")) or "",
-            recipient_id=as_str(as_dict(raw.get("recipient")).get("id")) or "",
-            timestamp=first_time(raw.get("timestamp"), entry.get("time")),
-            stamp=stamp,
-            raw=raw,
-        )
         handler = next(((name, fn) for name, fn in HANDLERS.items() if isinstance(raw.get(name), dict)), None)
         if handler is None:
             log.info(
                 "%s: skipping messaging item of unknown type %s", platform, sorted(set(raw) - _ENVELOPE_KEYS)
             )
             continue
-        events.extend(handler[1](item, raw[handler[0]]))
+        events.extend(handler[1](_item(platform, account_id, entry, raw), raw[handler[0]]))
     return events
+
+
+def _item(platform: Platform, account_id: str, entry: Mapping[str, Any], raw: Mapping[str, Any]) -> Item:
+    sender = as_dict(raw.get("sender"))
+    return Item(
+        platform=platform,
+        account_id=account_id,
+        # The chat plugin names its visitors by user_ref only (no PSID until they log in).
+        sender_id=as_str(sender.get("id")) or as_str(sender.get("user_ref")) or "",
+        recipient_id=as_str(as_dict(raw.get("recipient")).get("id")) or "",
+        timestamp=first_time(raw.get("timestamp"), entry.get("time")),
+        stamp=as_str(raw.get("timestamp")) or as_str(entry.get("time")) or "",
+        raw=raw,
+    )

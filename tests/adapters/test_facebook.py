@@ -127,3 +127,73 @@ def test_batch_of_pages() -> None:
         "Tem sem lactose?",
     )
     assert (second.account_id, second.remote_user_id) == (PAGE, "8245361227709342")
+
+
+def test_messenger_attachment_and_sender_shapes_from_the_reference() -> None:
+    # developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events/
+    # messages (sticker type, appointment_booking, fallback with payload null and title/URL beside it),
+    # messaging_referrals and messaging_postbacks (chat plugin: sender.user_ref, no sender.id),
+    # messaging_optins (notification_messages_status) and message-deliveries (no timestamp).
+    (sticker, transition, fallback, booking, reply, plugin_referral, plugin_postback, stop,
+     delivered) = parse("facebook", "messenger_doc_shapes.json")
+
+    assert (sticker.kind, sticker.message_type, sticker.detail_type) == (
+        EventKind.MESSAGE, MessageType.IMAGE, "sticker")
+    assert sticker.media_id == "369239263222822"
+    assert sticker.media_url is not None and sticker.media_url.endswith("759568595_n.png")
+    # During the sticker transition an `image` and a `sticker` attachment arrive together.
+    assert (transition.message_type, transition.detail_type) == (MessageType.IMAGE, "sticker")
+
+    assert fallback.text == "https://www.docesdaana.com.br/cardapio"
+    assert fallback.detail_type == "fallback"
+    assert fallback.media_url == "https://www.docesdaana.com.br/cardapio"
+    assert fallback.detail is not None and fallback.detail["title"] == "Cardápio de Natal | Doces da Ana"
+
+    assert booking.detail_type == "appointment_booking"
+    assert booking.detail is not None
+    assert booking.detail["payload"]["booking_id"] == "981276345012"
+    assert booking.detail["payload"]["status"] == "confirmed"
+
+    assert reply.reply_to == ECHO_MID and reply.text == "Pode ser às 15h?"
+
+    assert plugin_referral.kind is EventKind.REFERRAL
+    assert plugin_referral.remote_user_id == "cp_8f3a61d2e9b54c07"
+    assert plugin_referral.referral is not None
+    assert plugin_referral.referral["referer_uri"] == "https://www.docesdaana.com.br/contato"
+    assert plugin_referral.postback_payload == "site-rodape"
+    assert plugin_postback.kind is EventKind.POSTBACK
+    assert plugin_postback.remote_user_id == plugin_referral.remote_user_id
+    assert plugin_postback.conversation_key == f"facebook:{PAGE}:cp_8f3a61d2e9b54c07"
+
+    assert stop.kind is EventKind.OPTIN and stop.removed  # the person stopped the notifications
+
+    assert (delivered.kind, delivered.status) == (EventKind.STATUS, "delivered")
+    assert delivered.platform_message_id is not None and delivered.platform_message_id.endswith("kM8oQ1")
+    assert delivered.timestamp == utc("2026-01-01T12:53:21.234000")  # no timestamp: entry.time (ms)
+
+
+def test_messaging_item_as_a_field_value_change() -> None:
+    # developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events/
+    # messaging_postbacks shows the item as `{"field": "messaging_postbacks", "value": {...}}`, with every
+    # property a string and the timestamp in seconds.
+    [postback] = parse("facebook", "messenger_field_value.json")
+    assert postback.kind is EventKind.POSTBACK
+    assert (postback.account_id, postback.remote_user_id) == (PAGE, "cp_8f3a61d2e9b54c07")
+    assert (postback.text, postback.postback_payload) == ("Fazer pedido", "START_ORDER")
+    assert postback.referral == {"ref": "cardapio-qr", "source": "SHORTLINK", "type": "OPEN_THREAD"}
+    assert postback.timestamp == utc("2026-01-01T12:55:00")
+
+
+def test_feed_comment_with_sender_fields_and_photo_post_with_photos_list() -> None:
+    # developers.facebook.com/docs/graph-api/webhooks/reference/page (feed: `photos`, created_time); older
+    # feed deliveries name the author with sender_id/sender_name instead of `from`.
+    comment, photo_post = parse("facebook", "feed_sender_fields.json")
+    assert comment.kind is EventKind.COMMENT
+    assert (comment.remote_user_id, comment.remote_user_name) == ("5280834152697089", "Beatriz Lima")
+    assert comment.conversation_key == f"facebook:{PAGE}:5280834152697089"
+    assert comment.text == "Vocês fazem bolo sem glúten?"
+
+    assert (photo_post.kind, photo_post.detail_type) == (EventKind.COMMENT, "visitor_photo")
+    assert photo_post.message_type is MessageType.IMAGE
+    assert photo_post.media_url == "https://scontent.xx.fbcdn.net/v/t39.30808-6/bolo_aniversario.jpg"
+    assert photo_post.timestamp == utc("2026-01-01T12:56:35")  # created_time as an ISO 8601 string

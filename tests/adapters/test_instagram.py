@@ -174,3 +174,26 @@ def test_batch_of_entries_and_skipped_field(caplog: pytest.LogCaptureFixture) ->
 def test_instagram_never_emits_follow_like_or_story_view() -> None:
     kinds = {e.kind for name in fixtures("instagram") for e in parse("instagram", name)}
     assert not kinds & {EventKind.FOLLOW, EventKind.LIKE, EventKind.STORY_VIEW}
+
+
+def test_comment_shapes_of_both_login_types() -> None:
+    # developers.facebook.com/docs/instagram-platform/webhooks/examples: with Business Login for Instagram
+    # `field`/`value` sit on the entry itself; with Facebook Login the comment id is `comment_id` and the
+    # media may name the ad it ran in.
+    flat, facebook_login = parse("instagram", "comments_login_shapes.json")
+    assert flat.kind is EventKind.COMMENT
+    assert (flat.account_id, flat.remote_user_id, flat.platform_message_id) == (IG, ANA, "17865799348089101")
+    assert (flat.text, flat.post_id) == ("Tem de morango?", "18139494541428835")
+    assert flat.timestamp == utc("2026-01-01T12:21:40")
+
+    assert facebook_login.kind is EventKind.COMMENT
+    assert facebook_login.platform_message_id == "17865799348089102"
+    assert facebook_login.dedupe_key == "instagram:comment:17865799348089102"
+    assert facebook_login.parent_comment_id == "17865799348089101"
+    assert facebook_login.remote_user_id == JULIA
+    assert facebook_login.detail == {
+        "media_product_type": "FEED",
+        "ad_id": "120211384718020499",
+        "ad_title": "Caixas de Natal",
+        "original_media_id": "18139494541428835",
+    }
