@@ -8,6 +8,10 @@ carries messages the business sent from the WhatsApp Business app (coexistence).
 The customer is keyed on the business-scoped `user_id` when WhatsApp sends one (since 2026), else on
 the phone number with Brazil's ninth digit normalized; never on the phone alone when a user_id exists.
 A click-to-WhatsApp ad (`referral`) stays kind "message" with `referral` set: one event per message.
+A `request_welcome` (the customer opened the chat for the first time, without writing) is kind
+"referral": the customer entered the chat without a message.
+Coexistence `history` and `smb_app_state_sync` are skipped: replaying months of old chats as new
+messages would run automations on them.
 """
 
 from __future__ import annotations
@@ -77,19 +81,18 @@ def _interactive(msg: Mapping[str, Any]) -> Values:
     kind = as_str(interactive.get("type")) or ""
     reply = as_dict(interactive.get(kind))
     detail: dict[str, Any] = {"interactive_type": kind}
-    if kind == "nfm_reply":  # a WhatsApp Flow's answer: JSON string of the form's fields
-        detail["response_json"] = reply.get("response_json")
-        text = as_str(reply.get("body"))
-    else:  # button_reply / list_reply
-        text = as_str(reply.get("title"))
+    payload = None
+    if kind in ("button_reply", "list_reply"):  # a tap on a button/row the business sent
+        text, payload = as_str(reply.get("title")), as_str(reply.get("id"))
         if as_str(reply.get("description")):
             detail["description"] = reply["description"]
-    return {
-        "detail_type": "interactive",
-        "text": text,
-        "postback_payload": as_str(reply.get("id")),
-        "detail": detail,
-    }
+    elif kind == "nfm_reply":  # a Flow or address form's answer: `name` says which, JSON string of the fields
+        detail.update((k, reply[k]) for k in ("name", "response_json") if k in reply)
+        text = as_str(reply.get("body"))
+    else:  # call_permission_reply and newer replies: kept as sent
+        detail = {**reply, "interactive_type": kind}
+        text = None
+    return {"detail_type": "interactive", "text": text, "postback_payload": payload, "detail": detail}
 
 
 def _button(msg: Mapping[str, Any]) -> Values:
@@ -131,12 +134,21 @@ def _system(msg: Mapping[str, Any]) -> Values:
 def _unsupported(msg: Mapping[str, Any]) -> Values:
     errors = as_dicts(msg.get("errors"))
     first = errors[0] if errors else {}
+    detail: dict[str, Any] = {"errors": [dict(e) for e in errors]} if errors else {}
+    # What the customer actually sent (poll_creation, edit…), where WhatsApp says.
+    if sent_type := as_str(as_dict(msg.get("unsupported")).get("type")):
+        detail["unsupported_type"] = sent_type
     return {
         "detail_type": "unsupported",
         "error_code": as_int(first.get("code")),
         "error_title": as_str(first.get("title")) or as_str(first.get("message")),
-        "detail": {"errors": [dict(e) for e in errors]} if errors else None,
+        "detail": detail or None,
     }
+
+
+def _request_welcome(msg: Mapping[str, Any]) -> Values:
+    # The customer opened the chat for the first time and wrote nothing yet: an entry, like a referral.
+    return {"kind": EventKind.REFERRAL, "detail_type": "request_welcome"}
 
 
 def _edit(msg: Mapping[str, Any]) -> Values:
@@ -169,6 +181,7 @@ MESSAGE_TYPES: dict[str, Callable[[Mapping[str, Any]], Values]] = {
     "system": _system,
     "unsupported": _unsupported,
     "unknown": _unsupported,  # the pre-2023 name of "unsupported"
+    "request_welcome": _request_welcome,
     "edit": _edit,
     "revoke": _revoke,
 }
@@ -182,6 +195,16 @@ def _contact_for(
         if (user_id and contact.get("user_id") == user_id) or (phone and contact.get("wa_id") == phone):
             return contact
     return contacts[0] if len(contacts) == 1 else {}
+
+
+def _system_subject(msg: Mapping[str, Any], phone: str | None) -> str | None:
+    """The business-scoped id an identity notice is about (system messages carry no contacts[]).
+
+    The conversation is keyed on the id the customer had before the change (`previous_user_id`); a
+    `user_changed_user_id` notice may carry no phone at all, so the new `user_id` is the last resort.
+    """
+    system = as_dict(msg.get("system"))
+    return as_str(system.get("previous_user_id")) or (None if phone else as_str(system.get("user_id")))
 
 
 def _context(msg: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -214,6 +237,8 @@ def _message(
     contact = {} if echo else _contact_for(contacts, user_id, phone)
     user_id = user_id or as_str(contact.get("user_id"))
     phone = phone or as_str(contact.get("wa_id"))
+    if user_id is None and msg_type == "system":
+        user_id = _system_subject(msg, phone)
     remote = user_id or (normalize_phone(phone) if phone else None)
     if remote is None:
         log.info("whatsapp: skipping message %s without sender id", wamid)
@@ -250,19 +275,28 @@ def _message(
     )
 
 
+_STATUS_DETAIL: tuple[str, ...] = ("conversation", "pricing", "errors", "biz_opaque_callback_data")
+_GROUP_STATUS_DETAIL: tuple[str, ...] = (*_STATUS_DETAIL, "recipient_type", "recipient_participant_id")
+
+
 def _status(account_id: str, status: Mapping[str, Any]) -> InboundEvent | None:
     wamid = as_str(status.get("id"))
     state = as_str(status.get("status"))
     phone = as_str(status.get("recipient_id"))
-    remote = as_str(status.get("recipient_user_id")) or (normalize_phone(phone) if phone else None)
+    detail_keys = _STATUS_DETAIL
+    if status.get("recipient_type") == "group":
+        # recipient_id is then the group id: an opaque string, not a phone to normalize.
+        remote, phone, detail_keys = phone, None, _GROUP_STATUS_DETAIL
+    else:
+        remote = as_str(status.get("recipient_user_id")) or (normalize_phone(phone) if phone else None)
+    # A message sent to a parent BSUID may fail with neither recipient_id nor recipient_user_id.
+    remote = remote or as_str(status.get("recipient_parent_user_id"))
     if wamid is None or state is None or remote is None:
         log.info("whatsapp: skipping incomplete status %s", wamid)
         return None
     errors = as_dicts(status.get("errors"))
     first = errors[0] if errors else {}
-    detail = {
-        k: status[k] for k in ("conversation", "pricing", "errors", "biz_opaque_callback_data") if k in status
-    }
+    detail = {k: status[k] for k in detail_keys if k in status}
     return InboundEvent(
         platform=Platform.WHATSAPP,
         kind=EventKind.STATUS,

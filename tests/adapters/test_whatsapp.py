@@ -259,3 +259,88 @@ def test_malformed_items_are_skipped_not_fatal() -> None:
     events: list[InboundEvent] = WhatsAppAdapter().parse(_body(messages, contacts=[]))
     assert [e.platform_message_id for e in events] == ["wamid.OK"]
     assert events[0].timestamp.tzinfo is not None  # no platform time -> receive time, still aware
+
+
+def test_request_welcome_is_an_entry_into_the_chat() -> None:
+    [event] = parse("whatsapp", "request_welcome.json")
+    # Opening the chat for the first time, without writing: an entry (referral rules answer it).
+    assert event.kind is EventKind.REFERRAL
+    assert event.detail_type == "request_welcome"
+    assert event.text is None
+    assert event.remote_user_id == "BR.4418026637190254"
+    assert (event.remote_user_name, event.remote_user_phone) == ("Marina Costa", "5531988776655")
+    assert event.platform_message_id == "wamid.HBgNNTUzMTk4ODc3NjY1NRUCABIYFjNFQjJBMDAwMDAwMDAwMDAwMDAwMQA="
+    assert not event.is_echo
+
+
+def test_identity_notices_are_keyed_on_the_business_scoped_id_the_customer_had() -> None:
+    number, user_id = parse("whatsapp", "system_identity.json")
+    assert number.kind is user_id.kind is EventKind.SYSTEM
+    # Number change: `from` is the old phone, but the conversation is keyed on the old BSUID.
+    assert number.detail_type == "user_changed_number"
+    assert number.remote_user_id == "BR.1502576394655843"
+    assert number.remote_user_phone == "5548991234567"
+    assert number.detail is not None and number.detail["user_id"] == "BR.9021553478816632"
+    assert number.detail["wa_id"] == "5548996543210"
+    # BSUID change without any phone: still reported, about the id the customer had.
+    assert user_id.detail_type == "user_changed_user_id"
+    assert user_id.remote_user_id == "BR.2874436019981276"
+    assert user_id.remote_user_phone is None
+    assert user_id.detail is not None and user_id.detail["user_id"] == "BR.6630187452290871"
+    assert user_id.text is not None and user_id.text.startswith("User Júlia Prado changed from")
+
+
+def test_identity_notice_without_previous_id_or_phone_uses_the_new_id() -> None:
+    message: dict[str, object] = {
+        "id": "wamid.SYS1",
+        "timestamp": "1767270660",
+        "type": "system",
+        "system": {"body": "changed", "user_id": "BR.77", "type": "user_changed_user_id"},
+    }
+    [event] = WhatsAppAdapter().parse(_body([message]))
+    assert (event.kind, event.remote_user_id) == (EventKind.SYSTEM, "BR.77")
+
+
+def test_flow_address_and_call_permission_replies() -> None:
+    flow, address, call = parse("whatsapp", "interactive_replies.json")
+    assert all(e.kind is EventKind.MESSAGE and e.detail_type == "interactive" for e in (flow, address, call))
+    assert flow.detail is not None
+    assert (flow.detail["interactive_type"], flow.detail["name"]) == ("nfm_reply", "flow")
+    assert json.loads(flow.detail["response_json"])["sabor"] == "cenoura"
+    assert flow.reply_to == "wamid.HBgNNTU1MTE5NDAwMjg5MjIVAgARGBJGTE9XMDAwMDAwMDAwMDAwMQA="
+    assert flow.postback_payload is None  # a form answer is not a button tap
+    assert address.detail is not None and address.detail["name"] == "address_message"
+    assert address.text == "Rua das Flores, 12 - Centro, Florianópolis"
+    assert call.detail is not None
+    assert call.detail["interactive_type"] == "call_permission_reply"
+    assert (call.detail["response"], call.detail["response_source"]) == ("accept", "user_action")
+    assert (call.text, call.postback_payload) == (None, None)
+
+
+def test_unsupported_says_what_the_customer_sent() -> None:
+    [event] = parse("whatsapp", "unsupported_type.json")
+    assert (event.detail_type, event.error_code) == ("unsupported", 131051)
+    assert event.detail is not None and event.detail["unsupported_type"] == "poll_creation"
+    assert event.detail["errors"][0]["error_data"]["details"] == "Message type is currently not supported."
+    assert event.remote_user_id == ANA
+
+
+def test_group_status_and_parent_bsuid_failure() -> None:
+    group, failed = parse("whatsapp", "statuses_group_parent.json")
+    group_id = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjMzOTQzMjAwMjA2NTc="
+    # A group id is not a phone: kept as sent, never reduced to its digits.
+    assert (group.kind, group.status, group.remote_user_id) == (EventKind.STATUS, "delivered", group_id)
+    assert group.remote_user_phone is None
+    assert group.detail is not None and group.detail["recipient_participant_id"] == "5548991234567"
+    assert group.detail["pricing"]["category"] == "utility"
+    # Sent to a parent BSUID: neither recipient_id nor recipient_user_id, the failure still arrives.
+    assert (failed.status, failed.error_code) == ("failed", 131047)
+    assert failed.remote_user_id == "BR.ENT.11815799212886844830"
+
+
+def test_coexistence_history_and_contact_sync_are_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    # Months-old chats must not arrive as new messages (automations would answer them).
+    with caplog.at_level(logging.INFO, logger="papo.adapters.whatsapp"):
+        assert parse("whatsapp", "coexistence_sync.json") == []
+    assert "history" in caplog.text
+    assert "smb_app_state_sync" in caplog.text
