@@ -14,7 +14,7 @@ from typing import Any
 
 from papo.adapters.base import DEFAULT_TOLERANCE, WebhookSecrets
 from papo.adapters.errors import PayloadError
-from papo.adapters.events import EventKind, InboundEvent
+from papo.adapters.events import INTERACTION_KINDS, MESSAGE_KINDS, EventKind, InboundEvent
 from papo.adapters.parsing import (
     as_dict,
     as_dicts,
@@ -63,6 +63,8 @@ _TARGETED = frozenset(
 _CREATES_MESSAGE = frozenset(
     {EventKind.MESSAGE, EventKind.ECHO, EventKind.COMMENT, EventKind.MENTION, EventKind.POSTBACK}
 )
+# Kinds filed under a customer (a conversation or lead activity): KWAI.md requires `user.id` for them.
+_NEEDS_USER = MESSAGE_KINDS | INTERACTION_KINDS
 MEDIA_TYPES = {
     "image": MessageType.IMAGE,
     "video": MessageType.VIDEO,
@@ -97,6 +99,9 @@ def _event(account_id: str, item: Mapping[str, Any]) -> InboundEvent | None:
         log.info("kwai: skipping event %s of type %s", event_id, type_name)
         return None
     user = as_dict(item.get("user"))
+    if kind in _NEEDS_USER and as_str(user.get("id")) is None:
+        log.info("kwai: skipping %s event %s without user.id", type_name, event_id)
+        return None
     message_id = as_str(item.get("message_id"))
     if kind in _TARGETED and message_id is None:
         log.info("kwai: skipping %s event %s without message_id", type_name, event_id)
@@ -163,5 +168,8 @@ class KwaiAdapter:
     def parse(self, body: bytes) -> list[InboundEvent]:
         """Every event of a Kwai custom-channel body."""
         account_id, data = _load(body)
-        events = [_event(account_id, item) for item in as_dicts(data["events"])]
+        items = as_dicts(data["events"])
+        if len(items) < len(data["events"]):
+            log.info("kwai: skipping %d events that are not an object", len(data["events"]) - len(items))
+        events = [_event(account_id, item) for item in items]
         return [event for event in events if event is not None]

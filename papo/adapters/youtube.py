@@ -2,9 +2,11 @@
 
 Push: Atom XML, `feed/entry` with `yt:videoId` and `yt:channelId`, signed with
 `X-Hub-Signature: sha1=<hex>` (HMAC-SHA1 of the raw body keyed with the hub.secret Papo subscribed
-with). The hub sends the same kind of entry when a video's title or description changes, so an entry
-whose `updated` is more than UPDATE_GRACE after `published` is an edit and is skipped, and the
-dedupe key is the video id. `at:deleted-entry` (a deleted video) is logged and skipped.
+with). The hub sends the same kind of entry when a video is uploaded and when its title or description
+changes, and nothing in it tells the two apart (YouTube's own example has `updated` three days after
+`published`), so every entry becomes a video_published event keyed on the video id — the dedupe
+store absorbs repeats — with `detail["metadata_update"]` set when `updated` is more than UPDATE_GRACE
+after `published` (most likely an edit). `at:deleted-entry` (a deleted video) is logged and skipped.
 
 YouTube has no webhook for comments: `comment_thread_events` turns a `commentThreads.list` item into
 comment events for the poller.
@@ -80,9 +82,6 @@ def _entry_event(entry: ET.Element) -> InboundEvent | None:
     published_at = _text(entry, "atom:published")
     updated_at = _text(entry, "atom:updated")
     published, updated = to_datetime(published_at), to_datetime(updated_at)
-    if published and updated and updated - published > UPDATE_GRACE:
-        log.info("youtube: skipping metadata update of video %s published %s", video_id, published)
-        return None
     link = entry.find("atom:link[@rel='alternate']", _NS)
     return InboundEvent(
         platform=Platform.YOUTUBE,
@@ -98,6 +97,7 @@ def _entry_event(entry: ET.Element) -> InboundEvent | None:
         detail={
             "channel_title": _text(entry, "atom:author/atom:name"),
             "updated": updated.isoformat() if updated else None,
+            "metadata_update": bool(published and updated and updated - published > UPDATE_GRACE),
         },
         dedupe_key=f"youtube:video:{video_id}",
         raw={"video_id": video_id, "channel_id": channel_id, "xml": ET.tostring(entry, encoding="unicode")},

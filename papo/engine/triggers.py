@@ -33,8 +33,9 @@ POSSIBLE: dict[Platform, frozenset[Trigger]] = {
     # No webhook for followers, likes or story views on Instagram.
     Platform.INSTAGRAM: frozenset({T.MESSAGE, T.COMMENT, T.STORY_REPLY, T.STORY_MENTION, T.POSTBACK, T.REFERRAL}),
     Platform.FACEBOOK: frozenset({T.MESSAGE, T.COMMENT, T.LIKE, T.POSTBACK, T.REFERRAL}),
-    # Direct messages only through the gated Business Messaging API; no comment/like/follow API.
-    Platform.TIKTOK: frozenset({T.MESSAGE}),
+    # Business Messaging (gated): DMs, chats opened from an ad or link, comments TikTok reports
+    # (API for Business); no like or follow webhook.
+    Platform.TIKTOK: frozenset({T.MESSAGE, T.COMMENT, T.REFERRAL}),
     # Comments only, read by the poller; YouTube has no direct messages.
     Platform.YOUTUBE: frozenset({T.COMMENT}),
     Platform.KWAI: frozenset({T.MESSAGE, T.COMMENT, T.LIKE, T.FOLLOW, T.POSTBACK, T.REFERRAL}),

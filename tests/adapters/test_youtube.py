@@ -31,10 +31,12 @@ def test_new_video_is_video_published() -> None:
     assert event.dedupe_key == "youtube:video:dQw4Xw9WgXc"
 
 
-def test_metadata_update_of_old_video_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO):
-        assert parse("youtube", "metadata_update.xml") == []
-    assert "aB3cD4eF5gH" in caplog.text
+def test_metadata_update_of_old_video_is_flagged_under_the_video_dedupe_key() -> None:
+    [event] = parse("youtube", "metadata_update.xml")
+    assert (event.kind, event.post_id) == (EventKind.VIDEO_PUBLISHED, "aB3cD4eF5gH")
+    assert event.timestamp == utc("2025-11-02T18:30:00")  # when it was published, not edited
+    assert event.detail is not None and event.detail["metadata_update"] is True
+    assert event.dedupe_key == "youtube:video:aB3cD4eF5gH"  # the upload's notification had the same key
 
 
 def test_deleted_entry_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
@@ -83,3 +85,17 @@ def test_topic_channel() -> None:
     assert topic_channel(f"https://www.youtube.com/feeds/videos.xml?channel_id={CHANNEL}") == CHANNEL
     assert topic_channel("https://evil.example/feeds/videos.xml?channel_id=UC1") is None
     assert topic_channel("https://www.youtube.com/watch?v=x") is None
+
+
+def test_every_entry_of_a_notification_is_an_event() -> None:
+    # Modelled on the documented notification, whose <updated> is three days after <published>: the hub
+    # sends the same entry for an upload and for a title/description change and says nothing to tell
+    # them apart, so each entry is reported; the dedupe key (the video id) absorbs repeats.
+    first, second = parse("youtube", "several_entries.xml")
+    assert [e.post_id for e in (first, second)] == ["kL9mN0pQ1rS", "tU2vW3xY4zA"]
+    assert {e.account_id for e in (first, second)} == {CHANNEL}
+    assert first.timestamp == utc("2026-01-02T21:40:57")
+    assert first.media_url == "http://www.youtube.com/watch?v=kL9mN0pQ1rS"
+    assert first.detail is not None and first.detail["metadata_update"] is True
+    assert second.detail is not None and second.detail["metadata_update"] is False
+    assert second.dedupe_key == "youtube:video:tU2vW3xY4zA"

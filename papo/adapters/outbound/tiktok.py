@@ -2,9 +2,9 @@
 
 Direct messages need TikTok's Business Messaging API, which is gated (approved partners only; the
 customer starts the chat; 48 h window, 10 messages per window; not offered in the US, EEA,
-Switzerland or UK) and whose send endpoint is not in TikTok's public documentation. TikTok has no API
-at all to reply to organic comments. Every TikTok reply therefore ends as NotSupported, which the
-pipeline records as "skipped" with this reason instead of retrying.
+Switzerland or UK) and whose send endpoint is not in TikTok's public documentation. Comment replies
+exist only in the same gated API for Business, which Papo does not call. Every TikTok reply therefore
+ends as NotSupported, which the pipeline records as "skipped" with this reason instead of retrying.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ DM_REASON = (
     "TikTok direct messages need the gated Business Messaging API, whose send endpoint is not publicly "
     "documented; Papo cannot send TikTok DMs"
 )
-COMMENT_REASON = "TikTok has no API to reply to comments"
+COMMENT_REASON = "TikTok comment replies need the gated API for Business, which Papo does not call"
 
 
 class TikTokSender:
