@@ -75,6 +75,7 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
+    PLAYED = "played"  # WhatsApp: the customer played a voice message (implies read)
     FAILED = "failed"
 
 

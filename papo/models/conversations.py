@@ -64,7 +64,7 @@ class Message(Model):
     post_id = fields.CharField(max_length=255, null=True)  # the post/media a comment is on
     reply_to_id = fields.CharField(max_length=255, null=True)  # parent comment or replied-to message
     platform_timestamp = fields.DatetimeField(null=True)  # when the platform says it happened
-    delivery_status = fields.CharField(max_length=20, null=True)  # sent, delivered, read, failed
+    delivery_status = fields.CharField(max_length=20, null=True)  # sent, delivered, read, played, failed
     delivery_error = fields.TextField(null=True)
     delivery_updated_at = fields.DatetimeField(null=True)
     edited_at = fields.DatetimeField(null=True)

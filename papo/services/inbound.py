@@ -19,7 +19,9 @@ from papo.adapters.events import INTERACTION_KINDS, MESSAGE_KINDS, UPDATE_KINDS,
 from papo.services.account_index import Owner
 
 # Delivery statuses only move forward (Meta does not guarantee order); "failed" wins over anything.
-STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+# A status never moves a message backwards (webhooks arrive in any order); failure is final.
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
+_RANK_SQL = " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in STATUS_RANK.items())
 
 
 @dataclass(slots=True)
@@ -213,13 +215,12 @@ async def _apply_update(conn: Any, owner: Owner, event: InboundEvent) -> int:
 
 
 async def _apply_statuses(conn: Any, items: list[tuple[Owner, InboundEvent]]) -> int:
-    sql = """
+    sql = f"""
         UPDATE messages m SET delivery_status = t.st, delivery_error = t.err, delivery_updated_at = t.ts
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
              AS t(acc, pm, st, rank, err, ts), conversations c
         WHERE m.conversation_id = c.id AND c.account_id = t.acc AND m.platform_message_id = t.pm
-          AND COALESCE(CASE m.delivery_status WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2
-                       WHEN 'read' THEN 3 WHEN 'failed' THEN 4 END, 0) < t.rank
+          AND COALESCE(CASE m.delivery_status {_RANK_SQL} END, 0) < t.rank
     """
     # Keep only the strongest status per message within the batch (UPDATE … FROM applies one row).
     best: dict[tuple[uuid.UUID, str], InboundEvent] = {}
