@@ -91,6 +91,10 @@ def _validate(text: str, start: int, raw: str) -> str | None:
     if raw.count("(") != raw.count(")"):
         raw = raw.lstrip("(") if raw.startswith("(") and ")" not in raw else raw
     digits = re.sub(r"\D", "", raw)
+    # Every shape accepted below has 8 to 15 digits, and 8 only when written with a separator or "+"
+    # ("9876-5432"): reject the rest before the context searches, the costly part.
+    if not 8 <= len(digits) <= 15 or (len(digits) == 8 and raw == digits):
+        return None
     before = text[max(0, start - 40) : start]
     after = text[start + len(raw) : start + len(raw) + 12]
     if _NOT_PHONE_BEFORE.search(before) or _MONEY_BEFORE.search(before) or _MONEY_AFTER.match(after):

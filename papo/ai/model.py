@@ -7,6 +7,7 @@ slice of the weight columns. Scoring one message is a sum of ~300 weight rows â€
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,27 @@ class LinearModel:
         # same magnitude, the same weighting the trainer used.
         summed = self._table.take(rows, axis=0).sum(axis=0)
         return (summed * (1.0 / math.sqrt(len(feats))) + self.bias).tolist()
+
+    def logits_many(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw scores of several messages, one row each (float32, len(texts) Ã— N_OUTPUTS).
+
+        One gather and one segmented sum for the whole batch: per message, only the features are
+        Python work. Each row is what `logits` computes for that message, summed in the same order.
+        """
+        lookup = self._lookup.__getitem__
+        rows: list[int] = []
+        counts: list[int] = []
+        for text in texts:
+            feats = features(text)  # never empty: it always carries the bias and shape features
+            rows.extend(map(lookup, feats))
+            counts.append(len(feats))
+        if not counts:
+            return np.zeros((0, self.bias.shape[0]), dtype=self._table.dtype)
+        starts = np.zeros(len(counts), dtype=np.intp)
+        np.cumsum(counts[:-1], out=starts[1:])
+        summed = np.add.reduceat(self._table.take(rows, axis=0), starts, axis=0)
+        scale = (1.0 / np.sqrt(np.asarray(counts, dtype=np.float64))).astype(self._table.dtype)
+        return summed * scale[:, None] + self.bias
 
     def save(self, path: Path = MODEL_FILE) -> None:
         """Write a compressed .npz: vocabulary as UTF-8 bytes, weights as float16."""

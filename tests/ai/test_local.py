@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -166,3 +167,16 @@ def test_lead_score_band_matches_most_likely_quality(a: float, b: float, c: floa
 def test_any_text_classifies(text: str) -> None:
     result = default_classifier().predict(text)
     assert result.language in {"pt", "es", "en", "other"}
+
+
+def test_batch_scores_are_each_message_scored_alone(clf: LocalClassifier) -> None:
+    # One gather and one segmented sum for the batch: each row must be that message's own logits
+    # (messages of very different lengths, so a wrong segment boundary shows).
+    texts = ["oi", "", "Boa tarde! Quanto custa o bolo de pote de 500 ml? Entregam no Centro hoje???", "🙂",
+             "quero 2 kg de brigadeiro, meu zap é 11 98765-4321", "a" * 300]
+    batch = clf.model.logits_many(texts)
+    assert batch.shape[0] == len(texts)
+    for row, text in zip(batch, texts, strict=True):
+        assert np.allclose(row, clf.model.logits(text), atol=1e-5), text
+    assert clf.model.logits_many([]).shape[0] == 0
+    assert clf.predict_many([]) == []
