@@ -36,14 +36,18 @@ async def file_under_user_ids(redis: aioredis.Redis, events: Sequence[InboundEve
             learned.setdefault(event.account_id, {})[phone] = event.remote_user_id
     if not learned and not phone_only:
         return list(events)
+    asked: dict[str, list[tuple[int, str]]] = {}  # account -> its phone-only events: one HMGET each
+    for i, phone in phone_only:
+        asked.setdefault(events[i].account_id, []).append((i, phone))
     pipe = redis.pipeline(transaction=False)
     for account, phones in learned.items():
         pipe.hset(PHONE_INDEX + account, mapping=phones)
-    for i, phone in phone_only:  # after the writes: a BSUID learnt in this very batch is found too
-        pipe.hget(PHONE_INDEX + events[i].account_id, phone)
-    found = (await pipe.execute())[len(learned):]
+    for account, items in asked.items():  # after the writes: a BSUID learnt in this very batch is found too
+        pipe.hmget(PHONE_INDEX + account, [phone for _, phone in items])
+    replies = (await pipe.execute())[len(learned):]
     out = list(events)
-    for (i, _), user_id in zip(phone_only, found, strict=True):
-        if user_id:
-            out[i] = dataclasses.replace(events[i], remote_user_id=user_id)
+    for items, found in zip(asked.values(), replies, strict=True):
+        for (i, _), user_id in zip(items, found, strict=True):
+            if user_id:
+                out[i] = dataclasses.replace(events[i], remote_user_id=user_id)
     return out
