@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-
-import numpy as np
 
 from papo.ai.base import Classification
 from papo.ai.contacts import extract_email, extract_phone
@@ -24,11 +23,11 @@ _LANGUAGES = list(HEADS["language"])
 _COLD, _WARM, _HOT = (HEADS["quality"].index(q) for q in ("cold", "warm", "hot"))
 
 
-def _softmax_rows(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax in float64."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exps = np.exp(shifted)
-    return exps / exps.sum(axis=1, keepdims=True)
+def _softmax(values: list[float]) -> list[float]:
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    total = sum(exps)
+    return [e / total for e in exps]
 
 
 def _argmax(values: list[float]) -> int:
@@ -50,6 +49,27 @@ def lead_score(p_cold: float, p_warm: float, p_hot: float) -> float:
         lean = p_hot / (p_hot + p_cold) if p_hot + p_cold > 0 else 0.5
         return 0.4 + 0.2999 * lean
     return max(0.0, min(0.3999, 0.6 * (1.0 - p_cold)))
+
+
+def _classification(text: str, logits: list[float]) -> Classification:
+    """One message's result from its logits (the four heads' softmaxes) and its contact details."""
+    intent_p = _softmax(logits[_SLICES["intent"]])
+    sentiment_p = _softmax(logits[_SLICES["sentiment"]])
+    quality_p = _softmax(logits[_SLICES["quality"]])
+    language_p = _softmax(logits[_SLICES["language"]])
+    intent = _argmax(intent_p)
+    # Contact regexes only run when the text can hold a contact: most messages skip them.
+    email = extract_email(text) if "@" in text else None
+    phone = extract_phone(text) if sum(map(str.isdigit, text)) >= 8 else None
+    return Classification(
+        intent=_INTENTS[intent],
+        sentiment=_SENTIMENTS[_argmax(sentiment_p)],
+        lead_score=lead_score(quality_p[_COLD], quality_p[_WARM], quality_p[_HOT]),
+        language=_LANGUAGES[_argmax(language_p)],
+        confidence=min(1.0, intent_p[intent]),
+        email=email,
+        phone=phone,
+    )
 
 
 class LocalClassifier:
@@ -92,26 +112,8 @@ class LocalClassifier:
     def predict_many(self, texts: Iterable[str]) -> list[Classification]:
         """Classify several messages: the model scores the whole batch in one numpy pass."""
         texts = list(texts)
-        logits = self.model.logits_many(texts)
-        heads = {head: _softmax_rows(logits[:, cols]) for head, cols in _SLICES.items()}
-        best = {head: probs.argmax(axis=1).tolist() for head, probs in heads.items()}
-        intent_p = heads["intent"][np.arange(len(texts)), best["intent"]].tolist()
-        quality = heads["quality"][:, [_COLD, _WARM, _HOT]].tolist()
-        out = []
-        for i, text in enumerate(texts):
-            # Contact regexes only run when the text can hold a contact: most messages skip them.
-            email = extract_email(text) if "@" in text else None
-            phone = extract_phone(text) if sum(map(str.isdigit, text)) >= 8 else None
-            out.append(Classification(
-                intent=_INTENTS[best["intent"][i]],
-                sentiment=_SENTIMENTS[best["sentiment"][i]],
-                lead_score=lead_score(*quality[i]),
-                language=_LANGUAGES[best["language"][i]],
-                confidence=min(1.0, intent_p[i]),
-                email=email,
-                phone=phone,
-            ))
-        return out
+        rows = self.model.logits_many(texts).tolist()
+        return [_classification(text, logits) for text, logits in zip(texts, rows, strict=True)]
 
     async def classify(self, text: str) -> Classification:
         """Classifier Protocol: the work is CPU-bound and short, so it runs inline."""

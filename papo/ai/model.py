@@ -83,18 +83,17 @@ class LinearModel:
         """
         lookup = self._lookup.__getitem__
         rows: list[int] = []
-        counts: list[int] = []
+        starts: list[int] = []
+        scales: list[float] = []
         for text in texts:
             feats = features(text)  # never empty: it always carries the bias and shape features
+            starts.append(len(rows))
             rows.extend(map(lookup, feats))
-            counts.append(len(feats))
-        if not counts:
+            scales.append(1.0 / math.sqrt(len(feats)))
+        if not starts:
             return np.zeros((0, self.bias.shape[0]), dtype=self._table.dtype)
-        starts = np.zeros(len(counts), dtype=np.intp)
-        np.cumsum(counts[:-1], out=starts[1:])
         summed = np.add.reduceat(self._table.take(rows, axis=0), starts, axis=0)
-        scale = (1.0 / np.sqrt(np.asarray(counts, dtype=np.float64))).astype(self._table.dtype)
-        return summed * scale[:, None] + self.bias
+        return summed * np.asarray(scales, dtype=self._table.dtype)[:, None] + self.bias
 
     def save(self, path: Path = MODEL_FILE) -> None:
         """Write a compressed .npz: vocabulary as UTF-8 bytes, weights as float16."""
