@@ -79,7 +79,7 @@ class LinearModel:
         """Raw scores of several messages, one row each (float32, len(texts) × N_OUTPUTS).
 
         One gather and one segmented sum for the whole batch: per message, only the features are
-        Python work. Each row is what `logits` computes for that message, summed in the same order.
+        Python work. Each row is what `logits` computes for that message, to float32 rounding.
         """
         lookup = self._lookup.__getitem__
         rows: list[int] = []

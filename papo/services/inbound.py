@@ -19,7 +19,6 @@ from papo.adapters.events import INTERACTION_KINDS, MESSAGE_KINDS, UPDATE_KINDS,
 from papo.services.account_index import Owner
 
 # Delivery statuses only move forward (Meta does not guarantee order); "failed" wins over anything.
-# A status never moves a message backwards (webhooks arrive in any order); failure is final.
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
 _RANK_SQL = " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in STATUS_RANK.items())
 

@@ -25,24 +25,22 @@ PHONE_INDEX = KEY_PREFIX + "wa-phone:"  # + business phone_number_id -> hash: no
 async def file_under_user_ids(redis: aioredis.Redis, events: Sequence[InboundEvent]) -> list[InboundEvent]:
     """Learn phone -> BSUID from the events that carry both; re-key phone-only events whose BSUID is known."""
     learned: dict[str, dict[str, str]] = {}
-    phone_only: list[tuple[int, str]] = []
+    asked: dict[str, list[tuple[int, str]]] = {}  # account -> (index, phone) of its phone-only events
     for i, event in enumerate(events):
         if event.platform != Platform.WHATSAPP or not event.remote_user_phone:
             continue
         phone = normalize_phone(event.remote_user_phone)
         if event.remote_user_id == phone:
-            phone_only.append((i, phone))
+            asked.setdefault(event.account_id, []).append((i, phone))
         elif not event.is_echo:
             learned.setdefault(event.account_id, {})[phone] = event.remote_user_id
-    if not learned and not phone_only:
+    if not learned and not asked:
         return list(events)
-    asked: dict[str, list[tuple[int, str]]] = {}  # account -> its phone-only events: one HMGET each
-    for i, phone in phone_only:
-        asked.setdefault(events[i].account_id, []).append((i, phone))
     pipe = redis.pipeline(transaction=False)
     for account, phones in learned.items():
         pipe.hset(PHONE_INDEX + account, mapping=phones)
-    for account, items in asked.items():  # after the writes: a BSUID learnt in this very batch is found too
+    # One HMGET per business number, after the writes: a BSUID learnt in this very batch is found too.
+    for account, items in asked.items():
         pipe.hmget(PHONE_INDEX + account, [phone for _, phone in items])
     replies = (await pipe.execute())[len(learned):]
     out = list(events)
