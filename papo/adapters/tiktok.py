@@ -132,6 +132,13 @@ def _customer(content: Mapping[str, Any], side: str) -> str | None:
     return as_str(as_dict(content.get(f"{side}_user")).get("id")) or as_str(content.get("unique_identifier"))
 
 
+def _person(content: Mapping[str, Any], side: str) -> dict[str, Any]:
+    """The customer fields of an event: id (see `_customer`) and the handle TikTok puts on `side`."""
+    handle = as_str(content.get(side))
+    return {"remote_user_id": _customer(content, side) or "", "remote_user_name": handle,
+            "remote_user_username": handle}
+
+
 def _dm_detail(content: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any] | None:
     """Conversation and context fields worth keeping beside the message."""
     pairs = (
@@ -166,9 +173,7 @@ def _dm(env: Envelope, *, echo: bool) -> list[InboundEvent]:
         env.event_of(
             EventKind.ECHO if echo else EventKind.MESSAGE,
             timestamp=first_time(c.get("timestamp"), env.create_time),
-            remote_user_id=_customer(c, side) or "",
-            remote_user_name=as_str(c.get(side)),
-            remote_user_username=as_str(c.get(side)),
+            **_person(c, side),
             platform_message_id=message_id,
             text=as_str(body.get("body")) or _template_text(body),
             message_type=_DM_TYPES.get(kind_name, MessageType.TEXT),
@@ -188,6 +193,7 @@ def _reactions(env: Envelope, message_id: str, side: str, *, echo: bool) -> list
     """A `reaction` message: one event per emoji added to (or removed from) a message."""
     c = env.content
     items = as_dicts(c.get("reaction"))
+    who = _person(c, side)
     events = []
     for index, item in enumerate(items):
         item_id = message_id if len(items) == 1 else f"{message_id}:{index}"
@@ -196,9 +202,7 @@ def _reactions(env: Envelope, message_id: str, side: str, *, echo: bool) -> list
             env.event_of(
                 EventKind.ECHO if echo else EventKind.REACTION,
                 timestamp=first_time(item.get("timestamp"), c.get("timestamp"), env.create_time),
-                remote_user_id=_customer(c, side) or "",
-                remote_user_name=as_str(c.get(side)),
-                remote_user_username=as_str(c.get(side)),
+                **who,
                 platform_message_id=item_id,
                 detail_type="reaction",
                 reaction=emoji or as_str(item.get("type")),
@@ -247,9 +251,7 @@ def _referral(env: Envelope) -> list[InboundEvent]:
         env.event_of(
             EventKind.REFERRAL,
             timestamp=first_time(stamp, env.create_time),
-            remote_user_id=customer,
-            remote_user_name=as_str(c.get("from")),
-            remote_user_username=as_str(c.get("from")),
+            **_person(c, "from"),
             referral=referral or None,
             detail_type=as_str(referral.get("source")) or "referral",
             detail=_dm_detail(c, {}),
@@ -269,9 +271,7 @@ def _high_intent_comment(env: Envelope) -> list[InboundEvent]:
         env.event_of(
             EventKind.COMMENT,
             timestamp=first_time(c.get("timestamp"), env.create_time),
-            remote_user_id=_customer(c, "from") or "",
-            remote_user_name=as_str(c.get("from")),
-            remote_user_username=as_str(c.get("from")),
+            **_person(c, "from"),
             platform_message_id=comment_id,
             text=as_str(c.get("comment_text")),
             post_id=_object_id(c.get("video_id")),
