@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from papo.adapters.events import EventKind, InboundEvent
-from papo.adapters.messaging import entry_changes, is_messaging_change, parse_messaging
+from papo.adapters.messaging import field_changes, parse_messaging
 from papo.adapters.meta import OBJECT_PAGE, MetaAdapter
 from papo.adapters.parsing import as_dict, as_dicts, as_list, as_str, first_time, short_digest
 from papo.enums import MessageType, Platform
@@ -154,9 +154,7 @@ def parse_entry(entry: Mapping[str, Any]) -> list[InboundEvent]:
     """Every event of one Page entry (Messenger items and feed changes)."""
     events = parse_messaging(Platform.FACEBOOK, entry)
     page_id = as_str(entry.get("id"))
-    for change in entry_changes(entry):
-        if is_messaging_change(change):
-            continue  # parsed with the messaging items above
+    for change in field_changes(entry):
         field = as_str(change.get("field")) or ""
         if field != "feed" or page_id is None:
             log.info("facebook: skipping change field %s", field)

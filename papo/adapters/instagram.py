@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from papo.adapters.events import EventKind, InboundEvent
-from papo.adapters.messaging import entry_changes, is_messaging_change, parse_messaging
+from papo.adapters.messaging import field_changes, parse_messaging
 from papo.adapters.meta import OBJECT_INSTAGRAM, MetaAdapter
 from papo.adapters.parsing import as_dict, as_dicts, as_str, first_time
 from papo.enums import Platform
@@ -102,9 +102,7 @@ def parse_entry(entry: Mapping[str, Any]) -> list[InboundEvent]:
     """Every event of one Instagram entry (messaging items and changes)."""
     events = parse_messaging(Platform.INSTAGRAM, entry)
     account_id = as_str(entry.get("id"))
-    for change in entry_changes(entry):
-        if is_messaging_change(change):
-            continue  # parsed with the messaging items above
+    for change in field_changes(entry):
         field = as_str(change.get("field")) or ""
         handler = CHANGE_HANDLERS.get(field)
         if handler is None or account_id is None:

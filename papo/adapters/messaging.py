@@ -6,7 +6,7 @@ parsing.to_datetime reads both). The business is whoever has the entry's id: a m
 the business (or `is_echo`) is an echo, and the customer is then the recipient. People who reach the
 Page through the chat plugin have no PSID: their `sender.user_ref` names them instead.
 
-Also here, because Instagram and Pages share them: `entry_changes` (the entry's `changes[]`, or the
+Also here, because Instagram and Pages share them: `entry_changes`/`field_changes` (the entry's `changes[]`, or the
 flat `field`/`value` of Business Login for Instagram) and the messaging fields a change may carry.
 """
 
@@ -337,6 +337,11 @@ def entry_changes(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def is_messaging_change(change: Mapping[str, Any]) -> bool:
     """A change that is one messaging item (parsed with `messaging[]`, not by the platform's fields)."""
     return change.get("field") in MESSAGING_FIELDS
+
+
+def field_changes(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The entry's changes left for the platform's own fields (messaging ones go to parse_messaging)."""
+    return [change for change in entry_changes(entry) if not is_messaging_change(change)]
 
 
 def parse_messaging(platform: Platform, entry: Mapping[str, Any]) -> list[InboundEvent]:
