@@ -18,8 +18,11 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON; raises ValueError (json.JSONDecodeError or UnicodeDecodeError) on bad input."""
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)  # lenient where orjson is strict, else the standard error message
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(data)  # lenient where orjson is strict, else the standard error message
+        except RecursionError:  # deeper than orjson's 1024 levels and than this interpreter's stack
+            raise ValueError(f"JSON nested too deeply: {exc}") from None
 
 
 def dumps(value: Any) -> str:

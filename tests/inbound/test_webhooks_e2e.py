@@ -207,7 +207,10 @@ async def test_forged_missing_or_stale_signatures_get_403_and_store_nothing(
 async def test_bad_requests_get_clear_json_errors_and_the_server_keeps_serving(
     web, worker, settings, stores, connect
 ) -> None:
-    for body in (b"{not json", b"[1, 2]", b'{"object": "whatsapp_business_account", "entry": 5}'):
+    nested = b"[" * 5000 + b"]" * 5000  # deeper than orjson's limit and than Python's stack
+    deep_object = b'{"object": "page", "entry": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001
+    for body in (b"{not json", b"[1, 2]", b'{"object": "whatsapp_business_account", "entry": 5}', nested,
+                 deep_object, b"\xff\xfe{\x00}"):
         resp = await post(web, settings, "whatsapp", body)
         assert resp.status == 400, body
         payload = await resp.json()
