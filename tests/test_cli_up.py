@@ -103,6 +103,11 @@ def test_up_serves_ready_other_commands_use_it_and_ctrl_c_leaves_nothing(data_di
                                    "whatsapp", "--account-id", "106540352242922", "--token", "EAAG-very-secret",
                                    "--name", "Padaria Pão Quente").stdout)
         assert account["created"] is True
+        # TikTok open_ids may start with a dash: taken as typed, not as an unknown option.
+        tiktok = _papo(env, "account", "connect", "--user", "dona@padaria.com.br", "--platform", "tiktok",
+                       "--account-id", "-000kT8vZgnDf3hWvLuGqN0y-SqJCPEq1OyD", "--token", "act.x", check=False)
+        assert tiktok.returncode == 0, tiktok.stderr
+        assert json.loads(tiktok.stdout)["created"] is True
 
         sim = _papo(env, "simulate", "--platform", "whatsapp", "--account", "106540352242922",
                     "--from", "5511987654321", "--text", "Oi! Quanto custa o bolo?")
@@ -153,3 +158,5 @@ def test_commands_explain_bad_input(data_dir: Path) -> None:
         assert command in helped.stdout
     usage = _papo(_env(data_dir, 1), "user", "create", check=False)
     assert usage.returncode == 2 and "--email" in usage.stderr
+    forgot = _papo(_env(data_dir, 1), "user", "create", "--email", "--name", "X", check=False)
+    assert forgot.returncode == 2 and "--email: expected one argument" in forgot.stderr

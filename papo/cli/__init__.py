@@ -107,6 +107,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def glue_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`--account-id -000kT8vZ` as `--account-id=-000kT8vZ`: platform ids may start with a dash.
+
+    TikTok open_ids do; argparse would read one as an unknown option ("expected one argument"). A value
+    that is itself one of our options (`--name --token`) is left alone, so a forgotten value is still
+    reported as one.
+    """
+    actions = _all_actions(parser)
+    every = {o for a in actions for o in a.option_strings}
+    options = {o for a in actions if a.nargs in (None, 1) for o in a.option_strings if o.startswith("--")}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if (token in options and nxt is not None and nxt.startswith("-") and nxt != "-"
+                and nxt.split("=", 1)[0] not in every):
+            out.append(f"{token}={nxt}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The parser's actions and those of every subcommand, recursively."""
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                actions += _all_actions(sub)
+    return actions
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `papo` console script."""
     from papo.config import ConfigError
@@ -115,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from papo.stack import StackError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(glue_dash_values(parser, sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args.func(args))
     except (CommandError, ConfigError, ServiceError, StoresUnavailable, StackError) as exc:
@@ -124,10 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print_error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
