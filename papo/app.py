@@ -15,6 +15,7 @@ from papo.handlers import errors, health, oauth, webhooks
 from papo.handlers import media as media_handler
 from papo.handlers import metrics as metrics_handler
 from papo.pipeline.queues import Queues
+from papo.resilience import until_done
 from papo.runtime import Stores, StoreUrls, open_stores
 from papo.services import account_index
 
@@ -47,13 +48,7 @@ async def _queues_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _rebuild_index(stores: Stores) -> None:
-    while True:
-        try:
-            await account_index.rebuild(stores.redis)
-            return
-        except Exception as exc:  # retried until the stores answer
-            log.warning("account index not rebuilt yet (%s); retrying in 5 s", exc)
-            await asyncio.sleep(5)
+    await until_done("account index rebuild", lambda: account_index.rebuild(stores.redis), log)
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     media_keep_hours: float = Field(default=48.0, gt=0)  # an upload no post uses is deleted after this
     stream_partitions: int = Field(default=8, ge=1, le=1024)  # fixed for a deployment: keys hash onto them
     worker_batch: int = Field(default=256, ge=1, le=10_000)
-    worker_lease_ms: int = Field(default=15_000, ge=1000)
+    worker_lease_ms: int = Field(default=1_500, ge=500)  # a dead worker's partitions move within ~lease + lease/3
     worker_max_deliveries: int = Field(default=5, ge=1)
 
     # Outbound: platform rules and limits (PLATFORMS.md). Rates are per connected account.

@@ -19,6 +19,7 @@ import signal
 import time
 from typing import Any
 
+from papo.resilience import Outage, keep_alive, until_done
 from papo.runtime import Stores, StoreUrls, open_stores
 from papo.services.media import sweep_media
 from papo.services.posts import enqueue_due, requeue_queued, seconds_to_next_due
@@ -44,13 +45,15 @@ async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> N
     batch = int(getattr(settings, "posts_scheduler_batch", 100))
     requeue_after = float(getattr(settings, "posts_requeue_after", 60.0))
     partitions = int(getattr(settings, "stream_partitions", 8))
-    healed = await requeue_queued(stores.redis, partitions=partitions, older_than=0)
+    healed = await until_done("scheduler start", lambda: requeue_queued(stores.redis, partitions=partitions,
+                                                                         older_than=0), log, stop=stop)
     if healed:
         log.warning("scheduler: %d queued post(s) had no stream entry (a scheduler stopped mid-way); queued now",
                     healed)
     last_sweep = time.monotonic()
     last_media_sweep = float("-inf")  # at start, then every MEDIA_SWEEP_EVERY seconds
     log.info("scheduler started (every %.1fs at most)", interval)
+    outage = Outage(log, "scheduler round")
     while not stop.is_set():
         wait: float | None = interval
         try:
@@ -68,10 +71,11 @@ async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> N
                 if deleted:
                     log.info("scheduler: deleted %d uploaded file(s) no post uses", len(deleted))
             wait = await seconds_to_next_due()
+            outage.ok()
         except asyncio.CancelledError:
             raise
-        except Exception:  # a store hiccup must not stop the schedule: the next round retries
-            log.exception("scheduler round failed")
+        except Exception as exc:  # a store hiccup must not stop the schedule: the next round retries
+            wait = outage.failed(exc)
         timeout = interval if wait is None else max(0.05, min(interval, wait))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=timeout)
@@ -85,4 +89,4 @@ async def run_scheduler_process(settings: Any, urls: StoreUrls) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with open_stores(urls, settings, pool_max=4) as stores:
-        await run_scheduler(stores, settings, stop)
+        await asyncio.gather(keep_alive("scheduler", stop), run_scheduler(stores, settings, stop))

@@ -23,6 +23,7 @@ from papo.pipeline.publish import run_publisher
 from papo.pipeline.queues import Queues, inbound_spec
 from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
+from papo.resilience import keep_alive, supervise, until_done
 from papo.runtime import Stores, StoreUrls, open_stores, token_cipher, tune_gc
 from papo.services import account_index
 from papo.streams.consumer import PartitionedConsumer
@@ -39,7 +40,10 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
                     name: str | None = None) -> None:
     """Run the worker's consumers on open stores until `stop` is set, then drain."""
     name = name or worker_id()
-    await account_index.rebuild(stores.redis)
+    # A worker may start while Redis is down: it waits for it (and `stop`) instead of exiting.
+    if await until_done("account index rebuild", lambda: account_index.rebuild(stores.redis), log,
+                        stop=stop) is None and stop.is_set():
+        return
     classifier = make_classifier(settings, stores.redis)
     if stages is None:
         stages = [UnderstandStage(stores, classifier), AutomateStage(stores, settings)]
@@ -62,15 +66,17 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
         poller = YouTubePoller(stores, settings, queues, cipher, session)
         lifecycle = AccountLifecycle(stores, settings, session, cipher)
         try:
-            await asyncio.gather(
-                consumer.run(stop),
-                archiver.run(stop),
-                poller.run(stop),
-                lifecycle.run(stop),
-                run_outbound(stores, settings, stop, session, cipher=cipher, worker_id=name),
-                run_publisher(stores, settings, stop, session, cipher, name),
-                run_engagement(stores, settings, stop, session, cipher, name),
-            )
+            roles = {
+                "inbound consumer": consumer.run,
+                "raw archive": archiver.run,
+                "youtube poller": poller.run,
+                "account lifecycle": lifecycle.run,
+                "outbound": lambda stop: run_outbound(stores, settings, stop, session, cipher=cipher, worker_id=name),
+                "publisher": lambda stop: run_publisher(stores, settings, stop, session, cipher, name),
+                "engagement": lambda stop: run_engagement(stores, settings, stop, session, cipher, name),
+            }
+            await asyncio.gather(keep_alive("worker", stop),
+                                 *(supervise(what, role, stop, log) for what, role in roles.items()))
         finally:
             await classifier.aclose()
             await queues.aclose()

@@ -32,6 +32,7 @@ from papo.bot.keyboards import ConvAct, LeadAct, PostAct, button, rows, short
 from papo.bot.locales import Translator, translator
 from papo.bot.middlewares import BotContext
 from papo.constants import KEY_PREFIX
+from papo.resilience import every, until_done
 from papo.services import conversations, leads, notify, owners
 from papo.streams import codec
 
@@ -143,15 +144,9 @@ class AlertConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set."""
-        await self.ensure_group()
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad round must not stop alerts; the entries stay pending
-                log.exception("alert delivery round failed; retrying")
-                await asyncio.sleep(1)
+        if await until_done("alert consumer group", self.ensure_group, log, stop=stop) is None and stop.is_set():
+            return
+        await every("alert delivery round", self.run_once, stop, 0, log)  # it blocks on its own read
 
     async def run_once(self, *, block_ms: int | None = None) -> int:
         """Reclaim stalled entries, read new ones, deliver them; how many were settled."""
@@ -261,10 +256,4 @@ class FollowUpScanner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scan until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.scan()
-            except Exception:  # the next round tries again; follow-ups stay due for a day
-                log.exception("follow-up scan failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.every)
+        await every("follow-up scan", self.scan, stop, self.every, log)  # follow-ups stay due for a day

@@ -34,6 +34,7 @@ from papo.bot.middlewares import AccessMiddleware, BotContext, ContextMiddleware
 from papo.bot.routers import get_routers
 from papo.config import ConfigError, Settings
 from papo.constants import KEY_PREFIX
+from papo.resilience import Backoff, Outage
 from papo.runtime import Stores
 from papo.services import NotFound, ServiceError
 
@@ -161,6 +162,7 @@ async def run_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *
 async def supervise_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *, retry: float = 10.0) -> None:
     """The bot as a role of `papo up`: restarted after a failure (Telegram unreachable at start, a bug), given up
     only when Telegram refuses the token — the rest of Papo keeps running either way."""
+    outage = Outage(log, "the admin bot", backoff=Backoff(first=retry / 4, cap=retry * 6))
     while not stop.is_set():
         try:
             await run_polling(stores, settings, stop)
@@ -169,10 +171,8 @@ async def supervise_polling(stores: Stores, settings: Settings, stop: asyncio.Ev
             log.error("Telegram refused PAPO_TELEGRAM_TOKEN (check it with @BotFather); the admin bot is not running")
             await stop.wait()  # a role that returns early would stop `papo up`: wait with the others
             return
-        except Exception:  # logged with its traceback, then retried: alerts must not stop for good
-            log.exception("the admin bot stopped; restarting in %.0f s", retry)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=retry)
+        except Exception as exc:  # retried: alerts must not stop for good (logged once per outage)
+            await outage.wait(exc, stop)
 
 
 def webhook_secret(settings: Settings) -> str:

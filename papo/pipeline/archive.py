@@ -7,7 +7,6 @@ consumer group, and XAUTOCLAIM hands a dead worker's pending entries to a live o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -15,6 +14,7 @@ from pymongo.errors import BulkWriteError
 from redis.exceptions import ResponseError
 
 from papo.constants import CONSUMER_GROUP, MONGO_RAW_WEBHOOKS, RAW_STREAM
+from papo.resilience import Outage, until_done
 from papo.runtime import Stores
 from papo.streams import codec
 
@@ -68,8 +68,9 @@ class RawArchiver:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Archive until `stop` is set."""
-        await self._ensure_group()
+        await until_done("raw archive group", self._ensure_group, log, stop=stop)
         redis = self.stores.redis
+        outage = Outage(log, "raw archive")
         while not stop.is_set():
             try:
                 _, claimed, *_ = await redis.xautoclaim(
@@ -83,9 +84,8 @@ class RawArchiver:
                 for _stream, items in reply or []:
                     if items:
                         await self._store(items)
+                outage.ok()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the archive must not stop the worker; entries stay pending and retry
-                log.exception("raw archive round failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except Exception as exc:  # the archive must not stop the worker; entries stay pending and retry
+                await outage.wait(exc, stop)

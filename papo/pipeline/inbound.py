@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from papo import metrics
 from papo.adapters.base import ACCOUNT_KINDS, EventKind, InboundEvent, PayloadError
-from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, ACTIVE_TTL, MONGO_PLATFORM_EVENTS
+from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, ACTIVE_TTL, INBOUND_STREAM, MONGO_PLATFORM_EVENTS
 from papo.pipeline import lifecycle
 from papo.runtime import Stores
 from papo.services import account_index, whatsapp_ids
@@ -30,8 +30,9 @@ OWNER_TTL = 30.0  # seconds an account lookup is trusted in-process
 class InboundPipeline:
     """Handles batches of one inbound partition (the PartitionedConsumer calls `handle`)."""
 
-    def __init__(self, stores: Stores, stages: Sequence[Stage] = ()) -> None:
+    def __init__(self, stores: Stores, stages: Sequence[Stage] = (), *, stream: str = INBOUND_STREAM) -> None:
         self.stores = stores
+        self.stream = stream
         self.stages = list(stages)
         self._owners = account_index.CachedOwners(stores.redis, ttl=OWNER_TTL)
 
@@ -45,7 +46,8 @@ class InboundPipeline:
                 log.exception("skipping undecodable inbound entry %s", entry.id)
         events = await whatsapp_ids.file_under_user_ids(self.stores.redis, events)
         owners = await self._lookup(events)
-        result = await persist_batch(events, owners)
+        epochs = {entry.partition: entry.epoch for entry in entries}
+        result = await persist_batch(events, owners, fence=(self.stream, epochs))
         metrics.EVENTS_PERSISTED.inc(len(events) - result.skipped)
         await self._cache_active(result)
         await self._record_account_events(events, owners)

@@ -34,6 +34,7 @@ from papo.constants import KEY_PREFIX
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
+from papo.resilience import every
 from papo.runtime import Stores
 from papo.services import subscriptions
 from papo.services.account_index import Owner
@@ -94,15 +95,7 @@ class AccountLifecycle:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run rounds until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad round must not stop the worker
-                log.exception("account lifecycle round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.timings.interval)
+        await every("account lifecycle round", self.run_once, stop, self.timings.interval, log)
 
     async def run_once(self, now: datetime | None = None) -> RoundReport | None:
         """One round; None when another worker holds the round lock."""

@@ -382,7 +382,7 @@ class OutboundPipeline:
 
 
 def outbound_consumer(stores: Stores, pipeline: OutboundPipeline, *, worker_id: str, batch: int = 64,
-                      lease_ms: int = 15_000) -> PartitionedConsumer:
+                      lease_ms: int = 1_500) -> PartitionedConsumer:
     """The consumer `papo worker` runs for the outbound stream (its own dead-lettering is only a backstop)."""
     return PartitionedConsumer(
         stores.redis, pipeline.spec, pipeline.handle, worker_id=worker_id, batch=batch, lease_ms=lease_ms,
@@ -398,6 +398,6 @@ async def run_outbound(stores: Stores, settings: Any, stop: asyncio.Event, sessi
     pipeline = OutboundPipeline(stores, OutboundSettings.from_settings(settings), session=session, cipher=cipher,
                                 worker_id=worker_id)
     consumer = outbound_consumer(stores, pipeline, worker_id=worker_id, batch=getattr(settings, "worker_batch", 64),
-                                 lease_ms=getattr(settings, "worker_lease_ms", 15_000))
+                                 lease_ms=getattr(settings, "worker_lease_ms", 1_500))
     await consumer.run(stop)
     log.info("outbound %s stopped: %s", worker_id, dict(pipeline.outcomes))

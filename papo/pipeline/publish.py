@@ -373,7 +373,7 @@ class PostPublisher:
         return Tortoise.get_connection("default")
 
 
-def publish_consumer(stores: Stores, publisher: PostPublisher, *, worker_id: str, lease_ms: int = 15_000,
+def publish_consumer(stores: Stores, publisher: PostPublisher, *, worker_id: str, lease_ms: int = 1_500,
                      max_deliveries: int = 5, block_ms: int = 500) -> PartitionedConsumer:
     """The consumer `papo worker` runs for the posts stream (small batches: a post can take minutes)."""
     return PartitionedConsumer(stores.redis, publisher.spec, publisher.handle, worker_id=worker_id, batch=4,
@@ -387,7 +387,7 @@ async def run_publisher(stores: Stores, settings: Any, stop: asyncio.Event, sess
     publisher = PostPublisher(stores, PublishSettings.from_settings(settings), session=session, cipher=cipher,
                           worker_id=worker_id)
     consumer = publish_consumer(stores, publisher, worker_id=worker_id,
-                                lease_ms=getattr(settings, "worker_lease_ms", 15_000),
+                                lease_ms=getattr(settings, "worker_lease_ms", 1_500),
                                 max_deliveries=getattr(settings, "worker_max_deliveries", 5),
                                 block_ms=int(getattr(settings, "posts_block_ms", 500)))
     await consumer.run(stop)

@@ -9,7 +9,6 @@ dedupe apply). A Redis lock per channel means one worker polls a channel at a ti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -23,6 +22,7 @@ from papo.constants import KEY_PREFIX
 from papo.crypto import CryptoError, TokenCipher
 from papo.models import ConnectedAccount
 from papo.pipeline.queues import Queues
+from papo.resilience import every
 from papo.runtime import Stores
 
 log = logging.getLogger(__name__)
@@ -47,15 +47,7 @@ class YouTubePoller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.poll_all()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one bad round must not stop the worker
-                log.exception("youtube poll round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+        await every("youtube poll round", self.poll_all, stop, self.interval, log)
 
     async def poll_all(self) -> int:
         """One round over every connected channel; returns how many comment events were queued."""

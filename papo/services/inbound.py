@@ -16,6 +16,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from papo.adapters.events import INTERACTION_KINDS, MESSAGE_KINDS, UPDATE_KINDS, EventKind, InboundEvent
+from papo.services import fences
 from papo.services.account_index import Owner
 
 # Delivery statuses only move forward (Meta does not guarantee order); "failed" wins over anything.
@@ -78,8 +79,13 @@ def _text(event: InboundEvent) -> str | None:
     return None
 
 
-async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[Owner]]) -> BatchResult:
-    """Write one ordered batch; `owners` maps "platform:account" to the businesses that connected it."""
+async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[Owner]], *,
+                        fence: tuple[str, dict[int, int]] | None = None) -> BatchResult:
+    """Write one ordered batch; `owners` maps "platform:account" to the businesses that connected it.
+
+    `fence` (stream name, {partition: lease epoch}) makes the write conditional on those leases still
+    being the newest to have written (raises `Fenced` and writes nothing otherwise).
+    """
     result = BatchResult()
     conv_rows: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
     msg_events: list[tuple[Owner, InboundEvent]] = []
@@ -118,6 +124,8 @@ async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[O
                 result.skipped += 1  # account-level kinds are recorded by the worker, not here
 
     async with in_transaction() as conn:
+        if fence is not None:
+            await fences.check(conn, *fence)
         conv_ids = await _upsert_conversations(conn, list(conv_rows.values()))
         if msg_events:
             await _insert_messages(conn, msg_events, conv_ids, result)

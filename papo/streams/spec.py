@@ -49,8 +49,12 @@ class StreamSpec:
         return f"{self.tag(partition)}:seen:"
 
     def lease_key(self, partition: int) -> str:
-        """Who owns a partition right now."""
-        return f"{KEY_PREFIX}lease:{self.name}:{partition}"
+        """Who owns a partition right now: "worker#epoch", expiring unless renewed."""
+        return f"{self.tag(partition)}:lease"
+
+    def epoch_key(self, partition: int) -> str:
+        """The partition's fencing counter: one more at every change of owner (never expires)."""
+        return f"{self.tag(partition)}:epoch"
 
     @property
     def workers_key(self) -> str:
