@@ -18,7 +18,7 @@ from papo.pipeline import lifecycle
 from papo.runtime import Stores
 from papo.services import account_index, whatsapp_ids
 from papo.services.account_index import Owner
-from papo.services.inbound import BatchResult, persist_batch
+from papo.services.inbound import BatchResult, persist_batch, stages_done
 from papo.streams.consumer import Entry
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class InboundPipeline:
         await lifecycle.on_inbound(self.stores, events, owners)  # last event seen; revocations disconnect
         for stage in self.stages:
             await stage(result)
+        await stages_done(result)
 
     async def _lookup(self, events: list[InboundEvent]) -> dict[str, list[Owner]]:
         return await self._owners.owners(f"{e.platform}:{e.account_id}" for e in events)
@@ -104,6 +105,4 @@ class InboundPipeline:
                 })
         if not docs:
             return
-        collection = self.stores.analytics.db[MONGO_PLATFORM_EVENTS]
-        for doc in docs:
-            await collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        await self.stores.analytics.spool.insert(MONGO_PLATFORM_EVENTS, docs)  # a redelivery: same _id, kept once

@@ -16,10 +16,11 @@ from tortoise.transactions import in_transaction
 
 from papo.adapters.events import EventKind
 from papo.ai.openai_classifier import Classified, SourcedClassifier
+from papo.constants import MONGO_AI_INTERACTIONS
 from papo.enums import Intent, LeadQuality, Sentiment
 from papo.runtime import Stores
 from papo.services.crm import LeadState, load_leads, save_leads
-from papo.services.inbound import BatchResult, NewMessage
+from papo.services.inbound import BatchResult, NewMessage, mark_understood
 from papo.services.notify import COMPLAINT, HOT_LEAD, notify_owner
 
 log = logging.getLogger(__name__)
@@ -59,17 +60,23 @@ class UnderstandStage:
         for message, classification in zip(todo, classifications, strict=True):
             result.classifications[message.message_id] = classification
 
+        # A message understood by an earlier delivery (whose worker died before replying) is classified
+        # again for the rules, but its lead is not scored twice nor its interaction logged twice.
+        fresh = [(m, a) for m, a in zip(todo, answers, strict=True) if not m.understood]
         keys = list(dict.fromkeys((m.user_id, str(m.event.platform), m.event.remote_user_id) for m in todo))
         async with in_transaction() as conn:
             leads = await load_leads(conn, keys)
-            for message, classification in zip(todo, classifications, strict=True):
+            for message, answer in fresh:
                 event = message.event
                 lead = leads[(message.user_id, str(event.platform), event.remote_user_id)]
-                lead.apply(classification, event.timestamp, name=event.remote_user_name,
+                lead.apply(answer.classification, event.timestamp, name=event.remote_user_name,
                            phone_hint=_phone_hint(event.remote_user_phone))
-            await save_leads(conn, list(leads.values()))
+            if fresh:
+                await save_leads(conn, list(leads.values()))
+                await mark_understood(conn, [m.message_id for m, _ in fresh])  # with the leads, atomically
         result.leads.update({key: lead for key, lead in leads.items()})
-        await self._log(todo, answers, leads)
+        if fresh:
+            await self._log([m for m, _ in fresh], [a for _, a in fresh], leads)
 
     async def _classify(self, text: str) -> Classified:
         async with self._limit:
@@ -98,7 +105,7 @@ class UnderstandStage:
             for message, (c, source) in zip(todo, answers, strict=True)
         ]
         try:
-            await self.stores.analytics.ai_interactions.insert_many(docs, ordered=False)
+            await self.stores.analytics.spool.insert(MONGO_AI_INTERACTIONS, docs)  # kept in Redis if MongoDB is down
         except Exception:  # analytics must never block the pipeline; the CRM is already committed
             log.exception("could not log %d AI interactions", len(docs))
         await self._alert(todo, answers, leads)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
 from papo.adapters.events import INTERACTION_KINDS, MESSAGE_KINDS, UPDATE_KINDS, EventKind, InboundEvent
@@ -33,6 +34,7 @@ class NewMessage:
     account_id: uuid.UUID
     user_id: uuid.UUID
     event: InboundEvent
+    understood: bool = False  # stored earlier and already classified: a later stage is what is owed
 
 
 @dataclass(slots=True)
@@ -182,6 +184,9 @@ async def _insert_messages(conn: Any, items: list[tuple[Owner, InboundEvent]],
         ON CONFLICT (conversation_id, platform_message_id) WHERE platform_message_id IS NOT NULL DO NOTHING
         RETURNING id
     """
+    # Each new message owes its stages until the pipeline says they are done (`stages_done`).
+    sql = (f"WITH ins AS ({sql}), owed AS (INSERT INTO inbound_pending (message_id) SELECT id FROM ins) "
+           "SELECT id FROM ins")
     ids = [uuid.uuid4() for _ in items]
     cols: list[list[Any]] = [[] for _ in range(15)]
     for new_id, (owner, e) in zip(ids, items, strict=True):
@@ -194,10 +199,41 @@ async def _insert_messages(conn: Any, items: list[tuple[Owner, InboundEvent]],
         for col, value in zip(cols, row, strict=True):
             col.append(value)
     inserted = {rec["id"] for rec in await conn.execute_query_dict(sql, cols)}
+    owed = {}
+    if len(inserted) < len(items):  # stored before: by a delivery whose worker may have died before its stages
+        owed = await _still_owed(conn, cols[1], cols[2])
     for new_id, (owner, e) in zip(ids, items, strict=True):
+        conv = conv_ids[(owner[0], e.remote_user_id)]
         if new_id in inserted:
-            conv = conv_ids[(owner[0], e.remote_user_id)]
             result.new_messages.append(NewMessage(new_id, conv, owner[0], owner[1], e))
+        elif (earlier := owed.pop((conv, stored_message_id(e)), None)) is not None:
+            result.new_messages.append(NewMessage(earlier[0], conv, owner[0], owner[1], e, understood=earlier[1]))
+
+
+async def _still_owed(conn: Any, conversations: list[Any],
+                      platform_ids: list[Any]) -> dict[tuple[Any, str], tuple[Any, bool]]:
+    """Stored messages among these still owed stages: (conversation, platform id) -> (id, understood)."""
+    rows = await conn.execute_query_dict(
+        "SELECT m.id, m.conversation_id, m.platform_message_id, p.understood FROM inbound_pending p "
+        "JOIN messages m ON m.id = p.message_id "
+        "WHERE (m.conversation_id, m.platform_message_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+        [conversations, platform_ids])
+    return {(r["conversation_id"], r["platform_message_id"]): (r["id"], r["understood"]) for r in rows}
+
+
+async def mark_understood(conn: Any, message_ids: list[uuid.UUID]) -> None:
+    """In the understanding stage's transaction: these messages are classified and their leads scored."""
+    if message_ids:
+        await conn.execute_query("UPDATE inbound_pending SET understood = true WHERE message_id = ANY($1::uuid[])",
+                                 [message_ids])
+
+
+async def stages_done(result: BatchResult) -> None:
+    """Every stage ran for the batch's new messages: they owe nothing any more."""
+    if result.new_messages:
+        await Tortoise.get_connection("default").execute_query(
+            "DELETE FROM inbound_pending WHERE message_id = ANY($1::uuid[])",
+            [[m.message_id for m in result.new_messages]])
 
 
 async def _apply_update(conn: Any, owner: Owner, event: InboundEvent) -> int:

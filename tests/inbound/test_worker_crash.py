@@ -90,6 +90,10 @@ async def test_sigkill_mid_stream_then_a_new_worker_stores_everything_once_in_or
     assert len(by_customer) == CUSTOMERS
     for seqs in by_customer.values():
         assert seqs == sorted(seqs)
+    # Messages committed just before the SIGKILL were still owed their stages: the second worker ran them.
+    _, owed = await conn.execute_query("SELECT count(*) AS n FROM inbound_pending")
+    assert owed[0]["n"] == 0
+    assert await stores.analytics.ai_interactions.count_documents({}) == TOTAL
 
 
 def _count_at_least(n: int):
