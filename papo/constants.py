@@ -21,3 +21,4 @@ CONSUMER_GROUP = "papo"
 # MongoDB (more)
 MONGO_RAW_WEBHOOKS = "raw_webhooks"
 MONGO_PLATFORM_EVENTS = "platform_events"
+MONGO_SPOOL = KEY_PREFIX + "mongo-spool"  # list of documents kept while MongoDB was unreachable

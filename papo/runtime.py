@@ -135,7 +135,7 @@ async def open_stores(urls: StoreUrls, settings: Settings, *, pool_max: int = 20
     redis = aioredis.Redis(connection_pool=redis_pool(urls.redis_url))
     mongo = open_mongo(urls.mongo_url)
     try:
-        analytics = AnalyticsStore(mongo, settings.mongo_database)
+        analytics = AnalyticsStore(mongo, settings.mongo_database, redis=redis)
         yield Stores(urls=urls, redis=redis, mongo=mongo, analytics=analytics)
     finally:
         await mongo.close()

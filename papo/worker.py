@@ -74,6 +74,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
                 "outbound": lambda stop: run_outbound(stores, settings, stop, session, cipher=cipher, worker_id=name),
                 "publisher": lambda stop: run_publisher(stores, settings, stop, session, cipher, name),
                 "engagement": lambda stop: run_engagement(stores, settings, stop, session, cipher, name),
+                "mongodb spool": stores.analytics.spool.run,
             }
             await asyncio.gather(keep_alive("worker", stop),
                                  *(supervise(what, role, stop, log) for what, role in roles.items()))

@@ -6,9 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from papo.analytics.spool import Spool
 from papo.batching import Coalescer
 from papo.constants import MONGO_AI_INTERACTIONS, MONGO_ANALYTICS
 
@@ -35,9 +37,12 @@ def _uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:
 class AnalyticsStore:
     """Writes and reads Papo's analytics documents. Must be used on the loop that created the client."""
 
-    def __init__(self, client: AsyncMongoClient, database: str = "papo") -> None:
+    def __init__(self, client: AsyncMongoClient, database: str = "papo", *,
+                 redis: aioredis.Redis | None = None) -> None:
         self.client = client
         self.db: AsyncDatabase = client[database]
+        # With Redis, writes survive a MongoDB outage (kept there until it is back; `papo worker` drains it).
+        self.spool = Spool(self.db, redis)
         self.analytics = self.db[MONGO_ANALYTICS]
         self.ai_interactions = self.db[MONGO_AI_INTERACTIONS]
         # Events logged by concurrent tasks (a batch's replies) go out as one insert_many.
@@ -79,8 +84,8 @@ class AnalyticsStore:
         return await self._events.submit(doc)
 
     async def _insert_events(self, docs: list[dict[str, Any]]) -> list[Any]:
-        result = await self.analytics.insert_many(docs, ordered=False)
-        return list(result.inserted_ids)
+        await self.spool.insert(MONGO_ANALYTICS, docs)  # gives each its _id first
+        return [doc["_id"] for doc in docs]
 
     async def log_ai_interaction(
         self,
@@ -110,8 +115,8 @@ class AnalyticsStore:
         }
         if extra:
             doc.update(extra)
-        result = await self.ai_interactions.insert_one(doc)
-        return result.inserted_id
+        await self.spool.insert(MONGO_AI_INTERACTIONS, [doc])
+        return doc["_id"]
 
     async def recent_events(self, user_id: uuid.UUID | str, *, limit: int = 50) -> list[dict[str, Any]]:
         """The newest analytics events of one business."""
