@@ -205,6 +205,22 @@ async def prepare(urls: dict[str, str], data_dir: Path) -> None:
         "--token", "t")
 
 
+def median_round(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """The round with the median throughput (not the best one)."""
+    return sorted(rounds, key=lambda r: r["rps"])[len(rounds) // 2]
+
+
+async def set_fsync(redis_url: str, mode: str) -> None:
+    """Redis's AOF fsync policy for the next rounds (the embedded Redis starts with `always`)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_url)
+    try:
+        await client.config_set("appendfsync", mode)
+    finally:
+        await client.aclose()
+
+
 async def queued_events(redis_url: str, *, trim: bool = False) -> int:
     """Entries waiting in the inbound stream's partitions (each bench event becomes one message); `trim`
     empties them first."""
@@ -241,10 +257,13 @@ async def main() -> None:
     parser.add_argument("--drain", type=int, default=20000, help="events queued for the worker drain test")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (auto: wrk when installed)")
-    parser.add_argument("--rounds", type=int, default=3, help="wrk: alternating rounds per server")
+    parser.add_argument("--rounds", type=int, default=4, help="wrk: alternating rounds per server")
     parser.add_argument("--seconds", type=int, default=5, help="wrk: seconds per round")
+    parser.add_argument("--fsync", choices=("always", "everysec", "both"), default="both",
+                        help="wrk: Redis appendfsync for the Papo rounds (both: alternate, and report the cost)")
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    fsync_note = ""
 
     with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
         data_dir = Path(tmp)
@@ -264,20 +283,39 @@ async def main() -> None:
                 await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", warm, args.concurrency)
                 await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", warm, args.concurrency)
                 if use_wrk:
+                    modes = ["always", "everysec"] if args.fsync == "both" else [args.fsync]
                     per_round = 60_000  # unique events per Papo round (more than one round can take here)
-                    script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds)
-                    bases, ourss = [], []
-                    for r in range(args.rounds):  # alternate, so both see the same machine conditions
+                    script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds * len(modes))
+                    bases: list[dict[str, float]] = []
+                    by_mode: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+                    turn = 0
+                    for _ in range(args.rounds):  # alternate, so every server sees the same machine conditions
                         bases.append(wrk_load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", script, body_file,
                                               start=0, seconds=args.seconds, concurrency=args.concurrency,
                                               server=bare.pid))
-                        ourss.append(wrk_load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", script, body_file,
-                                              start=r * per_round, seconds=args.seconds,
-                                              concurrency=args.concurrency, server=papo.pid))
-                    base, ours = (max(rounds, key=lambda x: x["rps"]) for rounds in (bases, ourss))
+                        for mode in modes:
+                            await set_fsync(urls["redis_url"], mode)
+                            by_mode[mode].append(wrk_load(
+                                f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", script, body_file,
+                                start=turn * per_round, seconds=args.seconds, concurrency=args.concurrency,
+                                server=papo.pid))
+                            turn += 1
+                    await set_fsync(urls["redis_url"], "always")
+                    ourss = by_mode[modes[0]]
+                    base, ours = (median_round(rounds) for rounds in (bases, ourss))
                     ratios = [o["rps"] / b["rps"] for b, o in zip(bases, ourss, strict=True)]
                     cpu = (statistics.median(b["cpu_us"] for b in bases), statistics.median(o["cpu_us"] for o in ourss))
-                    client = f"wrk, {args.rounds} alternating rounds of {args.seconds} s, best round of each"
+                    client = (f"wrk, {args.rounds} alternating rounds of {args.seconds} s, median round of each;"
+                              f" Redis appendfsync {modes[0]}")
+                    for mode in modes[1:]:
+                        other = [o["rps"] / b["rps"] for b, o in zip(bases, by_mode[mode], strict=True)]
+                        cost = [a["rps"] / o["rps"] for a, o in zip(ourss, by_mode[mode], strict=True)]
+                        fsync_note = (f"  appendfsync {mode}: ratio per round {', '.join(f'{r:.2f}' for r in other)}"
+                                      f" (median {statistics.median(other):.2f}x); {modes[0]}/{mode} throughput per"
+                                      f" round {', '.join(f'{c:.2f}' for c in cost)} (median"
+                                      f" {statistics.median(cost):.2f}, worst {min(cost):.2f}); p99 {modes[0]}"
+                                      f" {statistics.median(o['p99_ms'] for o in ourss):.1f} ms vs {mode}"
+                                      f" {statistics.median(o['p99_ms'] for o in by_mode[mode]):.1f} ms")
                 else:
                     bodies = [whatsapp_body(i) for i in range(args.requests)]
                     base = await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", bodies, args.concurrency)
@@ -296,8 +334,10 @@ async def main() -> None:
                   f"  p99 {base['p99_ms']:6.2f} ms")
             print(f"  papo /webhooks       : {ours['rps']:8.0f} req/s  p50 {ours['p50_ms']:6.2f} ms"
                   f"  p99 {ours['p99_ms']:6.2f} ms  errors {ours['errors']:.0f}")
-            print(f"  ratio papo/bare      : {ours['rps'] / base['rps']:.2f}x throughput"
-                  f" (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+            print(f"  ratio papo/bare      : median {statistics.median(ratios):.2f}x, worst {min(ratios):.2f}x"
+                  f" (per round: {', '.join(f'{r:.2f}' for r in ratios)}; {time.strftime('%Y-%m-%d')})")
+            if fsync_note:
+                print(fsync_note)
             if cpu is not None:  # steadier than throughput on a shared machine: what one request costs the server
                 print(f"  server CPU per request: bare {cpu[0]:.0f} µs, papo {cpu[1]:.0f} µs (medians of the rounds)"
                       f" -> capacity ratio {cpu[0] / cpu[1]:.2f}x")

@@ -1,11 +1,13 @@
 """docker-compose.yml only sets real settings and runs real `papo` commands."""
 
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from papo.cli import build_parser
 from papo.config import setting_names
+from papo.resilience import alive_file
 
 ROOT = Path(__file__).parent.parent
 
@@ -31,8 +33,12 @@ def test_compose_runs_serve_and_worker_with_real_commands_and_healthchecks() -> 
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["mongo"]["image"].startswith("mongo:7")
-    for store in ("postgres", "redis", "mongo", "serve"):
-        assert "healthcheck" in services[store], store
+    for name in ("postgres", "redis", "mongo", "serve", "worker", "scheduler"):
+        assert "healthcheck" in services[name], name
+        assert services[name]["restart"] == "unless-stopped", name
+    assert "always" in services["redis"]["command"]  # appendfsync always: a 200 is on disk
+    alive = services["worker"]["healthcheck"]["test"][-1]
+    assert str(alive_file("worker")).replace(tempfile.gettempdir(), "/tmp") in alive
     commands = {name for name, action in _subcommands().items()}
     for name, service in services.items():
         command = service.get("command")

@@ -278,8 +278,10 @@ class Redis(Server):
             "supervised no",
             'logfile ""',
             f"dir {_redis_quote(str(self.home))}",
-            "appendonly yes",  # every write reaches the AOF (fsync each second)
-            "appendfsync everysec",
+            # A webhook answered 200 is on disk: Redis fsyncs its AOF before it replies (once per event-loop
+            # round, so the concurrent appends of many requests share one fsync). README, "Durable acks".
+            "appendonly yes",
+            "appendfsync always",
             "appendfilename appendonly.aof",
             "dbfilename dump.rdb",
             "save 900 1",
