@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench bench-tools soak install install-dev clean
+.PHONY: run test lint bench bench-tools soak chaos chaos-short install install-dev clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Papo needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -42,6 +42,14 @@ bench: install-dev
 # wrk, the C load generator bench/ingest.py prefers (Debian/Ubuntu package; needs root).
 bench-tools:
 	@command -v wrk >/dev/null && echo "wrk is installed" || apt-get install -y wrk
+
+# Fault injection: workers, the web role, Redis, PostgreSQL and MongoDB killed or stopped under load, the
+# fake WhatsApp API storming 429s and 500s; prints what was lost, doubled or reordered (chaos/run.py).
+chaos: install-dev
+	$(BIN)/python chaos/run.py
+
+chaos-short: install-dev
+	$(BIN)/python chaos/run.py --short
 
 soak: install-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)

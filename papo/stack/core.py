@@ -54,6 +54,7 @@ class Stack:
         self._lock: OwnerLock | None = None
         self._spawner: Spawner | None = None
         self._children: list[Child] = []
+        self._launches: dict[str, _Launch] = {}  # field ("redis_url"…) -> how its server was started
         self._info: StackInfo | None = None
 
     @property
@@ -119,6 +120,41 @@ class Stack:
         with self._mutex:
             self._shutdown()
 
+    # ------------------------------------------------------------------ fault injection (make chaos)
+
+    def halt(self, field: str, *, crash: bool = False) -> None:
+        """Stop one embedded server ("redis_url", "database_url", "mongo_url"), keeping its port and data.
+
+        `crash`: SIGKILL, as a power cut or the OOM killer would; else its own clean stop signal.
+        """
+        with self._mutex:
+            launch = self._launches[field]
+            child = launch._child
+            if child is None or not child.alive():
+                return
+            if crash:
+                child.popen.kill()
+                child.popen.wait()
+            else:
+                stop_children([child], self.stop_timeout)
+            self._children.remove(child)
+            launch._child = None
+
+    def resume(self, field: str) -> None:
+        """Start a server `halt` stopped, on the same port and data; returns once it answers."""
+        with self._mutex:
+            launch = self._launches[field]
+            if launch._child is not None and launch._child.alive():
+                return
+            launch._port_retries = _PORT_RETRIES  # its URL is in every client: the same port or fail
+            launch._start_server()
+            deadline = time.monotonic() + self.timeout
+            while not launch.step():
+                if time.monotonic() > deadline:
+                    raise StackError(f"{launch.server.title} did not answer within {self.timeout:.0f} s"
+                                     f"{launch.tail()}")
+                time.sleep(_POLL)
+
     def __enter__(self) -> Stack:
         self.start()
         return self
@@ -150,6 +186,7 @@ class Stack:
                 raise StackError(f"{server.title}: cannot prepare {server.home}: {exc}") from exc
         self._spawner = Spawner()
         launches = [_Launch(self, s, p) for s, p in zip(servers, free_ports(len(servers)), strict=True)]
+        self._launches = {launch.server.field: launch for launch in launches}
         for launch in launches:
             launch.begin()
         deadline = time.monotonic() + self.timeout
