@@ -63,6 +63,9 @@ class UnderstandStage:
         # A message understood by an earlier delivery (whose worker died before replying) is classified
         # again for the rules, but its lead is not scored twice nor its interaction logged twice.
         fresh = [(m, a) for m, a in zip(todo, answers, strict=True) if not m.understood]
+        # Logged before the lead is marked understood: if this cannot be kept (MongoDB down and Redis
+        # too), the batch fails and is retried, instead of a message marked understood with no record.
+        await self._log_interactions(fresh)
         keys = list(dict.fromkeys((m.user_id, str(m.event.platform), m.event.remote_user_id) for m in todo))
         async with in_transaction() as conn:
             leads = await load_leads(conn, keys)
@@ -76,15 +79,16 @@ class UnderstandStage:
                 await mark_understood(conn, [m.message_id for m, _ in fresh])  # with the leads, atomically
         result.leads.update({key: lead for key, lead in leads.items()})
         if fresh:
-            await self._log([m for m, _ in fresh], [a for _, a in fresh], leads)
+            await self._after([m for m, _ in fresh], [a for _, a in fresh], leads)
 
     async def _classify(self, text: str) -> Classified:
         async with self._limit:
             return await self.classifier.classify_with_source(text)
 
-    async def _log(self, todo: list[NewMessage], answers: list[Classified],
-                   leads: dict[tuple[uuid.UUID, str, str], LeadState]) -> None:
-        """One `ai_interactions` document per classified message; `lead_qualified` when quality rose."""
+    async def _log_interactions(self, fresh: list[tuple[NewMessage, Classified]]) -> None:
+        """One `ai_interactions` document per classified message (kept in Redis while MongoDB is down)."""
+        if not fresh:
+            return
         now = datetime.now(UTC)
         docs: list[dict[str, Any]] = [
             {
@@ -102,12 +106,13 @@ class UnderstandStage:
                 "classifier": str(source),
                 "created_at": now,
             }
-            for message, (c, source) in zip(todo, answers, strict=True)
+            for message, (c, source) in fresh
         ]
-        try:
-            await self.stores.analytics.spool.insert(MONGO_AI_INTERACTIONS, docs)  # kept in Redis if MongoDB is down
-        except Exception:  # analytics must never block the pipeline; the CRM is already committed
-            log.exception("could not log %d AI interactions", len(docs))
+        await self.stores.analytics.spool.insert(MONGO_AI_INTERACTIONS, docs)
+
+    async def _after(self, todo: list[NewMessage], answers: list[Classified],
+                     leads: dict[tuple[uuid.UUID, str, str], LeadState]) -> None:
+        """Owner alerts, and `lead_qualified` when a lead's quality rose."""
         await self._alert(todo, answers, leads)
         qualified = [lead for lead in leads.values() if lead.qualified_from is not None and lead.quality is not None]
         conversations = {(m.user_id, m.event.remote_user_id): m.conversation_id for m in reversed(todo)}
