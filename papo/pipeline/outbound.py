@@ -45,7 +45,7 @@ from papo.services import NotFound
 from papo.services import outbound as records
 from papo.services.outbound import CLAIMABLE, AccountProfile, Outcome, SendLedger
 from papo.streams import codec
-from papo.streams.consumer import Entry, PartitionedConsumer
+from papo.streams.consumer import Entry, PartitionedConsumer, Retry
 from papo.streams.producer import Item, Producer
 from papo.streams.spec import StreamSpec
 
@@ -136,7 +136,7 @@ async def enqueue_outbound(redis: aioredis.Redis, request: OutboundMessage, *,
     return (await OutboundQueue(redis, partitions).enqueue_many([request]))[0]
 
 
-class RetryLater(Exception):
+class RetryLater(Retry):
     """A retryable failure: the consumer redelivers the entry (after our backoff)."""
 
 

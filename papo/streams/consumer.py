@@ -87,6 +87,11 @@ class Fenced(Exception):
     """This worker's lease of a partition is gone: another worker owns it now."""
 
 
+class Retry(Exception):
+    """An expected, retryable failure of a handler (a platform's 429, say): counted like any failure,
+    but logged as one warning line with its reason, not a traceback (those are for bugs)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One stream entry: its id, partition, decoded payload, and the reader's lease epoch (0: unfenced)."""
@@ -256,7 +261,7 @@ class PartitionedConsumer:
     async def _run_partition(self, partition: int, token: str, epoch: int) -> None:
         """Process one partition until told to stop: its pending history first, then new entries, in order."""
         source = "0"  # "0" = this partition's pending entries (left by us or a dead owner); ">" = new ones
-        outage = Outage(log, f"{self.spec.name} partition {partition}")
+        outage = Outage(log, f"stream {self.spec.name!r} partition {partition}")
         while not self._stopping.is_set():
             try:
                 entries, given, stream_last = await self._read(partition, source, token, epoch)
@@ -322,7 +327,10 @@ class PartitionedConsumer:
                 return settled
             entry = entries[0]
             failures = await self.redis.hincrby(self.spec.failures_key(partition), entry.id, 1)
-            log.exception("entry %s of %s failed (try %d of %d)", entry.id, key, failures, self.max_deliveries)
+            if isinstance(exc, Retry):
+                log.warning("entry %s of %s: %s (try %d of %d)", entry.id, key, exc, failures, self.max_deliveries)
+            else:
+                log.exception("entry %s of %s failed (try %d of %d)", entry.id, key, failures, self.max_deliveries)
             if failures < self.max_deliveries:
                 return 0
             error = traceback.format_exc(limit=3)
@@ -352,7 +360,7 @@ class PartitionedConsumer:
         by us or another worker, when Redis is back).
         """
         interval = self.lease_ms / 3000
-        outage = Outage(log, f"{self.spec.name} consumer {self.worker_id}")
+        outage = Outage(log, f"stream {self.spec.name!r} consumer {self.worker_id}")
         try:
             while not stop.is_set():
                 wait = interval
