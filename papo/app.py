@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -15,7 +13,7 @@ from papo.handlers import errors, health, oauth, webhooks
 from papo.handlers import media as media_handler
 from papo.handlers import metrics as metrics_handler
 from papo.pipeline.queues import Queues
-from papo.resilience import until_done
+from papo.resilience import start_steps
 from papo.runtime import Stores, StoreUrls, open_stores
 from papo.services import account_index
 
@@ -23,9 +21,9 @@ log = logging.getLogger(__name__)
 
 
 async def _stores_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the three stores for the app's lifetime."""
-    async with open_stores(app[app_keys.STORE_URLS], app[app_keys.SETTINGS]) as stores:
-        await stores.analytics.ensure_indexes()
+    """Open the three stores for the app's lifetime (MongoDB's indexes made once it answers)."""
+    async with open_stores(app[app_keys.STORE_URLS], app[app_keys.SETTINGS]) as stores, \
+            start_steps(log, MongoDB_indexes=stores.analytics.ensure_indexes):
         app[app_keys.STORES] = stores
         yield
 
@@ -39,16 +37,9 @@ async def _queues_ctx(app: web.Application) -> AsyncIterator[None]:
     stores = app[app_keys.STORES]
     # Webhook appends go through the queues' own pipelined connection; Queues bounds each write in time.
     app[app_keys.QUEUES] = queues = Queues(stores.redis, app[app_keys.SETTINGS].stream_partitions)
-    task = asyncio.create_task(_rebuild_index(stores))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with start_steps(log, account_index_rebuild=lambda: account_index.rebuild(stores.redis)):
+        yield
     await queues.aclose()
-
-
-async def _rebuild_index(stores: Stores) -> None:
-    await until_done("account index rebuild", lambda: account_index.rebuild(stores.redis), log)
 
 
 async def _http_ctx(app: web.Application) -> AsyncIterator[None]:

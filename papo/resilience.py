@@ -14,7 +14,7 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -149,6 +149,25 @@ async def until_done(what: str, step: Callable[[], Awaitable[T]], logger: loggin
         outage.ok()
         return result
     return None
+
+
+@contextlib.asynccontextmanager
+async def start_steps(logger: logging.Logger, **steps: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+    """Run start-up steps (named by keyword) in the background, each until done, for the block's lifetime.
+
+    For what must happen once but must not hold a role back while a store is down (MongoDB's indexes,
+    the account index): the role serves meanwhile, and the step finishes when the store is back.
+    """
+    tasks = [asyncio.create_task(until_done(what.replace("_", " "), step, logger), name=what)
+             for what, step in steps.items()]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _store_name(exc: BaseException) -> str:

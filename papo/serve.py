@@ -13,6 +13,7 @@ from aiohttp import web
 from papo import db
 from papo.app import create_app
 from papo.config import Settings
+from papo.resilience import start_steps
 from papo.runtime import StoreUrls, open_stores, tune_gc
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ async def serve_forever(
         loop.add_signal_handler(sig, stop.set)
 
     pool = 10 + (settings.stream_partitions + 6 if "worker" in roles else 0) + (2 if "scheduler" in roles else 0)
-    async with open_stores(urls, settings, pool_max=pool) as stores:
-        await stores.analytics.ensure_indexes()
+    async with open_stores(urls, settings, pool_max=pool) as stores, \
+            start_steps(log, MongoDB_indexes=stores.analytics.ensure_indexes):
         runner = web.AppRunner(create_app(settings, urls, stores=stores), access_log=None)
         await runner.setup()
         background: list[asyncio.Task[None]] = []
