@@ -336,7 +336,8 @@ def entry_changes(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def is_messaging_change(change: Mapping[str, Any]) -> bool:
     """A change that is one messaging item (parsed with `messaging[]`, not by the platform's fields)."""
-    return change.get("field") in MESSAGING_FIELDS
+    field = change.get("field")
+    return type(field) is str and field in MESSAGING_FIELDS  # an array or object would be unhashable
 
 
 def field_changes(entry: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -23,12 +23,28 @@ EMPTY: Mapping[str, Any] = {}
 _MS_THRESHOLD = 100_000_000_000
 
 
-def load_json_object(body: bytes, *, what: str = "webhook body") -> dict[str, Any]:
-    """Decode a JSON object from raw bytes, or raise PayloadError with a readable reason."""
+def load_json(body: bytes | str, *, what: str = "webhook body") -> Any:
+    """Decode JSON from an outside payload, or raise PayloadError with a readable reason.
+
+    A NUL character ("\\u0000", which PostgreSQL refuses in text and jsonb) is dropped from every string,
+    so a message carrying one is stored instead of failing in the worker until it is dead-lettered.
+    """
     try:
         data = jsonfast.loads(body)
-    except ValueError as exc:  # UnicodeDecodeError is one
+        if (b"\\u0000" if isinstance(body, bytes) else "\\u0000") in body:  # memchr-fast; rare
+            data = jsonfast.map_strings(data, _without_nul)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise PayloadError(f"{what} is not valid JSON: {exc}") from None
+    return data
+
+
+def _without_nul(text: str) -> str:
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def load_json_object(body: bytes, *, what: str = "webhook body") -> dict[str, Any]:
+    """Decode a JSON object from raw bytes, or raise PayloadError with a readable reason."""
+    data = load_json(body, what=what)
     if not isinstance(data, dict):
         raise PayloadError(f"{what} must be a JSON object, got {type(data).__name__}")
     return data
@@ -90,7 +106,10 @@ def to_datetime(value: Any) -> datetime | None:
                 parsed = datetime.fromisoformat(value)
             except ValueError:
                 return None
-            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            try:
+                return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            except OverflowError:  # '0001-01-01T00:00:00+01:00': its UTC instant is before year 1
+                return None
         return _from_epoch(number)
     return None
 

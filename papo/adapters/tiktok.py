@@ -30,7 +30,6 @@ TikTok has no webhook for likes or follows.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ from papo.adapters.parsing import (
     as_str,
     first_time,
     hmac_hex,
+    load_json,
     load_json_object,
     require_secret,
     short_digest,
@@ -401,11 +401,7 @@ def _content(value: Any) -> Mapping[str, Any]:
     if isinstance(value, dict):
         return value
     if isinstance(value, str) and value:
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            raise PayloadError("TikTok webhook 'content' is not a JSON string") from None
-        return as_dict(decoded)
+        return as_dict(load_json(value, what="TikTok webhook 'content'"))
     return {}
 
 

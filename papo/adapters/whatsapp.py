@@ -240,7 +240,7 @@ def _message(
     if user_id is None and msg_type == "system":
         user_id = _system_subject(msg, phone)
     remote = user_id or (normalize_phone(phone) if phone else None)
-    if remote is None:
+    if not remote:  # a `from` with no digits in it names nobody
         log.info("whatsapp: skipping message %s without sender id", wamid)
         return None
     values = handler(msg)

@@ -49,11 +49,16 @@ class Queues:
         self._in_flight = 0
 
     async def enqueue(self, events: Sequence[InboundEvent], *, platform: str, raw: bytes | None) -> list[str | None]:
-        """Queue each new event (None for duplicates) and, when given, the raw body for the archive."""
+        """Queue each new event (None for duplicates) and, when given, the raw body for the archive.
+
+        Raises ValueError, before anything is queued, when an event cannot be encoded (nested past what the
+        encoder takes): encoding here, per request, keeps one such body from failing the requests batched
+        with it.
+        """
         items = []
         for event in events:
             data = event.to_dict()
-            items.append(Item(data["conversation_key"], data, event.dedupe_key))
+            items.append(Item(data["conversation_key"], data, event.dedupe_key, codec.encode_data(data)))
         body = None
         if raw is not None:
             body = {"platform": platform, "received_at": time.time(), "body": raw.decode("utf-8", "replace")}
@@ -77,14 +82,14 @@ class Queues:
             return  # sent when a write in flight is answered
         batch, self._pending = self._pending, []
         self._in_flight += 1
-        buffer = CommandBuffer()
-        plan = self.inbound.queue_on(buffer, [item for items, _, _ in batch for item in items])
-        bodies = [body for _, body, _ in batch if body is not None]
-        if bodies:
-            buffer.xadd(RAW_STREAM, codec.encode({"bodies": bodies}), maxlen=RAW_STREAM_MAXLEN, approximate=True)
-        if self._wire is None:
-            self._wire = PipelinedRedis.like(self.redis)
         try:
+            buffer = CommandBuffer()
+            plan = self.inbound.queue_on(buffer, [item for items, _, _ in batch for item in items])
+            bodies = [body for _, body, _ in batch if body is not None]
+            if bodies:
+                buffer.xadd(RAW_STREAM, codec.encode({"bodies": bodies}), maxlen=RAW_STREAM_MAXLEN, approximate=True)
+            if self._wire is None:
+                self._wire = PipelinedRedis.like(self.redis)
             sent = self._wire.send(buffer.commands)
         except Exception as exc:  # a value the packer refuses: these requests fail, the next ones go on
             self._in_flight -= 1

@@ -39,6 +39,7 @@ class Item(NamedTuple):
     routing_key: str
     data: dict[str, Any]
     dedupe_key: str | None = None
+    encoded: bytes | None = None  # `data` already encoded (codec.encode_data), by a caller that must know early
 
 
 class Producer:
@@ -67,7 +68,7 @@ class Producer:
     def _queue_call(self, pipe: Any, partition: int, items: list[Item]) -> None:
         seen_prefix = self.spec.seen_prefix(partition)
         seen = [f"{seen_prefix}{item.dedupe_key}" if item.dedupe_key else "" for item in items]
-        data = [codec.encode_data(item.data) for item in items]
+        data = [item.encoded or codec.encode_data(item.data) for item in items]
         pipe.evalsha(self._sha, 1 + len(items), self.spec.key(partition), *seen, self.dedupe_ttl, codec.VERSION,
                      *data)
 
