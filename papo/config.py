@@ -172,7 +172,7 @@ class Settings(BaseSettings):
     def _timezone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Sao_Paulo)") from None
         return value
 

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 DEFAULT_TIME = time(9, 0)
+MAX_OFFSET = timedelta(days=3660)  # "em 1000000 dias" is a typo, not a follow-up in the year 4766
 
 
 class DateParseError(ValueError):
@@ -94,6 +95,16 @@ def parse_when(text: str, *, timezone: str, now: datetime) -> datetime:
     parts, rest = _parse(folded, local_now)
     if rest.strip(" .!"):
         raise DateParseError("date_unknown")
+    try:
+        when = _when(parts, local_now, tz)
+    except OverflowError:  # "em 999999999 dias": past the calendar's end
+        raise DateParseError("date_unknown") from None
+    if not _later(when, local_now):
+        raise DateParseError("date_past")
+    return when
+
+
+def _when(parts: _Parts, local_now: datetime, tz: ZoneInfo) -> datetime:
     if parts.offset is not None:
         base = local_now + parts.offset
         if parts.at is None and parts.day is None:
@@ -104,12 +115,18 @@ def parse_when(text: str, *, timezone: str, now: datetime) -> datetime:
         raise DateParseError("date_unknown")
     if parts.day is None:
         assert parts.at is not None
-        when = _combine(local_now.date(), parts.at, tz)
-        return when if when > local_now else _combine(local_now.date() + timedelta(days=1), parts.at, tz)
-    when = _combine(parts.day, parts.at or DEFAULT_TIME, tz)
-    if when <= local_now:
-        raise DateParseError("date_past")
-    return when
+        today = _combine(local_now.date(), parts.at, tz)
+        # fold=1: the second 01:20 of a DST fall-back night, still to come when the first has passed.
+        for when in (today, today.replace(fold=1)):
+            if _later(when, local_now):
+                return when
+        return _combine(local_now.date() + timedelta(days=1), parts.at, tz)
+    return _combine(parts.day, parts.at or DEFAULT_TIME, tz)
+
+
+def _later(when: datetime, now: datetime) -> bool:
+    """Compared as instants: datetimes sharing a tzinfo compare by wall clock, wrong in a DST fall-back hour."""
+    return when.timestamp() > now.timestamp()
 
 
 def _combine(day: date, at: time, tz: ZoneInfo) -> datetime:
@@ -124,7 +141,12 @@ def _parse(text: str, now: datetime) -> tuple[_Parts, str]:
             continue
         count = match.group(1)
         n = int(count) if count.isdigit() else _NUMBERS[count]
-        offset = timedelta(**{_UNITS[match.group(2)]: n})
+        try:
+            offset = timedelta(**{_UNITS[match.group(2)]: n})
+        except OverflowError:  # more days than datetime holds
+            raise DateParseError("date_unknown") from None
+        if offset > MAX_OFFSET:
+            raise DateParseError("date_unknown")
         text = _cut(text, match)
         break
     at, text = _time(text)

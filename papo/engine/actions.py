@@ -62,9 +62,9 @@ def resolve_template(ref: TemplateRef, index: RuleIndex, platform: Platform,
             raw = given.get(var)
         elif isinstance(given, tuple) and i < len(given):
             raw = given[i]
-        if raw is None and var in BUILTINS:
-            raw = values[var]
-        value = render(raw, values) if raw is not None else ""
+        # The owner's text is rendered (it has {variables}); a built-in is taken as is: the customer's name
+        # is a value, never rendered as a template.
+        value = render(raw, values) if raw is not None else values.get(var, "") if var in BUILTINS else ""
         # WhatsApp refuses empty parameters (error 132000 on count/format): do not even try.
         if not value and template.meta_template_name:
             return f"template {template.name!r}: variable {{{var}}} has no value"

@@ -6,14 +6,18 @@ loaded); checking it against an event is then a few set and substring operations
 
 from __future__ import annotations
 
-import re
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from papo.engine.schemas import BusinessHours, Condition, hhmm_minutes
+import regex
+
+from papo.engine.schemas import REGEX_TIMEOUT, BusinessHours, Condition, compile_regex, hhmm_minutes
 from papo.engine.text import fold_tag, phrase
 from papo.enums import Intent, LeadQuality, Sentiment
+
+log = logging.getLogger(__name__)
 
 DAY = 24 * 60
 
@@ -46,7 +50,7 @@ class CompiledCondition:
 
     any_phrases: tuple[str, ...] | None = None
     all_phrases: tuple[str, ...] | None = None
-    regex: re.Pattern[str] | None = None
+    regex: regex.Pattern[str] | None = None
     intents: frozenset[Intent] | None = None
     sentiments: frozenset[Sentiment] | None = None
     qualities: frozenset[LeadQuality] | None = None
@@ -95,7 +99,7 @@ def compile_condition(cond: Condition) -> CompiledCondition:
     return CompiledCondition(
         any_phrases=any_p,
         all_phrases=all_p,
-        regex=re.compile(cond.regex, re.IGNORECASE) if cond.regex else None,
+        regex=compile_regex(cond.regex) if cond.regex else None,
         intents=frozenset(cond.intent_in) if cond.intent_in else None,
         sentiments=frozenset(cond.sentiment_in) if cond.sentiment_in else None,
         qualities=frozenset(cond.quality_in) if cond.quality_in else None,
@@ -167,8 +171,14 @@ def check(cond: CompiledCondition, facts: Facts) -> str | None:
         return "none of keywords_any found"
     if cond.all_phrases is not None and not all(p in facts.words for p in cond.all_phrases):
         return "not all of keywords_all found"
-    if cond.regex is not None and cond.regex.search(facts.text) is None:
-        return "regex does not match"
+    if cond.regex is not None:
+        try:
+            if cond.regex.search(facts.text, timeout=REGEX_TIMEOUT) is None:
+                return "regex does not match"
+        except TimeoutError:
+            log.warning("a rule's regex %r gave up on a %d-character message after %g s: treated as no match",
+                        cond.regex.pattern, len(facts.text), REGEX_TIMEOUT)
+            return f"regex gave up after {REGEX_TIMEOUT:g} s"
     if cond.hours is not None and cond.hours.contains(facts.local(cond.hours.zone)) != cond.hours.inside:
         return "outside business hours" if cond.hours.inside else "inside business hours"
     return None

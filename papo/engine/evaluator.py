@@ -40,7 +40,7 @@ _DEFAULT_CONTEXT = EvalContext()
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
         # An owner setting that zoneinfo does not know must not stop automation; the default is Brazil's.
         return ZoneInfo(DEFAULT_TIMEZONE)
 

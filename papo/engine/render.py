@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from papo.enums import Platform
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_SPACE_BEFORE_PUNCT = re.compile(r"[ \t]+([,.!?;:])")
-_SPACES = re.compile(r"[ \t]{2,}")
+_BLANKS = " \t"
+_PUNCT = tuple(",.!?;:")
 
 # Variables every reply text may use.
 BUILTINS = ("name", "first_name", "business_name", "platform")
@@ -51,27 +51,46 @@ def unknown_placeholders(text: str, allowed: Iterable[str]) -> list[str]:
 def render(text: str, values: Mapping[str, str]) -> str:
     """Replace known `{variables}`; unknown ones stay as written; `{{`/`}}` become `{`/`}`.
 
-    When a variable is empty (a customer without a name), the space it leaves is tidied:
-    "Olá {first_name}, tudo bem?" becomes "Olá, tudo bem?" rather than "Olá , tudo bem?".
+    When a variable is empty (a customer without a name), the space it leaves in the owner's text is
+    tidied: "Olá {first_name}, tudo bem?" becomes "Olá, tudo bem?" rather than "Olá , tudo bem?". Values
+    are never changed.
     """
-    emptied = False
-
-    def fill(match: re.Match[str]) -> str:
-        nonlocal emptied
+    pieces: list[str | None] = []  # the owner's text and values, None where a variable was empty
+    literal: list[bool] = []
+    start = 0
+    for match in _PLACEHOLDER.finditer(text):
         name = match.group(1)
+        value = values.get(name) if name is not None else None
         if name is None:
-            return match.group(0)[0]  # "{{" → "{", "}}" → "}"
-        value = values.get(name)
-        if value is None:
-            return match.group(0)
-        if not value:
-            emptied = True
-        return value
+            piece: str | None = match.group(0)[0]  # "{{" → "{", "}}" → "}"
+        elif value is None:
+            piece = match.group(0)  # unknown: left as written
+        else:
+            piece = value or None
+        pieces += [text[start:match.start()], piece]
+        literal += [True, name is None or value is None]
+        start = match.end()
+    if not pieces:
+        return text
+    pieces.append(text[start:])
+    literal.append(True)
+    for i, piece in enumerate(pieces):
+        if piece is None:
+            _tidy_around(pieces, literal, i)
+    return "".join(piece for piece in pieces if piece)
 
-    out = _PLACEHOLDER.sub(fill, text)
-    if emptied:
-        out = _SPACES.sub(" ", _SPACE_BEFORE_PUNCT.sub(r"\1", out)).strip()
-    return out
+
+def _tidy_around(pieces: list[str | None], literal: list[bool], i: int) -> None:
+    """Drop the owner's blanks next to the empty variable at i (never inside a value)."""
+    before = pieces[i - 1] if literal[i - 1] else None  # pieces[0] is always the owner's text
+    after = pieces[i + 1] if literal[i + 1] else None
+    at_start = not any(pieces[:i])
+    at_end = not any(pieces[i + 1:])
+    if before is not None and before.endswith(tuple(_BLANKS)) and (at_end or (after or "").startswith(_PUNCT)):
+        pieces[i - 1] = before.rstrip(_BLANKS)  # "Olá {first_name}," → "Olá,"; "… {first_name}" at the end
+    elif after is not None and after.startswith(tuple(_BLANKS)) and (
+            at_start or (before or "").endswith(tuple(_BLANKS))):
+        pieces[i + 1] = after.lstrip(_BLANKS)  # "{first_name} oi" → "oi"; "a {x} b" → "a b"
 
 
 def first_name(name: str | None) -> str:

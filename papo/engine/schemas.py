@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from papo.ai.base import LANGUAGES
@@ -29,6 +30,10 @@ MAX_COOLDOWN = 30 * 24 * 3600
 DEFAULT_PRIORITY = 100
 # A quantified group that itself contains a quantifier — "(a+)+", "(\w*)*", "(x|y+){2,}" — is the
 # classic exponential-backtracking shape; refuse it rather than find out on a customer's message.
+# Rule regexes run on the `regex` engine (the stdlib's syntax, Unicode-aware) with a time limit per search:
+# a pattern that backtracks exponentially costs at most REGEX_TIMEOUT per message instead of hours.
+REGEX_TIMEOUT = 0.05  # seconds, per rule and message
+_PROBE_TIMEOUT = 0.02  # seconds per probe when a rule is saved
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d+,\d*\})")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 _TEMPLATE_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -64,11 +69,29 @@ def hhmm_minutes(value: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def compile_regex(pattern: str) -> regex.Pattern[str]:
+    """A rule's regex, case-insensitive; search it with `timeout=REGEX_TIMEOUT`."""
+    return regex.compile(pattern, regex.IGNORECASE | regex.VERSION0)
+
+
+def _backtracks(compiled: regex.Pattern[str], pattern: str) -> bool:
+    """Whether a search over a 30-character run of one of the pattern's characters, then a character that
+    cannot follow, exceeds its probe time: how (a|a)*$ and (\\w|\\d)+$ give themselves away."""
+    chars = dict.fromkeys([*(c for c in pattern if c.isalnum()), "a", "0", " ", "x"])
+    try:
+        for char in chars:
+            for tail in ("!", "\u0000"):
+                compiled.search(char * 30 + tail, timeout=_PROBE_TIMEOUT)
+    except TimeoutError:
+        return True
+    return False
+
+
 def check_timezone(name: str) -> str:
     """`name` if zoneinfo knows it, else ValueError with a readable hint."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)") from None
     return name
 
@@ -170,12 +193,15 @@ class Condition(_Strict):
         if len(value) > MAX_REGEX_CHARS:
             raise ValueError(f"must be at most {MAX_REGEX_CHARS} characters")
         try:
-            re.compile(value, re.IGNORECASE)
-        except re.error as exc:
+            compiled = compile_regex(value)
+        except regex.error as exc:
             raise ValueError(f"is not a valid regular expression: {exc}") from None
         if _NESTED_QUANTIFIER.search(value):
             raise ValueError("nests a quantifier inside a repeated group (like (a+)+), which can take "
                              "exponential time; rewrite it without the nested repetition")
+        if _backtracks(compiled, value):
+            raise ValueError("can take exponential time (a repeated group whose insides can match the same "
+                             "text in several ways, like (a+)+ or (a|a)*); rewrite it without the overlap")
         return value
 
     @field_validator("language_in")
@@ -183,7 +209,7 @@ class Condition(_Strict):
     def _languages(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is None:
             return None
-        value = tuple(v.lower() for v in _non_empty_strings(value, "language", 10))
+        value = tuple(dict.fromkeys(v.lower() for v in _non_empty_strings(value, "language", 10)))
         bad = [v for v in value if v not in LANGUAGES]
         if bad:
             raise ValueError(f"{bad[0]!r} is not one of: {', '.join(LANGUAGES)}")

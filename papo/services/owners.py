@@ -238,7 +238,7 @@ async def set_timezone(user: UserRef, timezone: str) -> str:
     name = timezone.strip()
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
         raise ServiceError(f"unknown time zone {name!r} (e.g. America/Sao_Paulo)") from None
     await _update(user, timezone=name)
     return name

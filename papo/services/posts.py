@@ -86,7 +86,7 @@ def zone(name: str) -> ZoneInfo:
     """An IANA time zone, or a clear error."""
     try:
         return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
         raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)") from None
 
 
