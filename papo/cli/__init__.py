@@ -16,6 +16,7 @@ from papo.cli.common import CommandError, print_error
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
+from papo.cli.secret import add_commands as add_secret_commands
 from papo.cli.webhooks import add_account_commands
 from papo.cli.webhooks import add_commands as add_webhooks_commands
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules_cli.add_commands(sub, add)
     add_posts_commands(sub, add)
     add_bot_commands(sub, add)
+    add_secret_commands(sub, add)
 
     user = sub.add_parser("user", help="manage business users", description="Manage business users.")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
