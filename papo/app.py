@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 async def _stores_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the three stores for the app's lifetime (MongoDB's indexes made once it answers)."""
     async with open_stores(app[app_keys.STORE_URLS], app[app_keys.SETTINGS]) as stores, \
-            start_steps(log, MongoDB_indexes=stores.analytics.ensure_indexes):
+            start_steps(log, ("MongoDB indexes", stores.analytics.ensure_indexes)):
         app[app_keys.STORES] = stores
         yield
 
@@ -37,7 +37,7 @@ async def _queues_ctx(app: web.Application) -> AsyncIterator[None]:
     stores = app[app_keys.STORES]
     # Webhook appends go through the queues' own pipelined connection; Queues bounds each write in time.
     app[app_keys.QUEUES] = queues = Queues(stores.redis, app[app_keys.SETTINGS].stream_partitions)
-    async with start_steps(log, account_index_rebuild=lambda: account_index.rebuild(stores.redis)):
+    async with start_steps(log, ("account index rebuild", lambda: account_index.rebuild(stores.redis))):
         yield
     await queues.aclose()
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from papo.timezones import known_zone
 
 GRAPH_API_URL = "https://graph.facebook.com/v23.0"
 INSTAGRAM_API_URL = "https://graph.instagram.com/v23.0"
@@ -170,10 +171,8 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
-            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Sao_Paulo)") from None
+        if known_zone(value) is None:
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Sao_Paulo)")
         return value
 
     @field_validator("database_url")

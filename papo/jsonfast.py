@@ -50,7 +50,7 @@ def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON text; ValueError for what JSON cannot carry (a lone surrogate, nesting past the stack)."""
+    """Compact JSON text; ValueError for nesting past the stack (a lone surrogate passes: see `dumpb`)."""
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError: big ints, non-str keys, depth > 255, types orjson does not know

@@ -152,14 +152,14 @@ async def until_done(what: str, step: Callable[[], Awaitable[T]], logger: loggin
 
 
 @contextlib.asynccontextmanager
-async def start_steps(logger: logging.Logger, **steps: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
-    """Run start-up steps (named by keyword) in the background, each until done, for the block's lifetime.
+async def start_steps(logger: logging.Logger,
+                      *steps: tuple[str, Callable[[], Awaitable[object]]]) -> AsyncIterator[None]:
+    """Run start-up steps, given as (what, step), in the background, each until done, for the block's lifetime.
 
     For what must happen once but must not hold a role back while a store is down (MongoDB's indexes,
     the account index): the role serves meanwhile, and the step finishes when the store is back.
     """
-    tasks = [asyncio.create_task(until_done(what.replace("_", " "), step, logger), name=what)
-             for what, step in steps.items()]
+    tasks = [asyncio.create_task(until_done(what, step, logger), name=what) for what, step in steps]
     try:
         yield
     finally:

@@ -166,11 +166,16 @@ async def check_stores(stores: Stores) -> dict[str, str | None]:
     return results
 
 
-def token_cipher(settings: Settings) -> TokenCipher:
-    """The cipher for platform tokens: PAPO_SECRET_KEY, else the key `papo up` generated in the data dir."""
+def configured_key(settings: Settings) -> str | None:
+    """The key tokens are encrypted with: PAPO_SECRET_KEY, else the key `papo up` generated in the data dir."""
     if settings.secret_key is not None:
-        return TokenCipher(settings.secret_key.get_secret_value())
-    key = read_secret_file(settings.data_dir)
+        return settings.secret_key.get_secret_value()
+    return read_secret_file(settings.data_dir)
+
+
+def token_cipher(settings: Settings) -> TokenCipher:
+    """The cipher for platform tokens (`configured_key`)."""
+    key = configured_key(settings)
     if key is None:
         raise StoresUnavailable(
             "no PAPO_SECRET_KEY is set and none was generated in "

@@ -38,7 +38,7 @@ async def serve_forever(
 
     pool = 10 + (settings.stream_partitions + 6 if "worker" in roles else 0) + (2 if "scheduler" in roles else 0)
     async with open_stores(urls, settings, pool_max=pool) as stores, \
-            start_steps(log, MongoDB_indexes=stores.analytics.ensure_indexes):
+            start_steps(log, ("MongoDB indexes", stores.analytics.ensure_indexes)):
         runner = web.AppRunner(create_app(settings, urls, stores=stores), access_log=None)
         await runner.setup()
         background: list[asyncio.Task[None]] = []

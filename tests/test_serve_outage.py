@@ -9,20 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 
+from papo.stack.process import free_ports
 from tests.conftest import TEST_SECRET
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str) -> tuple[int, dict]:
@@ -34,10 +28,7 @@ def _get(url: str) -> tuple[int, dict]:
 
 
 def test_serve_starts_and_stays_up_while_mongodb_is_down(migrated, tmp_path) -> None:
-    port = _free_port()
-    with socket.socket() as s:  # a port where nothing listens: MongoDB "down"
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+    port, dead = free_ports(2)  # dead: where nothing listens, MongoDB "down"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPO_")}
     env.update({
         "PAPO_DATA_DIR": str(tmp_path), "PAPO_PORT": str(port), "PAPO_SECRET_KEY": TEST_SECRET,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from papo.adapters.events import InboundEvent
 from papo.ai.base import Classification
@@ -32,17 +32,15 @@ from papo.engine.model import (
 )
 from papo.engine.text import MAX_TEXT, fold_tag, padded, tokens
 from papo.engine.triggers import triggers_for
+from papo.timezones import known_zone
 
 _DEFAULT_CONTEXT = EvalContext()
 
 
 @lru_cache(maxsize=256)
 def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
-        # An owner setting that zoneinfo does not know must not stop automation; the default is Brazil's.
-        return ZoneInfo(DEFAULT_TIMEZONE)
+    # An owner setting that zoneinfo does not know must not stop automation; the default is Brazil's.
+    return known_zone(name) or ZoneInfo(DEFAULT_TIMEZONE)
 
 
 def _media_ids(event: InboundEvent) -> frozenset[str]:

@@ -15,6 +15,7 @@ from papo.enums import Platform
 
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BLANKS = " \t"
+_ENDS_BLANK = tuple(_BLANKS)  # for str.endswith / startswith
 _PUNCT = tuple(",.!?;:")
 
 # Variables every reply text may use.
@@ -86,10 +87,9 @@ def _tidy_around(pieces: list[str | None], literal: list[bool], i: int) -> None:
     after = pieces[i + 1] if literal[i + 1] else None
     at_start = not any(pieces[:i])
     at_end = not any(pieces[i + 1:])
-    if before is not None and before.endswith(tuple(_BLANKS)) and (at_end or (after or "").startswith(_PUNCT)):
+    if before is not None and before.endswith(_ENDS_BLANK) and (at_end or (after or "").startswith(_PUNCT)):
         pieces[i - 1] = before.rstrip(_BLANKS)  # "Olá {first_name}," → "Olá,"; "… {first_name}" at the end
-    elif after is not None and after.startswith(tuple(_BLANKS)) and (
-            at_start or (before or "").endswith(tuple(_BLANKS))):
+    elif after is not None and after.startswith(_ENDS_BLANK) and (at_start or (before or "").endswith(_ENDS_BLANK)):
         pieces[i + 1] = after.lstrip(_BLANKS)  # "{first_name} oi" → "oi"; "a {x} b" → "a b"
 
 

@@ -10,7 +10,6 @@ import re
 import uuid
 from collections.abc import Iterable
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import regex
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +18,7 @@ from papo.ai.base import LANGUAGES
 from papo.engine.render import BUILTINS, NOTIFY_VARIABLES, unknown_placeholders
 from papo.engine.text import phrase
 from papo.enums import Intent, LeadQuality, Sentiment
+from papo.timezones import known_zone
 
 MAX_KEYWORDS = 200
 MAX_KEYWORD_CHARS = 100
@@ -28,12 +28,12 @@ MAX_BUTTONS = 3  # WhatsApp reply buttons: at most 3, titles at most 20 characte
 MAX_BUTTON_CHARS = 20
 MAX_COOLDOWN = 30 * 24 * 3600
 DEFAULT_PRIORITY = 100
-# A quantified group that itself contains a quantifier — "(a+)+", "(\w*)*", "(x|y+){2,}" — is the
-# classic exponential-backtracking shape; refuse it rather than find out on a customer's message.
 # Rule regexes run on the `regex` engine (the stdlib's syntax, Unicode-aware) with a time limit per search:
 # a pattern that backtracks exponentially costs at most REGEX_TIMEOUT per message instead of hours.
 REGEX_TIMEOUT = 0.05  # seconds, per rule and message
 _PROBE_TIMEOUT = 0.02  # seconds per probe when a rule is saved
+# A quantified group that itself contains a quantifier — "(a+)+", "(\w*)*", "(x|y+){2,}" — is the
+# classic exponential-backtracking shape; refuse it rather than find out on a customer's message.
 _NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d+,\d*\})")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 _TEMPLATE_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -89,10 +89,8 @@ def _backtracks(compiled: regex.Pattern[str], pattern: str) -> bool:
 
 def check_timezone(name: str) -> str:
     """`name` if zoneinfo knows it, else ValueError with a readable hint."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)") from None
+    if known_zone(name) is None:
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)")
     return name
 
 

@@ -91,7 +91,7 @@ async def _receive(request: web.Request, platform: str, adapter: WebhookAdapter)
                 log.info("dropped a %s %s event for unknown account %s", platform, event.kind, event.account_id)
     try:
         ids = await request.app[app_keys.QUEUES].enqueue(known, platform=platform, raw=body)
-    except ValueError as exc:  # an event the queue cannot encode (nested past 255 levels and the stack)
+    except PayloadError as exc:  # an event the queue cannot encode (nested past 255 levels and the stack)
         metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="payload")
         return json_error(400, "malformed body", str(exc))
     queued = len(ids) - ids.count(None)

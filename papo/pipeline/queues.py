@@ -9,6 +9,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from papo.adapters.errors import PayloadError
 from papo.adapters.events import InboundEvent
 from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN
 from papo.streams import codec
@@ -51,14 +52,18 @@ class Queues:
     async def enqueue(self, events: Sequence[InboundEvent], *, platform: str, raw: bytes | None) -> list[str | None]:
         """Queue each new event (None for duplicates) and, when given, the raw body for the archive.
 
-        Raises ValueError, before anything is queued, when an event cannot be encoded (nested past what the
-        encoder takes): encoding here, per request, keeps one such body from failing the requests batched
-        with it.
+        Raises PayloadError, before anything is queued, when an event cannot be encoded (nested past what
+        the encoder takes): encoding here, per request, keeps one such body from failing the requests
+        batched with it.
         """
         items = []
         for event in events:
             data = event.to_dict()
-            items.append(Item(data["conversation_key"], data, event.dedupe_key, codec.encode_data(data)))
+            try:
+                encoded = codec.encode_data(data)
+            except ValueError as exc:
+                raise PayloadError(f"an event of this body cannot be queued: {exc}") from None
+            items.append(Item(data["conversation_key"], data, event.dedupe_key, encoded))
         body = None
         if raw is not None:
             body = {"platform": platform, "received_at": time.time(), "body": raw.decode("utf-8", "replace")}

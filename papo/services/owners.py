@@ -14,13 +14,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from tortoise import Tortoise
 
 from papo.models import ConnectedAccount, OwnerSettings, TelegramLink, User
 from papo.services import NotFound, ServiceError
 from papo.services.templates import UserRef, user_id
+from papo.timezones import known_zone
 
 CODE_TTL = timedelta(minutes=15)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read and typed by people
@@ -236,10 +237,8 @@ async def set_language(user: UserRef, language: str) -> None:
 async def set_timezone(user: UserRef, timezone: str) -> str:
     """Set the owner's IANA time zone (used for follow-ups, stats days and quiet hours)."""
     name = timezone.strip()
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
-        raise ServiceError(f"unknown time zone {name!r} (e.g. America/Sao_Paulo)") from None
+    if known_zone(name) is None:
+        raise ServiceError(f"unknown time zone {name!r} (e.g. America/Sao_Paulo)")
     await _update(user, timezone=name)
     return name
 

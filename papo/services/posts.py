@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
 from tortoise import Tortoise
@@ -27,6 +27,7 @@ from papo.services.post_views import PostView, post_view, post_views
 from papo.services.templates import UserRef, user_id
 from papo.streams.producer import Item, Producer
 from papo.streams.spec import StreamSpec
+from papo.timezones import known_zone
 
 POSTS_STREAM = "posts"
 PAST_TOLERANCE = timedelta(seconds=60)  # "10:00" typed at 10:00:30 still means now, not an error
@@ -84,10 +85,10 @@ def posts_spec(partitions: int) -> StreamSpec:
 
 def zone(name: str) -> ZoneInfo:
     """An IANA time zone, or a clear error."""
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a directory
-        raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)") from None
+    found = known_zone(name.strip())
+    if found is None:
+        raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)")
+    return found
 
 
 def parse_when(value: str | datetime, timezone: str, *, now: datetime | None = None) -> datetime:

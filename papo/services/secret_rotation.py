@@ -20,7 +20,8 @@ import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
 
 from papo.constants import ACCOUNT_SECRETS
-from papo.crypto import SECRET_FILE, CryptoError, TokenCipher, read_secret_file
+from papo.crypto import SECRET_FILE, CryptoError, TokenCipher
+from papo.runtime import configured_key
 from papo.services import ServiceError
 from papo.services.connect import WIPED_TOKEN
 from papo.services.outbound import ACCOUNT_CACHE
@@ -81,13 +82,6 @@ class RotationReport:
         if self.changed_meanwhile:
             out["changed_meanwhile"] = self.changed_meanwhile
         return out
-
-
-def configured_key(settings: Any) -> str | None:
-    """The key Papo encrypts with now: PAPO_SECRET_KEY, else the key file `papo up` generated."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    return read_secret_file(settings.data_dir)
 
 
 def _cipher(key: str, which: str) -> TokenCipher:

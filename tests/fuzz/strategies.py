@@ -276,17 +276,6 @@ def check_events(events: Any, platforms: set[Platform]) -> None:
         check_event(event, platforms)
 
 
-def unhashable_change_field(body: Any) -> bool:
-    """A Meta entry whose `changes[].field` is an array or object (crashes messaging.is_messaging_change)."""
-    if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
-        return False
-    return any(
-        isinstance(change.get("field"), list | dict)
-        for entry in body["entry"] if isinstance(entry, dict) and isinstance(entry.get("changes"), list)
-        for change in entry["changes"] if isinstance(change, dict)
-    )
-
-
 def platforms_of(platform: Platform, body: Any) -> set[Platform]:
     """Which platforms a body's events may name: a Meta body is routed on its `object`, whatever the URL."""
     if platform in (Platform.WHATSAPP, Platform.INSTAGRAM, Platform.FACEBOOK) and isinstance(body, dict):
