@@ -69,8 +69,13 @@ class AnalyticsStore:
         platform: str | None,
         data: dict[str, Any] | None = None,
         created_at: datetime | None = None,
+        doc_id: str | None = None,
     ) -> Any:
-        """Insert an `analytics_logs` document (with those of concurrent callers); returns its ObjectId."""
+        """Insert an `analytics_logs` document (with those of concurrent callers); returns its `_id`.
+
+        `doc_id` makes the event idempotent: logged again (a redelivery after a crash), it is a duplicate
+        key and stays one document. Without it the document gets a fresh ObjectId.
+        """
         if event_type not in ANALYTICS_EVENTS:
             allowed = ", ".join(sorted(ANALYTICS_EVENTS))
             raise ValueError(f"event_type {event_type!r} is not one of: {allowed}")
@@ -81,6 +86,8 @@ class AnalyticsStore:
             "data": data or {},
             "created_at": created_at or datetime.now(UTC),
         }
+        if doc_id is not None:
+            doc["_id"] = doc_id
         return await self._events.submit(doc)
 
     async def _insert_events(self, docs: list[dict[str, Any]]) -> list[Any]:

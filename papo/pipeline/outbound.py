@@ -364,8 +364,8 @@ class OutboundPipeline:
         if state == "sent" and not logged:
             await records.log_sent(self.stores.analytics, request, outcome, message_id)
             done.append("logged")
-        # One write for both flags: a crash before it only repeats the idempotent row upsert (and, in that
-        # narrow gap, the analytics event).
+        # One write for both flags: a crash before it only repeats the row upsert and the analytics insert,
+        # both keyed by the outbound id, so each stays one.
         await self.ledger.flag(request.outbound_id, *done)
 
     async def _dead_letter(self, entry: Entry, error: str) -> None:

@@ -388,8 +388,9 @@ class MessageRecorder:
 
 async def log_sent(analytics: AnalyticsStore, request: OutboundMessage, outcome: Outcome,
                    message_id: uuid.UUID | None) -> None:
-    """The `analytics_logs` `message_sent` event of a reply that went out."""
+    """The `analytics_logs` `message_sent` event of a reply that went out, once per outbound id."""
     await analytics.log_event(
+        doc_id=f"message_sent:{request.outbound_id}",  # a worker killed before its ledger flag logs it again
         user_id=request.user_id,
         event_type="message_sent",
         platform=str(request.platform),

@@ -200,6 +200,18 @@ async def test_a_replayed_request_is_never_sent_twice(stores, fake, make_pipelin
     assert len(await sent_rows()) == 1 and len(await _analytics(stores)) == 1
 
 
+async def test_a_crash_before_the_ledger_flags_logs_the_reply_once(stores, fake, make_pipeline, scene) -> None:
+    # Killed after the row and the analytics insert, before the flags: the redelivery does both again.
+    s = await scene(Platform.WHATSAPP, phone=PHONE)
+    request = s.request(outbound_id="killed-before-flag")
+    await deliver(make_pipeline(), request)
+    await stores.redis.hset(f"papo:sent:{request.outbound_id}", mapping={"recorded": "0", "logged": "0"})
+    await deliver(make_pipeline(), request, entry_id="2-0")
+    assert len(fake.calls) == 1 and len(await sent_rows()) == 1
+    [event] = await _analytics(stores)
+    assert event["_id"] == f"message_sent:{request.outbound_id}"
+
+
 async def test_a_crash_between_the_call_and_the_record_is_reported_not_resent(
     stores, fake, make_pipeline, scene
 ) -> None:
