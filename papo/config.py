@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # Account connections: OAuth state, hub leases, token refresh (papo/services/CONNECT.md).
     meta_login_config_id: str | None = None
     oauth_state_ttl: int = Field(default=600, ge=60, le=3600)
-    youtube_hub_lease_seconds: int = Field(default=432_000, ge=3600)
+    youtube_hub_lease_seconds: int = Field(default=432_000, ge=3600, le=2_592_000)
     youtube_lease_renew_before: float = Field(default=86_400, gt=0)
     token_refresh_before: float = Field(default=900, gt=0)
     token_warn_before: float = Field(default=604_800, gt=0)

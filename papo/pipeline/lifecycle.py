@@ -11,7 +11,9 @@ Each round (every PAPO_LIFECYCLE_INTERVAL seconds, default 300):
     refresh tokens).
 A token refresh refused (`invalid_grant`), a Graph error 190 or an expired token that cannot be renewed
 disconnects the account and alerts the owner. One worker runs a round at a time (a Redis lock); every step
-is idempotent, so a round cut short is simply redone by the next one.
+is idempotent, so a round cut short is simply redone by the next one. Each account is handled on its own:
+one whose step fails (bad data, a bug, a platform's odd answer) is logged and counted in `failed`, and the
+round goes on with the others; only a store going down ends the round (the next one retries).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +36,7 @@ from papo.constants import KEY_PREFIX
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
-from papo.resilience import every
+from papo.resilience import every, is_store_down
 from papo.runtime import Stores
 from papo.services import subscriptions
 from papo.services.account_index import Owner
@@ -82,6 +84,7 @@ class RoundReport:
     warned: int = 0
     owners_checked: int = 0
     disconnected: int = 0
+    failed: int = 0  # account steps that raised (logged; the round went on)
 
 
 class AccountLifecycle:
@@ -106,15 +109,32 @@ class AccountLifecycle:
         report = RoundReport()
         try:
             await subscriptions.apply_hub_verifications(redis)
-            await self.register_new(now, report)
-            await self.refresh_tokens(now, report)
-            await self.renew_leases(now, report)
-            await self.recheck_meta(now, report)
-            await self.warn_expiring(now, report)
-            await self.check_owners(now, report)
+            for step in (self.register_new, self.refresh_tokens, self.renew_leases, self.recheck_meta,
+                         self.warn_expiring, self.check_owners):
+                try:
+                    await step(now, report)
+                except Exception as exc:
+                    if is_store_down(exc):
+                        raise
+                    report.failed += 1  # a step's own bug must not stop the steps after it
+                    log.exception("lifecycle step %s failed (the round goes on): %s", step.__name__, exc)
         finally:
             await redis.eval(_RELEASE, 1, LOCK, token)
         return report
+
+    @contextlib.contextmanager
+    def _isolated(self, step: str, account: Any, report: RoundReport) -> Iterator[None]:
+        """One account's part of a step: an error is logged and counted, and the step goes on to the next."""
+        try:
+            yield
+        except Exception as exc:
+            if is_store_down(exc):
+                raise  # not this account's fault: the round ends and `every` waits for the store
+            report.failed += 1
+            name = f"{account.platform} account {account.platform_account_id}" if isinstance(
+                account, ConnectedAccount) else f"owner {account.id}"
+            log.warning("lifecycle %s of %s failed (the round goes on): %s: %s", step, name,
+                        type(exc).__name__, exc)
 
     async def _disconnect(self, account: ConnectedAccount, reason: str, report: RoundReport) -> None:
         result = await disconnect_account(self.stores.redis, account.id, reason, notify=True)
@@ -123,10 +143,12 @@ class AccountLifecycle:
     async def register_new(self, now: datetime, report: RoundReport) -> None:
         """Accounts never registered (connected by hand with `papo account connect`)."""
         async for account in ConnectedAccount.filter(status=CONNECTED, subscription_state__isnull=True):
-            result = await subscriptions.register(self.ctx, account, now=now)
-            report.registered += 1
-            if result.revoked:
-                await self._disconnect(account, f"the platform refused the account's token: {result.error}", report)
+            with self._isolated("registration", account, report):
+                result = await subscriptions.register(self.ctx, account, now=now)
+                report.registered += 1
+                if result.revoked:
+                    await self._disconnect(account, f"the platform refused the account's token: {result.error}",
+                                           report)
 
     async def renew_leases(self, now: datetime, report: RoundReport) -> None:
         """YouTube hub leases ending soon (or failed / never verified for an hour): subscribe again."""
@@ -136,8 +158,9 @@ class AccountLifecycle:
             stale = checked is None or checked <= now - RETRY_AFTER
             expires = account.subscription_expires_at
             if (account.subscription_state in (FAILED, PENDING) and stale) or expires is None or expires <= soon:
-                await subscriptions.register(self.ctx, account, now=now)
-                report.leases_renewed += 1
+                with self._isolated("lease renewal", account, report):
+                    await subscriptions.register(self.ctx, account, now=now)
+                    report.leases_renewed += 1
 
     async def refresh_tokens(self, now: datetime, report: RoundReport) -> None:
         """TikTok and Google access tokens expiring soon: refresh and store; disconnect when refused."""
@@ -145,7 +168,8 @@ class AccountLifecycle:
         accounts = ConnectedAccount.filter(status=CONNECTED, platform__in=[Platform.TIKTOK, Platform.YOUTUBE],
                                            token_expires_at__lte=soon)
         async for account in accounts:
-            report.tokens_refreshed += int(await self.refresh_account(account.id, soon, now, report))
+            with self._isolated("token refresh", account, report):
+                report.tokens_refreshed += int(await self.refresh_account(account.id, soon, now, report))
 
     async def refresh_account(self, account_id: Any, due: datetime, now: datetime, report: RoundReport) -> bool:
         """Refresh one account's token if it still expires before `due`; True when new tokens were stored.
@@ -212,16 +236,17 @@ class AccountLifecycle:
             target = subscriptions.installation(account)
             if account.id not in due_ids and (target or ("account", str(account.id))) not in urgent:
                 continue
-            if target is not None and target in memo:
-                result = memo[target]
-                await subscriptions.record(account, result, now, None)
-            else:
-                result = await subscriptions.check(self.ctx, account, now=now)
-                if target is not None:
-                    memo[target] = result
-            report.meta_checked += 1
-            if result.revoked:
-                await self._disconnect(account, f"Meta refused the account's token: {result.error}", report)
+            with self._isolated("Meta subscription check", account, report):
+                if target is not None and target in memo:
+                    result = memo[target]
+                    await subscriptions.record(account, result, now, None)
+                else:
+                    result = await subscriptions.check(self.ctx, account, now=now)
+                    if target is not None:
+                        memo[target] = result
+                report.meta_checked += 1
+                if result.revoked:
+                    await self._disconnect(account, f"Meta refused the account's token: {result.error}", report)
 
     async def _problems(self, account_ids: Iterable[Any]) -> dict[str, datetime]:
         """When a send last reported each account's token as refused (the outbound pipeline's record)."""
@@ -246,13 +271,14 @@ class AccountLifecycle:
             expires = account.token_expires_at
             if expires is None:  # the filter excludes it; keeps the type checker honest
                 continue
-            if expires <= now:
-                await self._disconnect(account, f"the Meta access token expired on {expires:%Y-%m-%d}", report)
-            else:
-                report.warned += await self._warn(account, expires)
+            with self._isolated("expiry warning", account, report):
+                if expires <= now:
+                    await self._disconnect(account, f"the Meta access token expired on {expires:%Y-%m-%d}", report)
+                else:
+                    report.warned += await self._warn(account, expires)
         async for account in ConnectedAccount.filter(status=CONNECTED, platform=Platform.TIKTOK):
             until = (account.details or {}).get("refresh_expires_at")
-            with contextlib.suppress(TypeError, ValueError):
+            with self._isolated("expiry warning", account, report), contextlib.suppress(TypeError, ValueError):
                 refresh_ends = datetime.fromisoformat(str(until))
                 if now < refresh_ends <= warn_at:
                     report.warned += await self._warn(account, refresh_ends)
@@ -276,8 +302,9 @@ class AccountLifecycle:
         owners = User.filter(accounts__status=CONNECTED, accounts__platform__in=[str(p) for p in META_PLATFORMS])
         async for user in owners.distinct():
             if user.identity_checked_at is None or user.identity_checked_at <= due:
-                await refresh_owner_verification(self.ctx, user)
-                report.owners_checked += 1
+                with self._isolated("business verification check", user, report):
+                    await refresh_owner_verification(self.ctx, user)
+                    report.owners_checked += 1
 
 
 async def on_inbound(stores: Stores, events: Iterable[InboundEvent], owners: Mapping[str, list[Owner]]) -> int:

@@ -47,7 +47,10 @@ APP_LEVEL = (Platform.TIKTOK, Platform.KWAI)
 DEFAULT_LEASE = 5 * 24 * 3600  # Google's hub grants about five days; renewed before it ends
 LAST_EVENT = KEY_PREFIX + "last-event"  # hash account id -> unix seconds of the newest event received
 HUB_UNSUBSCRIBING = KEY_PREFIX + "hub-unsubscribing:"  # + channel id: Papo asked the hub to unsubscribe
+HUB_SUBSCRIBING = KEY_PREFIX + "hub-subscribing:"  # + channel id -> the lease Papo asked for (pending request)
 HUB_VERIFIED = KEY_PREFIX + "hub-verified"  # hash channel id -> {"mode", "at", "lease"} from the hub's call
+HUB_PENDING_SECONDS = 24 * 3600  # the hub verifies within seconds; an unanswered request lapses after a day
+MAX_LEASE = 30 * 24 * 3600  # the most Papo ever asks for (PAPO_YOUTUBE_HUB_LEASE_SECONDS is capped there)
 
 _KEEP_MAX = """
 for i = 1, #ARGV, 2 do
@@ -133,6 +136,9 @@ async def _subscribe(ctx: AccountContext, account: ConnectedAccount, now: dateti
         if not secret:
             raise NotConfigured("PAPO_YOUTUBE_HUB_SECRET is not set: the hub must sign what it pushes")
         lease = int(getattr(settings, "youtube_hub_lease_seconds", DEFAULT_LEASE))
+        # Before the request: a hub may verify before it answers. Only this request's verification is
+        # confirmed at the callback, and with no longer a lease than this one.
+        await ctx.redis.set(HUB_SUBSCRIBING + account.platform_account_id, str(lease), ex=HUB_PENDING_SECONDS)
         verified = await youtube_hub(settings, ctx.session).subscribe(
             account.platform_account_id, public_callback(settings, "/webhooks/youtube"),
             secret=secret, lease_seconds=lease)
@@ -260,7 +266,8 @@ async def hub_intent_refusal(redis: aioredis.Redis, platform: str, query: Mappin
     """Why Papo does not want the (un)subscription a YouTube hub asks it to confirm, or None when it does.
 
     PubSubHubbub 0.4 §5.3: the subscriber confirms only what it asked for, else answers 404. Papo wants
-    the feeds of its connected channels, and to drop those it unsubscribed from.
+    the feeds of its connected channels for which it has a subscription request pending (the route is
+    anonymous: anyone can call it), and to drop those it unsubscribed from.
     """
     if platform != Platform.YOUTUBE:
         return None
@@ -271,38 +278,61 @@ async def hub_intent_refusal(redis: aioredis.Redis, platform: str, query: Mappin
                      .get(account_index.index_key(platform, channel)))
     if mode == "subscribe" and not connected:
         return f"no connected YouTube channel {channel}: Papo did not ask for this subscription"
+    if mode == "subscribe" and not await redis.exists(HUB_SUBSCRIBING + channel):
+        return f"Papo has no subscription request pending for YouTube channel {channel}"
     if mode == "unsubscribe" and connected and not await redis.exists(HUB_UNSUBSCRIBING + channel):
         return f"YouTube channel {channel} is connected: Papo did not ask to unsubscribe"
     return None
 
 
 async def note_hub_verification(redis: aioredis.Redis, platform: str, query: Mapping[str, str]) -> None:
-    """Record a YouTube hub verification the webhook handler just answered (and its actual lease)."""
+    """Record a YouTube hub verification the webhook handler just answered, with the lease it grants.
+
+    The lease is the hub's when shorter than what Papo asked for, else Papo's: a caller cannot stretch it
+    (ten years would silently end renewal) or overflow the expiry date.
+    """
     if platform != Platform.YOUTUBE:
         return
     channel, mode = topic_channel(query.get("hub.topic", "")), query.get("hub.mode")
     if channel is None or mode not in ("subscribe", "unsubscribe"):
         return
-    try:
-        lease = int(query.get("hub.lease_seconds") or 0)
-    except ValueError:
-        lease = 0
+    lease = 0
+    if mode == "subscribe":
+        asked = await redis.getdel(HUB_SUBSCRIBING + channel)
+        if asked is None:
+            return  # a concurrent verification of the same request took it
+        lease = clamp_lease(query.get("hub.lease_seconds"), int(asked))
     await redis.hset(HUB_VERIFIED, channel, json.dumps({"mode": mode, "at": time.time(), "lease": lease}))
 
 
+def clamp_lease(granted: str | int | None, asked: int) -> int:
+    """The lease in force: the hub's `hub.lease_seconds` when it is a positive number below `asked`."""
+    try:
+        lease = int(granted or 0)
+    except (TypeError, ValueError):
+        lease = 0
+    return min(lease, asked, MAX_LEASE) if lease > 0 else min(asked, MAX_LEASE)
+
+
 async def apply_hub_verifications(redis: aioredis.Redis) -> int:
-    """Move recorded hub verifications onto the accounts: subscribed, with the lease the hub granted."""
+    """Move recorded hub verifications onto the accounts: subscribed, with the lease the hub granted.
+
+    Each entry on its own: one that cannot be applied is logged and dropped, never left to stop the round.
+    """
     applied = 0
     for channel, raw in (await redis.hgetall(HUB_VERIFIED)).items():
-        data = json.loads(raw)
-        if data.get("mode") == "subscribe":
-            at = datetime.fromtimestamp(float(data["at"]), UTC)
-            values: dict[str, Any] = {"subscription_state": SUBSCRIBED, "subscription_error": None,
-                                      "subscription_checked_at": at}
-            if int(data.get("lease") or 0) > 0:
-                values["subscription_expires_at"] = at + timedelta(seconds=int(data["lease"]))
-            applied += await ConnectedAccount.filter(platform=Platform.YOUTUBE, platform_account_id=channel,
-                                                     status=CONNECTED).update(**values)
+        try:
+            data = json.loads(raw)
+            if data.get("mode") == "subscribe":
+                at = datetime.fromtimestamp(float(data["at"]), UTC)
+                values: dict[str, Any] = {"subscription_state": SUBSCRIBED, "subscription_error": None,
+                                          "subscription_checked_at": at}
+                if (lease := int(data.get("lease") or 0)) > 0:  # entries written before the clamp too
+                    values["subscription_expires_at"] = at + timedelta(seconds=min(lease, MAX_LEASE))
+                applied += await ConnectedAccount.filter(platform=Platform.YOUTUBE, platform_account_id=channel,
+                                                         status=CONNECTED).update(**values)
+        except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
+            log.warning("dropping the hub verification recorded for YouTube channel %s: %s", channel, exc)
         await redis.eval(_DELETE_IF_SAME, 1, HUB_VERIFIED, channel, raw)
     return applied
 

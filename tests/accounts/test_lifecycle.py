@@ -13,7 +13,7 @@ from papo.pipeline.lifecycle import AccountLifecycle, RoundReport
 from papo.services.connect import WIPED_TOKEN
 from papo.services.outbound import ACCOUNT_CACHE, load_account, report_account_problem
 from papo.services.subscriptions import apply_hub_verifications
-from tests.accounts.fakes import BUSINESS, CHANNEL, PAGE_1, TOPIC, page_token
+from tests.accounts.fakes import BUSINESS, CHANNEL, PAGE_1, PAGE_2, TOPIC, page_token
 from tests.conftest import eventually
 
 
@@ -204,3 +204,43 @@ async def test_only_one_worker_runs_a_round(papo) -> None:
     await papo.stores.redis.set("papo:lifecycle:lock", "someone-else", ex=60)
 
     assert await first.run_once() is None and await second.run_once() is None
+
+
+async def test_one_bad_account_or_verification_never_stops_the_round(papo, monkeypatch) -> None:
+    import json
+    import time
+
+    from papo.services import subscriptions
+    from papo.services.accounts import connect_account
+
+    # A verification recorded before leases were clamped (an anonymous caller's 10**12 seconds overflowed
+    # the expiry date, and every later round failed at its first step) ...
+    await papo.connect("youtube")
+    await eventually(lambda: _true(papo.fake.hub_verified))
+    await papo.stores.redis.hset(subscriptions.HUB_VERIFIED, CHANNEL,
+                                 json.dumps({"mode": "subscribe", "at": time.time(), "lease": 10**12}))
+    # ... and two Pages connected by hand, the first of which fails for a reason of its own.
+    accounts = [(await connect_account(user=papo.owner, platform="facebook", platform_account_id=page,
+                                       access_token=page_token(page), cipher=papo.cipher))[0]
+                for page in (PAGE_1, PAGE_2)]
+    register = subscriptions.register
+
+    async def broken_for_the_first(ctx, account, **kwargs):
+        if account.id == accounts[0].id:
+            raise RuntimeError("an odd answer nobody planned for")
+        return await register(ctx, account, **kwargs)
+
+    monkeypatch.setattr(subscriptions, "register", broken_for_the_first)
+    report = await job(papo).run_once()
+
+    # It failed twice (registration, then the Meta check that registers it again); the rest went on.
+    assert report is not None and report.failed == 2 and report.registered == 1 and report.owners_checked == 1
+    assert PAGE_2 in papo.fake.page_subs and PAGE_1 not in papo.fake.page_subs
+    youtube = await ConnectedAccount.get(platform="youtube")
+    assert youtube.subscription_state == "subscribed"
+    assert youtube.subscription_expires_at <= datetime.now(UTC) + timedelta(seconds=subscriptions.MAX_LEASE)
+    assert not await papo.stores.redis.hexists(subscriptions.HUB_VERIFIED, CHANNEL)
+
+
+async def _true(value: object) -> bool:
+    return bool(value)

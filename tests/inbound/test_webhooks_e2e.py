@@ -247,16 +247,24 @@ async def test_handshakes(web, settings, stores, connect) -> None:
     channel = "UCabcdefghijklmnopqrstuv"
     topic = f"https://www.youtube.com/feeds/videos.xml?channel_id={channel}"
 
-    async def hub(mode: str) -> aiohttp.ClientResponse:
+    async def hub(mode: str, lease: str = "432000") -> aiohttp.ClientResponse:
         return await web.get("/webhooks/youtube", params={
-            "hub.mode": mode, "hub.topic": topic, "hub.challenge": "abc123", "hub.lease_seconds": "432000"})
+            "hub.mode": mode, "hub.topic": topic, "hub.challenge": "abc123", "hub.lease_seconds": lease})
 
     # PubSubHubbub: confirm only what Papo asked for — a feed of a connected channel — else 404.
     refused = await hub("subscribe")
     assert refused.status == 404 and channel in (await refused.json())["detail"]
     await connect("youtube", channel)
-    yt = await hub("subscribe")
+    # Connected, but the route is anonymous: without a request of Papo's pending, nobody can set a lease.
+    unasked = await hub("subscribe", lease=str(10**12))
+    assert unasked.status == 404 and "no subscription request pending" in (await unasked.json())["detail"]
+    assert not await stores.redis.hexists(subscriptions.HUB_VERIFIED, channel)
+    await stores.redis.set(subscriptions.HUB_SUBSCRIBING + channel, "432000")  # what subscribing records
+    yt = await hub("subscribe", lease=str(10**12))
     assert yt.status == 200 and await yt.text() == "abc123"
+    verified = json.loads(await stores.redis.hget(subscriptions.HUB_VERIFIED, channel))
+    assert verified["mode"] == "subscribe" and verified["lease"] == 432000  # no longer than Papo asked for
+    assert (await hub("subscribe")).status == 404  # the request is answered: a replay is not confirmed
     assert (await hub("unsubscribe")).status == 404  # still connected, and Papo did not ask
     await stores.redis.set(subscriptions.HUB_UNSUBSCRIBING + channel, "1")  # what disconnecting records
     assert (await hub("unsubscribe")).status == 200
