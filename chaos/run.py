@@ -536,8 +536,11 @@ async def _drained(urls: dict[str, str], expected: int, *, within: float,
                 settled = 0
                 if stored >= expected:
                     marks.setdefault("stored", time.monotonic())
-                    async for key in redis.scan_iter(match="papo:sent:*", count=1000):
-                        settled += await redis.hget(key, "state") in final
+                    keys = [key async for key in redis.scan_iter(match="papo:sent:*", count=1000)]
+                    pipe = redis.pipeline(transaction=False)
+                    for key in keys:  # one round trip: polling must not be what the drain time measures
+                        pipe.hget(key, "state")
+                    settled = sum(state in final for state in await pipe.execute())
                 if stored >= expected and settled >= expected:
                     return time.monotonic()
             except (OSError, asyncpg.PostgresError, aioredis.RedisError):
