@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -201,6 +201,11 @@ class Settings(BaseSettings):
         """True when an OpenAI-compatible model is configured (a key or a base URL)."""
         return self.openai_api_key is not None or self.openai_base_url is not None
 
+    def __repr_args__(self) -> Any:
+        """repr() and str() show store URLs without their passwords, as SecretStr does for secrets."""
+        for name, value in super().__repr_args__():
+            yield name, _without_password(value)
+
     def url(self, name: str) -> str:
         """A base URL setting as a string without a trailing slash (for joining paths)."""
         return str(getattr(self, name)).rstrip("/")
@@ -214,9 +219,20 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            shown = "" if _is_secret(field) else f" (got {err.get('input')!r})"
+            shown = "" if _is_secret(field) else f" (got {_without_password(err.get('input'))!r})"
             lines.append(f"PAPO_{field.upper()}: {err['msg']}{shown}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def _without_password(value: object) -> object:
+    """A URL's password replaced by ***: store URLs carry credentials, and errors reach terminals and logs."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    scheme, _, rest = value.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return value
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
 def _is_secret(field: str) -> bool:

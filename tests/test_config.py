@@ -66,6 +66,17 @@ def test_wrong_values_fail_naming_the_variable(monkeypatch: pytest.MonkeyPatch, 
         load_settings()
 
 
+def test_store_passwords_never_print(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPO_DATABASE_URL", "mysql://papo:pg-pass-789@db:3306/papo")
+    with pytest.raises(ConfigError, match="PAPO_DATABASE_URL") as refused:
+        load_settings()
+    assert "pg-pass-789" not in str(refused.value) and "papo:***@db:3306" in str(refused.value)
+    s = Settings(_env_file=None, database_url="postgres://papo:pg-pass-789@db/papo",  # type: ignore[call-arg]
+                 redis_url="redis://:rd-pass-456@cache:6379/0")
+    assert "pg-pass-789" not in repr(s) + str(s) and "rd-pass-456" not in repr(s) + str(s)
+    assert s.database_url == "postgres://papo:pg-pass-789@db/papo"
+
+
 def test_secrets_never_print() -> None:
     s = Settings(_env_file=None, secret_key="super-secret-value-123", meta_app_secret="app-secret-xyz")  # type: ignore[call-arg,arg-type]
     text = repr(s) + str(s) + s.model_dump_json()

@@ -104,7 +104,8 @@ async def _signed_user(request: web.Request) -> str | web.Response:
     """The Meta user id of a valid signed_request, or the error response to answer."""
     settings = request.app[app_keys.SETTINGS]
     if settings.meta_app_secret is None:
-        return json_error(503, "not configured", "PAPO_META_APP_SECRET is not set")
+        log.error("a Meta %s callback came in, but PAPO_META_APP_SECRET is not set", request.path)
+        return json_error(503, "not configured", "this callback is not set up on this server")
     form = await request.post()
     signed = form.get("signed_request")
     if not isinstance(signed, str) or not signed:

@@ -23,6 +23,11 @@ from papo.services import account_index, subscriptions
 
 log = logging.getLogger(__name__)
 
+# One answer for every refused signature: which account is connected, which setting is unset or which
+# check failed is for the operator's log, not for an anonymous caller.
+SIGNATURE_REFUSED = "the request is not signed with the secret Papo holds for it"
+VERIFICATION_REFUSED = "the verify token does not match"
+
 async def verify_handshake(request: web.Request) -> web.StreamResponse:
     """Answer the platform's subscription handshake (Meta hub.*, YouTube PubSubHubbub)."""
     try:
@@ -31,7 +36,8 @@ async def verify_handshake(request: web.Request) -> web.StreamResponse:
     except UnknownPlatformError as exc:
         return json_error(404, "unknown platform", str(exc))
     except SignatureError as exc:
-        return json_error(403, "verification refused", str(exc))
+        log.warning("%s verification refused: %s", request.match_info["platform"], exc)
+        return json_error(403, "verification refused", VERIFICATION_REFUSED)
     except PayloadError as exc:
         return json_error(400, "bad verification request", str(exc))
     if body is None:
@@ -71,7 +77,7 @@ async def _receive(request: web.Request, platform: str, adapter: WebhookAdapter)
     except SignatureError as exc:
         metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="signature")
         log.warning("webhook %s refused: %s", platform, exc)
-        return json_error(403, "invalid signature", str(exc))
+        return json_error(403, "invalid signature", SIGNATURE_REFUSED)
     except PayloadError as exc:  # the body is too broken to even find the signing account
         metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="payload")
         return json_error(400, "malformed body", str(exc))

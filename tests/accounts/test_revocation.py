@@ -60,18 +60,23 @@ async def test_meta_deauthorize_disconnects_every_account_of_that_login(papo) ->
 
 async def test_a_forged_deauthorize_is_refused_and_changes_nothing(papo) -> None:
     await papo.connect("meta")
-    forged = sign_request({"algorithm": "HMAC-SHA256", "user_id": META_USER}, "not-the-app-secret")
+    forged = sign_request({"algorithm": "HMAC-SHA256", "issued_at": int(time.time()), "user_id": META_USER},
+                          "not-the-app-secret")
+    replayed = sign_request({"algorithm": "HMAC-SHA256", "issued_at": int(time.time()) - 8 * 86_400,
+                             "user_id": META_USER}, META_SECRET)
 
-    async with papo.http.post(papo.url("/oauth/meta/deauthorize"), data={"signed_request": forged}) as resp:
-        assert resp.status == 403
-        assert (await resp.json())["error"] == "invalid signed_request"
+    for signed in (forged, replayed):
+        async with papo.http.post(papo.url("/oauth/meta/deauthorize"), data={"signed_request": signed}) as resp:
+            assert resp.status == 403
+            assert (await resp.json())["error"] == "invalid signed_request"
 
     assert {a.status for a in await ConnectedAccount.all()} == {"connected"}
 
 
 async def test_meta_data_deletion_answers_a_status_url_and_confirmation_code(papo) -> None:
     await papo.connect("meta")
-    body = {"signed_request": sign_request({"algorithm": "HMAC-SHA256", "user_id": META_USER}, META_SECRET)}
+    body = {"signed_request": sign_request({"algorithm": "HMAC-SHA256", "issued_at": int(time.time()),
+                                            "user_id": META_USER}, META_SECRET)}
 
     async with papo.http.post(papo.url("/oauth/meta/data-deletion"), data=body) as resp:
         answer = await resp.json()

@@ -57,11 +57,17 @@ async def test_two_callbacks_racing_with_one_state_let_exactly_one_through(setti
 
 
 def test_signed_requests_are_checked_with_the_app_secret() -> None:
-    signed = sign_request({"algorithm": "HMAC-SHA256", "user_id": "42", "issued_at": 1}, "secret")
+    signed = sign_request({"algorithm": "HMAC-SHA256", "user_id": "42", "issued_at": 1_000_000}, "secret")
 
-    assert parse_signed_request(signed, "secret")["user_id"] == "42"
+    assert parse_signed_request(signed, "secret", now=1_000_060)["user_id"] == "42"
     with pytest.raises(SignedRequestError, match="does not match"):
-        parse_signed_request(signed, "other")
+        parse_signed_request(signed, "other", now=1_000_060)
+    with pytest.raises(SignedRequestError, match="too old"):  # a captured request replayed days later
+        parse_signed_request(signed, "secret", now=1_000_000 + 2 * 86_400)
+    with pytest.raises(SignedRequestError, match="from the future"):
+        parse_signed_request(signed, "secret", now=1_000_000 - 3_600)
+    with pytest.raises(SignedRequestError, match="no issued_at"):
+        parse_signed_request(sign_request({"algorithm": "HMAC-SHA256", "user_id": "42"}, "secret"), "secret")
     with pytest.raises(SignedRequestError, match="algorithm"):
         parse_signed_request(sign_request({"algorithm": "MD5", "user_id": "42"}, "secret"), "secret")
     with pytest.raises(SignedRequestError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from papo.services import owners
@@ -64,3 +65,37 @@ async def test_a_group_chat_gets_no_data_even_from_a_linked_owner(harness: BotHa
     calls = await harness.feed(update)
     assert [c.method for c in calls] == ["sendMessage"] and calls[0].chat_id == -100123
     assert "privada" in calls[0].text and "Leads" not in calls[0].text
+
+
+async def test_concurrent_link_tries_are_counted_before_any_code_is_checked(harness: BotHarness) -> None:
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    code = await owners.create_link_code(user)
+    # 39 guesses and the right code, all at once: read-then-increment let every one of them be checked.
+    guesses = [harness.say(OWNER, f"/start WRONG{n:05d}") for n in range(39)]
+    before = len(harness.telegram.calls)
+    await asyncio.gather(*guesses, harness.say(OWNER, f"/start {code.code}"))
+    answers = [c.text for c in harness.telegram.calls[before:]]
+    assert sum("não é válido" in a for a in answers) == 10
+    assert sum("Muitas tentativas" in a for a in answers) == 30
+    assert await owners.owner_for(OWNER.id) is None
+
+
+async def test_a_code_that_works_is_not_counted_as_a_failed_try(harness: BotHarness) -> None:
+    ana = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    for n in range(9):
+        await harness.say(OWNER, f"/start WRONG{n:05d}")
+    await harness.say(OWNER, f"/start {(await owners.create_link_code(ana)).code}")
+    assert (await owners.owner_for(OWNER.id)).user_id == ana.id
+    other = Person(333, "Bia")
+    calls = await harness.say(other, f"/start {(await owners.create_link_code(ana)).code}")
+    assert "Doceria da Ana" in calls[0].text
+
+
+async def test_many_telegram_accounts_share_one_hourly_limit(harness: BotHarness) -> None:
+    from papo.bot.routers import start
+
+    await harness.context.redis.set(start.LINK_TRIES_ALL, start.MAX_LINK_TRIES_ALL)
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    calls = await harness.say(Person(444, "Nova"), f"/start {(await owners.create_link_code(user)).code}")
+    assert "Muitas tentativas" in calls[0].text
+    assert await owners.owner_for(444) is None

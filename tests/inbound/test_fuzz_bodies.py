@@ -302,3 +302,27 @@ async def test_the_hanging_bodies_are_fine_without_their_trigger(impatient_web, 
     for body in (_whatsapp_text(b'"Oi \\ud83c\\udf6b"'), _whatsapp_text(b'"Oi", "x": ' + _nested(200, "array"))):
         resp = await post(impatient_web, "whatsapp", body, sign(settings, "whatsapp", body))
         assert resp.status == 200 and (await resp.json())["received"] == 1
+
+
+async def test_kwai_answers_one_403_for_unknown_and_known_accounts(web, settings, stores, accounts) -> None:
+    known = good_body("kwai")
+    unknown = json.dumps({**json.loads(known), "account_id": "kwai-nobody-0001"}).encode()
+    answers = []
+    for body in (known, unknown):  # both signed with a secret that is not the account's
+        resp = await post(web, "kwai", body, signed_headers(Platform.KWAI, body, "some-guess", time.time()))
+        answers.append((resp.status, await resp.text()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 403 and "kwai-nobody" not in answers[0][1]
+
+
+async def test_a_refusal_never_names_the_settings_that_are_unset(stores, settings) -> None:
+    bare = settings.model_copy(update={"meta_app_secret": None, "meta_verify_token": None})
+    async with TestClient(TestServer(create_app(bare, stores.urls, stores=stores))) as web:
+        body = good_body("whatsapp")
+        signed = await post(web, "whatsapp", body, signed_headers(Platform.WHATSAPP, body, "x", time.time()))
+        handshake = await web.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.challenge": "7",
+                                                                "hub.verify_token": "guess"})
+        callback = await web.post("/oauth/meta/deauthorize", data={"signed_request": "a.b"})
+        texts = [await r.text() for r in (signed, handshake, callback)]
+    assert [r.status for r in (signed, handshake, callback)] == [403, 403, 503]
+    assert not any("PAPO_" in text for text in texts), texts

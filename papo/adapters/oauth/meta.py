@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -136,8 +137,13 @@ def appsecret_proof(token: str, app_secret: str) -> str:
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
-def parse_signed_request(value: str, app_secret: str) -> dict[str, Any]:
-    """The payload of a deauthorize / data-deletion `signed_request`, after checking its HMAC-SHA256."""
+SIGNED_REQUEST_MAX_AGE = 86_400.0  # Meta calls back at once; a day covers its retries, not a replay a week on
+SIGNED_REQUEST_SKEW = 300.0  # clocks differ a little
+
+
+def parse_signed_request(value: str, app_secret: str, *, now: float | None = None) -> dict[str, Any]:
+    """The payload of a deauthorize / data-deletion `signed_request`, after checking its HMAC-SHA256
+    and that it was issued within the last day (`issued_at`, seconds since the epoch)."""
     encoded_sig, sep, payload = value.strip().partition(".")
     if not sep or not encoded_sig or not payload:
         raise SignedRequestError("signed_request must be <signature>.<payload>")
@@ -153,6 +159,12 @@ def parse_signed_request(value: str, app_secret: str) -> dict[str, Any]:
     expected = hmac.new(app_secret.encode(), payload.encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(signature, expected):
         raise SignedRequestError("signed_request signature does not match the app secret")
+    issued = data.get("issued_at")
+    if not isinstance(issued, int | float) or isinstance(issued, bool):
+        raise SignedRequestError("signed_request has no issued_at time")
+    age = (time.time() if now is None else now) - issued
+    if not -SIGNED_REQUEST_SKEW <= age <= SIGNED_REQUEST_MAX_AGE:
+        raise SignedRequestError(f"signed_request was issued {age:.0f} s ago: too old or from the future")
     return data
 
 

@@ -22,8 +22,28 @@ from papo.services.owners import Owner
 log = logging.getLogger(__name__)
 router = Router(name="start")
 
-LINK_FAILURES = KEY_PREFIX + "bot:link-fail:"  # + telegram user id -> failed codes this hour
-MAX_LINK_FAILURES = 10  # codes have ~50 bits; this only stops someone hammering the bot
+LINK_TRIES = KEY_PREFIX + "bot:link-fail:"  # + telegram user id -> codes tried this hour (kept on success)
+LINK_TRIES_ALL = KEY_PREFIX + "bot:link-fail:all"  # codes tried this hour by anyone: many accounts, one limit
+MAX_LINK_TRIES = 10  # codes have ~50 bits; this only stops someone hammering the bot
+MAX_LINK_TRIES_ALL = 300  # a business links a handful of admins; 300 an hour is an attack, not a team
+
+
+async def _count_try(ctx: BotContext, telegram_user_id: int) -> bool:
+    """Count this try before looking at the code, so concurrent tries cannot all pass; True if allowed."""
+    pipe = ctx.redis.pipeline(transaction=True)
+    for key in (f"{LINK_TRIES}{telegram_user_id}", LINK_TRIES_ALL):
+        pipe.set(key, 0, nx=True, ex=3600)  # a fixed one-hour window (EXPIRE NX needs Redis 7)
+        pipe.incr(key)
+    _, own, _, everyone = await pipe.execute()
+    return int(own) <= MAX_LINK_TRIES and int(everyone) <= MAX_LINK_TRIES_ALL
+
+
+async def _forget_try(ctx: BotContext, telegram_user_id: int) -> None:
+    """A code that worked is not a failure: give the try back."""
+    pipe = ctx.redis.pipeline(transaction=True)
+    pipe.decr(f"{LINK_TRIES}{telegram_user_id}")
+    pipe.decr(LINK_TRIES_ALL)
+    await pipe.execute()
 
 
 @router.message(CommandStart(deep_link=True), F.chat.type == "private")
@@ -31,21 +51,16 @@ async def link(message: Message, command: CommandObject, t: Translator, ctx: Bot
     """Consume a one-time code and link this Telegram account to its business."""
     user = message.from_user
     assert user is not None
-    key = f"{LINK_FAILURES}{user.id}"
-    failures = int(await ctx.redis.get(key) or 0)
-    if failures >= MAX_LINK_FAILURES:
+    if not await _count_try(ctx, user.id):
         await message.answer(t("link.too_many"))
         return
     try:
         result = await owners.link(command.args or "", user.id, message.chat.id, username=user.username,
                                    display_name=user.full_name)
     except ServiceError:
-        pipe = ctx.redis.pipeline(transaction=True)
-        pipe.incr(key)
-        pipe.expire(key, 3600)
-        await pipe.execute()
         await message.answer(t("link.invalid"))
         return
+    await _forget_try(ctx, user.id)
     log.info("Telegram user %s linked to business %s", user.id, result.user_id)
     prefs = await owners.get_prefs(result.user_id, default_timezone=ctx.default_timezone)
     tt = translator(prefs.language)
