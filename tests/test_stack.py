@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import psutil
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 RUNNER = """\
 import json, signal, sys, threading
 from pathlib import Path
+from urllib.parse import urlsplit
 from papo.stack import Stack
 
 stop = threading.Event()
@@ -172,7 +175,7 @@ async def test_all_three_answer_and_data_survives_a_restart(data_dir: Path) -> N
     stack = Stack(data_dir)
     info = await asyncio.to_thread(stack.start)
     try:
-        assert info.database_url.startswith("postgres://postgres@127.0.0.1:")
+        assert info.database_url.startswith("postgres://postgres:")
         assert info.database_url.endswith("/papo")
         assert info.pid == os.getpid()
         assert await pg_fetchval(info.database_url, "SELECT current_database()") == "papo"
@@ -216,6 +219,24 @@ def test_second_start_is_refused_and_leaves_the_first_alone(running: Stack) -> N
     assert (running.data_dir / "stack.json").read_text() == before
     assert redis_client(running.info.redis_url).ping()
     assert read_running_stack(running.data_dir) == running.info
+
+
+async def test_the_stores_ask_for_the_password_only_papo_can_read(running: Stack) -> None:
+    info = running.info
+    pg, rd = urlsplit(info.database_url), urlsplit(info.redis_url)
+    # Any local user can reach the ports: without the password, neither server lets them in.
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await pg_fetchval(f"postgres://postgres@{pg.hostname}:{pg.port}/papo", "SELECT 1")
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await pg_fetchval(f"postgres://postgres:guess@{pg.hostname}:{pg.port}/papo", "SELECT 1")
+    with pytest.raises(redis.AuthenticationError):
+        redis_client(f"redis://{rd.hostname}:{rd.port}/0").ping()
+    assert redis_client(info.redis_url).ping() and await pg_fetchval(info.database_url, "SELECT 1") == 1
+    for path in (running.data_dir / "pg" / "password", running.data_dir / "redis" / "password",
+                 running.data_dir / "stack.json"):  # stack.json holds the URLs, passwords included
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for path in (running.data_dir / "pg", running.data_dir / "redis"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
 
 
 def test_read_running_stack_sees_the_owner_and_ignores_stale_files(running: Stack, tmp_path: Path) -> None:

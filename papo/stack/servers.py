@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,15 @@ jit = off                       # compiling plans costs more than it saves on sm
 huge_pages = off
 timezone = 'UTC'
 log_timezone = 'UTC'
+"""
+
+# Written over pg_hba.conf at every start that finds it different: a password for every connection, so a
+# local user who can reach the port (any user on the machine) no longer gets a superuser session.
+_PG_HBA = """\
+# Written by Papo: every connection needs the password in pg/password (the URL Papo gives carries it).
+local   all all               scram-sha-256
+host    all all 127.0.0.1/32  scram-sha-256
+host    all all ::1/128       scram-sha-256
 """
 
 _SECANTUS_CONF = """\
@@ -79,7 +89,23 @@ class Server(ABC):
 
     def prepare(self) -> None:
         """Create directories and configuration; runs before any process starts."""
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def password(self) -> str:
+        """The server's password, generated at the first start into `<home>/password` (mode 0600)."""
+        path = self.home / "password"
+        try:
+            return path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            pass
+        value = secrets.token_urlsafe(24)  # URL-safe: it goes into the store URL as it is
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another start wrote it first
+            return path.read_text(encoding="ascii").strip()
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(value + "\n")
+        return value
 
     def init_command(self) -> list[str] | None:
         """A one-off command to run before the first start (initdb), or None."""
@@ -217,25 +243,39 @@ class Postgres(Server):
         return ready.returncode == 0
 
     def after_ready(self, port: int) -> str | None:
-        """Create the `papo` database when it is missing (first start, or one interrupted before it)."""
+        """Require the password (a cluster made by initdb, or by an older Papo, trusts everyone), then
+        create the `papo` database when it is missing (first start, or one interrupted before it)."""
+        self._require_password(port)
         if self._psql(port, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'") == "1":
             return None
         self._psql(port, f"CREATE DATABASE {DATABASE}")
         return f"{self.title}: created database {DATABASE}"
 
+    def _require_password(self, port: int) -> None:
+        hba = self.pgdata / "pg_hba.conf"
+        if hba.read_text(encoding="utf-8") == _PG_HBA:
+            return
+        # Still trusted here: set the password, then ask for it. Written in place (not renamed) so the
+        # file keeps the owner and mode the server reads it with.
+        self._psql(port, f"ALTER ROLE postgres PASSWORD '{self.password()}'")
+        with hba.open("w", encoding="utf-8") as fh:
+            fh.write(_PG_HBA)
+        self._psql(port, "SELECT pg_reload_conf()")
+
     def _psql(self, port: int, sql: str) -> str:
         result = subprocess.run(
             [str(self._bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", str(port),
              "-U", "postgres", "-d", "postgres", "-tA", "-c", sql],
-            env=_client_env(), capture_output=True, text=True, timeout=60, check=False,
+            env={**_client_env(), "PGPASSWORD": self.password()}, capture_output=True, text=True, timeout=60,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"PostgreSQL: {sql!r} failed: {result.stderr.strip()}")
         return result.stdout.strip()
 
     def url(self, port: int) -> str:
-        """postgres://postgres@127.0.0.1:PORT/papo"""
-        return f"postgres://postgres@{HOST}:{port}/{DATABASE}"
+        """postgres://postgres:PASSWORD@127.0.0.1:PORT/papo"""
+        return f"postgres://postgres:{self.password()}@{HOST}:{port}/{DATABASE}"
 
     def owns(self, proc: ProcInfo) -> bool:
         """A postmaster, backend or initdb working in our pg/ directory."""
@@ -273,7 +313,8 @@ class Redis(Server):
             "# Written by Papo at every start; changes here are lost.",
             f"bind {HOST}",
             f"port {port}",
-            "protected-mode no",  # loopback only; protected mode would just refuse our own clients
+            "protected-mode no",  # loopback only, and a password; protected mode would refuse our own clients
+            f"requirepass {_redis_quote(self.password())}",
             "daemonize no",
             "supervised no",
             'logfile ""',
@@ -297,7 +338,8 @@ class Redis(Server):
         """INFO answers (not while loading the AOF) and comes from our process."""
         import redis
 
-        client = redis.Redis(host=HOST, port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = redis.Redis(host=HOST, port=port, password=self.password(), socket_timeout=0.5,
+                             socket_connect_timeout=0.5)
         try:
             return int(client.info("server").get("process_id", -1)) == pid
         except redis.RedisError:
@@ -306,8 +348,8 @@ class Redis(Server):
             client.close()
 
     def url(self, port: int) -> str:
-        """redis://127.0.0.1:PORT/0"""
-        return f"redis://{HOST}:{port}/0"
+        """redis://:PASSWORD@127.0.0.1:PORT/0"""
+        return f"redis://:{self.password()}@{HOST}:{port}/0"
 
     def owns(self, proc: ProcInfo) -> bool:
         """A redis-server working in, or configured from, our redis/ directory."""

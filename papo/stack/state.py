@@ -130,7 +130,8 @@ def write_stack_json(data_dir: Path, info: StackInfo) -> None:
     """Write stack.json atomically: readers see the old file or the new one, never half of one."""
     path = data_dir / STACK_FILE
     tmp = path.with_name(f".{STACK_FILE}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
+    # 0600: the store URLs carry the embedded servers' passwords.
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
         json.dump(asdict(info), fh, indent=2)
         fh.write("\n")
         fh.flush()
