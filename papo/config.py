@@ -53,6 +53,8 @@ class Settings(BaseSettings):
 
     # Encrypts platform tokens at rest. Unset -> `papo up` generates one into the data dir.
     secret_key: SecretStr | None = None
+    # During a key rotation: the old key, read but never written, until `papo secret rotate` is done.
+    secret_key_previous: SecretStr | None = None
 
     # Meta (WhatsApp Cloud API, Instagram, Messenger).
     meta_app_id: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import secrets
@@ -10,36 +11,66 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-PREFIX = "enc:v1:"
+PREFIX = "enc:v2:"  # Fernet key from scrypt(PAPO_SECRET_KEY)
+LEGACY_PREFIX = "enc:v1:"  # Fernet key from one SHA-256 (before 2026-12): still read, no longer written
 SECRET_FILE = "secret.key"
+# scrypt at 16 MiB and ~50 ms: a guessed passphrase costs that much per guess, and Papo pays it once per
+# process and key (cached). The salt is fixed: the key is the only secret, and one derivation per key is
+# what lets every process find the same Fernet key.
+_SCRYPT = {"salt": b"papo-token-key:v2", "n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 2**20, "dklen": 32}
 
 
 class CryptoError(Exception):
     """A token could not be decrypted (wrong PAPO_SECRET_KEY or corrupted data)."""
 
 
-class TokenCipher:
-    """Encrypts and decrypts platform tokens; the database only ever sees ciphertext."""
+@functools.lru_cache(maxsize=16)
+def _fernets(secret_key: str) -> dict[str, Fernet]:
+    """The Fernet of each ciphertext version for one key."""
+    if len(secret_key) < 16:
+        raise ValueError("PAPO_SECRET_KEY must be at least 16 characters")
+    derived = hashlib.scrypt(secret_key.encode(), **_SCRYPT)  # type: ignore[arg-type]
+    legacy = hashlib.sha256(b"papo-token-key:" + secret_key.encode()).digest()
+    return {PREFIX: Fernet(base64.urlsafe_b64encode(derived)),
+            LEGACY_PREFIX: Fernet(base64.urlsafe_b64encode(legacy))}
 
-    def __init__(self, secret_key: str) -> None:
-        if len(secret_key) < 16:
-            raise ValueError("PAPO_SECRET_KEY must be at least 16 characters")
-        # Any passphrase works: derive the 32-byte Fernet key from it.
-        digest = hashlib.sha256(b"papo-token-key:" + secret_key.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+class TokenCipher:
+    """Encrypts and decrypts platform tokens; the database only ever sees ciphertext.
+
+    `previous` keys are read, never written: during a rotation every process runs with the new key and
+    the old one (PAPO_SECRET_KEY_PREVIOUS) until `papo secret rotate` has re-encrypted everything.
+    """
+
+    def __init__(self, secret_key: str, *, previous: tuple[str, ...] = ()) -> None:
+        self._keys = [_fernets(key) for key in (secret_key, *previous)]
 
     def encrypt(self, token: str) -> str:
         """Ciphertext for a token, marked with a version prefix."""
-        return PREFIX + self._fernet.encrypt(token.encode()).decode()
+        return PREFIX + self._keys[0][PREFIX].encrypt(token.encode()).decode()
 
     def decrypt(self, stored: str) -> str:
         """The token back from its ciphertext."""
-        if not stored.startswith(PREFIX):
+        version = next((v for v in (PREFIX, LEGACY_PREFIX) if stored.startswith(v)), None)
+        if version is None:
             raise CryptoError("stored token is not encrypted by Papo")
+        data = stored[len(version) :].encode()
+        for fernets in self._keys:
+            try:
+                return fernets[version].decrypt(data).decode()
+            except InvalidToken:
+                continue
+        raise CryptoError("cannot decrypt token: wrong PAPO_SECRET_KEY or corrupted data")
+
+    def is_current(self, stored: str) -> bool:
+        """Whether `stored` is written the way encrypt() writes it now (this key, the current KDF)."""
+        if not stored.startswith(PREFIX):
+            return False
         try:
-            return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
+            self._keys[0][PREFIX].decrypt(stored[len(PREFIX) :].encode())
         except InvalidToken:
-            raise CryptoError("cannot decrypt token: wrong PAPO_SECRET_KEY or corrupted data") from None
+            return False
+        return True
 
 
 def generate_secret_file(data_dir: Path) -> tuple[str, bool]:

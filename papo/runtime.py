@@ -181,4 +181,5 @@ def token_cipher(settings: Settings) -> TokenCipher:
             "no PAPO_SECRET_KEY is set and none was generated in "
             f"{settings.data_dir}: set PAPO_SECRET_KEY or run `papo up` once"
         )
-    return TokenCipher(key)
+    previous = settings.secret_key_previous
+    return TokenCipher(key, previous=(previous.get_secret_value(),) if previous else ())

@@ -127,7 +127,7 @@ def test_up_serves_ready_other_commands_use_it_and_ctrl_c_leaves_nothing(data_di
                 await conn.close()
 
         token, messages = asyncio.run(inspect())
-        assert "EAAG-very-secret" not in token and token.startswith("enc:v1:")
+        assert "EAAG-very-secret" not in token and token.startswith("enc:v2:")
         assert messages == 1
     finally:
         if up.poll() is None:

@@ -270,3 +270,40 @@ async def test_unknown_key_from_the_command_line_exits_1_without_a_traceback(sto
     assert out == "" and len(err.splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("papo: 1 stored secret(s) decrypt with neither the old nor the new key")
     assert await _stored(stores.redis) == before
+
+
+async def test_with_the_previous_key_set_every_process_reads_both_while_the_rotation_runs(
+        stores, monkeypatch, capsys, tmp_path: Path) -> None:
+    from papo.config import load_settings
+    from papo.runtime import token_cipher
+
+    await _accounts()  # written with the old key
+    _env(monkeypatch, stores, tmp_path, secret=NEW_KEY)
+    monkeypatch.setenv("PAPO_SECRET_KEY_PREVIOUS", TEST_SECRET)
+    running = token_cipher(load_settings())  # what a role restarted with both keys uses
+    assert await _readable_with(running, stores.redis) == set(PLAIN.values())
+    assert NEW.decrypt(running.encrypt("new-token")) == "new-token"  # it writes with the new key only
+
+    assert await _papo("secrets", "rotate") == 0  # both keys come from the settings
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rotated"]["connected_accounts.access_token"] == 3
+    assert "remove PAPO_SECRET_KEY_PREVIOUS" in summary["next"]
+    assert await _readable_with(NEW, stores.redis) == set(PLAIN.values())
+    assert await _readable_with(OLD, stores.redis) == set()
+
+
+async def test_values_of_the_old_key_derivation_are_read_and_rewritten(stores, settings) -> None:
+    import base64
+    import hashlib
+
+    from cryptography.fernet import Fernet
+
+    legacy = Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"papo-token-key:" + TEST_SECRET.encode()).digest()))
+    made = await _accounts()
+    made["wa"].access_token = "enc:v1:" + legacy.encrypt(PLAIN["access_token"].encode()).decode()
+    await made["wa"].save()
+    assert OLD.decrypt(made["wa"].access_token) == PLAIN["access_token"]  # written before 2026-12: still read
+
+    await rotate_secrets(stores.redis, rotation_keys(settings, new_key=NEW_KEY))
+    rotated = (await ConnectedAccount.get(id=made["wa"].id)).access_token
+    assert rotated.startswith("enc:v2:") and NEW.decrypt(rotated) == PLAIN["access_token"]

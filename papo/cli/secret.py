@@ -12,16 +12,19 @@ from papo.cli.common import CommandError, run_with_stores, settings_from
 
 def add_commands(sub: Any, add: Any) -> None:
     """Register `papo secret …`."""
-    secret = sub.add_parser("secret", help="manage PAPO_SECRET_KEY, the key that encrypts platform tokens",
+    secret = sub.add_parser("secret", aliases=["secrets"],
+                            help="manage PAPO_SECRET_KEY, the key that encrypts platform tokens",
                             description="Manage PAPO_SECRET_KEY, the key that encrypts platform tokens at rest.")
     secret_sub = secret.add_subparsers(dest="secret_command", metavar="ACTION", required=True)
     p = add("rotate", cmd_secret_rotate,
             "re-encrypt every stored token and secret with a new key (one transaction; safe to rerun)", secret_sub)
-    p.add_argument("--new-key", required=True, metavar="NEWKEY",
-                   help="the new key, at least 16 characters ('-' reads it from stdin)")
+    p.add_argument("--new-key", metavar="NEWKEY",
+                   help="the new key, at least 16 characters ('-' reads it from stdin; default, when "
+                        "PAPO_SECRET_KEY_PREVIOUS is set: PAPO_SECRET_KEY)")
     p.add_argument("--old-key", metavar="OLDKEY",
                    help="the key the secrets are encrypted with now ('-' reads it from stdin; default: "
-                        "PAPO_SECRET_KEY, else the key file `papo up` generated in the data dir)")
+                        "PAPO_SECRET_KEY_PREVIOUS, else PAPO_SECRET_KEY, else the key file `papo up` "
+                        "generated in the data dir)")
     p.add_argument("--dry-run", action="store_true", help="check and count every value; change nothing")
 
 
@@ -43,7 +46,7 @@ def cmd_secret_rotate(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     new_key = _key_argument(args.new_key)
     old_key = _key_argument(args.old_key)
-    keys = rotation_keys(settings, new_key=new_key or "", old_key=old_key)
+    keys = rotation_keys(settings, new_key=new_key, old_key=old_key)
 
     async def work(settings: Any, stores: Any) -> Any:
         return await rotate_secrets(stores.redis, keys, dry_run=args.dry_run)
@@ -62,6 +65,9 @@ def cmd_secret_rotate(args: argparse.Namespace) -> int:
         out["key_file"] = str(keys.key_file)
         out["next"] = ("restart every running papo process (papo up, serve, worker, bot) "
                        "so it reads the new key from the key file")
+    elif settings.secret_key_previous is not None:
+        out["next"] = ("every stored secret now opens with PAPO_SECRET_KEY: remove PAPO_SECRET_KEY_PREVIOUS "
+                       "wherever Papo runs and restart the papo processes at your convenience")
     else:
         out["next"] = ("set PAPO_SECRET_KEY to the new key wherever Papo runs (environment, .env, "
                        "docker-compose) and restart every papo process: stored secrets now open only with it")

@@ -53,7 +53,7 @@ class RotationError(ServiceError):
 class RotationKeys:
     """The two ciphers of a rotation, and the key file to update after it (None when PAPO_SECRET_KEY is set)."""
 
-    old: TokenCipher = field(repr=False)
+    old: TokenCipher = field(repr=False)  # reads what either key wrote
     new: TokenCipher = field(repr=False)
     key_file: Path | None
     new_key: str = field(repr=False)
@@ -93,27 +93,39 @@ def _cipher(key: str, which: str) -> TokenCipher:
         raise RotationError(f"the {which} key is too short: it must be at least 16 characters") from None
 
 
-def rotation_keys(settings: Any, *, new_key: str, old_key: str | None = None) -> RotationKeys:
-    """Check both keys before anything is opened; RotationError says what is wrong (never the key)."""
-    old_key = old_key if old_key is not None else configured_key(settings)
+def rotation_keys(settings: Any, *, new_key: str | None, old_key: str | None = None) -> RotationKeys:
+    """Check both keys before anything is opened; RotationError says what is wrong (never the key).
+
+    With PAPO_SECRET_KEY_PREVIOUS set, every process already runs with the new key and reads the old one
+    too: the old key defaults to it and the new one to PAPO_SECRET_KEY.
+    """
+    previous = settings.secret_key_previous.get_secret_value() if settings.secret_key_previous else None
+    if old_key is None:
+        old_key = previous if previous is not None else configured_key(settings)
+    if new_key is None and previous is not None:
+        new_key = configured_key(settings)
     if old_key is None:
         raise RotationError(f"no PAPO_SECRET_KEY is set and no key file is in {settings.data_dir}: "
                             "pass the current key as --old-key")
+    if not new_key:
+        raise RotationError("give the new key with --new-key (or set PAPO_SECRET_KEY to it and "
+                            "PAPO_SECRET_KEY_PREVIOUS to the old one)")
     new = _cipher(new_key, "new")
-    old = _cipher(old_key, "old")
+    _cipher(old_key, "old")
     if new_key == old_key:
         raise RotationError("the new key is the same as the old key: nothing to rotate")
     key_file = None if settings.secret_key is not None else Path(settings.data_dir) / SECRET_FILE
-    return RotationKeys(old=old, new=new, key_file=key_file, new_key=new_key)
+    return RotationKeys(old=TokenCipher(new_key, previous=(old_key,)), new=new, key_file=key_file,
+                        new_key=new_key)
 
 
 def _reencrypt(stored: str, keys: RotationKeys) -> str | None:
-    """The value under the new key, or None when it already is; CryptoError when neither key opens it."""
-    try:
-        keys.new.decrypt(stored)
-    except CryptoError:
-        return keys.new.encrypt(keys.old.decrypt(stored))
-    return None
+    """The value under the new key, or None when it already is; CryptoError when neither key opens it.
+
+    A value under the new key but the old key derivation (enc:v1) is rewritten too."""
+    if keys.new.is_current(stored):
+        return None
+    return keys.new.encrypt(keys.old.decrypt(stored))
 
 
 async def rotate_secrets(redis: aioredis.Redis, keys: RotationKeys, *, dry_run: bool = False) -> RotationReport:

@@ -38,7 +38,7 @@ async def test_meta_connect_stores_pages_instagram_and_whatsapp_and_subscribes_t
     # Tokens are stored encrypted: Page tokens for Pages and their Instagram accounts, the long-lived user
     # token (never the short-lived one) for WhatsApp.
     for account in rows.values():
-        assert account.access_token.startswith("enc:v1:") and "EAA" not in account.access_token
+        assert account.access_token.startswith("enc:v2:") and "EAA" not in account.access_token
     assert papo.cipher.decrypt(page.access_token) == page_token(PAGE_1)
     assert papo.cipher.decrypt(ig.access_token) == page_token(PAGE_1)
     assert papo.cipher.decrypt(wa.access_token) == USER_TOKEN
