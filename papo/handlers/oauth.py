@@ -32,7 +32,7 @@ from papo.handlers.errors import json_error
 from papo.runtime import token_cipher
 from papo.services import ServiceError
 from papo.services import connect as connect_service
-from papo.services.connect import ConnectError, StateError, WrongBrowser
+from papo.services.connect import AccountSummary, ConnectError, StateError, WrongBrowser
 from papo.services.subscriptions import AccountContext
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,14 @@ async def start(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _summary(account: AccountSummary) -> str:
+    label = PLATFORM_LABELS.get(account.platform, account.platform)
+    name = account.name or account.platform_account_id
+    if account.held:
+        return f"{label}: {name} — {account.error}"
+    return f"{label}: {name} — webhooks {account.subscription}" + (f" ({account.error})" if account.error else "")
+
+
 async def callback(request: web.Request) -> web.Response:
     """The platform sent the owner back: finish the connection and say what was connected."""
     flow = request.match_info["platform"]
@@ -117,11 +125,13 @@ async def callback(request: web.Request) -> web.Response:
     except (StateError, ConnectError) as exc:
         log.info("connection through %s refused: %s", flow, exc)
         return _refused(exc)
-    items = []
-    for account in outcome.accounts:
-        label = PLATFORM_LABELS.get(account.platform, account.platform)
-        line = f"{label}: {account.name or account.platform_account_id} — webhooks {account.subscription}"
-        items.append(line + (f" ({account.error})" if account.error else ""))
+    items = [_summary(a) for a in outcome.accounts]
+    if outcome.accounts and all(a.held for a in outcome.accounts):
+        return page(409, "Nenhuma conta conectada · No account connected",
+                    f"Nothing was connected for {outcome.user_email}: every account you chose is already "
+                    "connected to another Papo business.", items=items,
+                    note="A conta continua com a empresa que já a tem; o dono dela foi avisado e pode "
+                         "desconectá-la para liberar.")
     return page(200, "Conta conectada · Account connected",
                 f"Papo is now connected for {outcome.user_email}. You can close this page and go back to the bot.",
                 items=items, note="Papo recebe as mensagens destas contas a partir de agora.")

@@ -11,7 +11,8 @@ it shows which business the accounts will be connected to (`start`), and that pa
 browser showing it: a random secret goes into a cookie scoped to the callback, and the state sent to the
 consent screen carries its hash. The callback refuses a browser without the matching cookie before
 spending the state (`check_browser`), so a consent URL sent to someone else connects nothing, and the
-right browser can still finish.
+right browser can still finish. A platform account another business holds is never stored for a second
+one: it stays with its holder, who is told and can release it by disconnecting it (`_held_elsewhere`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from papo.enums import Platform
 from papo.models import ConnectedAccount, User
 from papo.services import NotFound, ServiceError, account_index, subscriptions
 from papo.services.accounts import connect_account
-from papo.services.notify import notify_owner
+from papo.services.notify import ACCOUNT_CLAIMED, notify_owner
 from papo.services.outbound import forget_account
 from papo.services.subscriptions import CONNECTED, DISCONNECTED, META_PLATFORMS, UNSUBSCRIBED, AccountContext
 
@@ -59,6 +60,8 @@ WIPED_TOKEN = "wiped:disconnected"
 ACCOUNT_DISCONNECTED = "account_disconnected"
 # The cookie that binds a flow to the browser that opened the link's page (see the module docstring).
 BROWSER_COOKIE = "papo_connect"
+HELD_ELSEWHERE = ("already connected to another Papo business: it stays there until its owner disconnects it "
+                  "(we told them); then connect it again")
 FLOWS = {"meta": "meta", "facebook": "meta", "instagram": "meta", "whatsapp": "meta",
          "tiktok": "tiktok", "youtube": "youtube", "google": "youtube"}
 FLOW_NAMES = {"meta": "Meta (Facebook, Instagram, WhatsApp)", "tiktok": "TikTok", "youtube": "YouTube (Google)"}
@@ -98,6 +101,7 @@ class AccountSummary:
     name: str | None
     subscription: str | None
     error: str | None = None
+    held: bool = False  # another business holds it: nothing was stored (account_id is empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +290,8 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
                  details: dict[str, Any], name: str | None, avatar: str | None = None, is_verified: bool = False,
                  refresh_token: str | None = None, expires_at: datetime | None = None,
                  memo: _Memo | None = None) -> AccountSummary:
+    if await _held_elsewhere(ctx.redis, user, platform, platform_account_id):
+        return AccountSummary("", str(platform), platform_account_id, name, None, HELD_ELSEWHERE, held=True)
     account, _ = await connect_account(
         user=user, platform=platform, platform_account_id=platform_account_id, access_token=token,
         cipher=ctx.cipher, refresh_token=refresh_token, token_expires_at=expires_at, business_name=name,
@@ -305,6 +311,29 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
         if memo is not None and target is not None:
             memo[target] = reg
     return AccountSummary(str(account.id), str(platform), platform_account_id, name, reg.state, reg.error)
+
+
+async def _held_elsewhere(redis: aioredis.Redis, user: User, platform: Platform, platform_account_id: str) -> bool:
+    """Whether another business holds this account; if so, tell its owner, who alone can release it.
+
+    Connecting is never a move: a second business's consent must not take (or share) an account its
+    holder still has. The same business reconnecting updates its own row as before.
+    """
+    holder = await ConnectedAccount.filter(platform=platform, platform_account_id=platform_account_id,
+                                           status=CONNECTED).exclude(user_id=user.id).first()
+    if holder is None or holder.user_id is None:
+        return False
+    log.warning("%s account %s is held by user %s: not connected for user %s", platform, platform_account_id,
+                holder.user_id, user.id)
+    name = holder.business_name or platform_account_id
+    await notify_owner(redis, holder.user_id, ACCOUNT_CLAIMED, {
+        "account_id": str(holder.id), "platform": str(platform), "name": holder.business_name,
+        "platform_account_id": platform_account_id, "claimant": user.name,
+        "text": f"The Papo business {user.name} tried to connect your {platform} account {name}. It stays "
+                "connected to you. If you mean to hand it over, disconnect it (Disconnect in the bot, or "
+                f"papo account disconnect --account {holder.id}) and they can connect it again.",
+    }, dedupe_key=f"{ACCOUNT_CLAIMED}:{holder.id}:{user.id}")  # one alert per claimant (8 days)
+    return True
 
 
 async def _meta(ctx: AccountContext, user: User, code: str) -> list[AccountSummary]:
@@ -343,7 +372,8 @@ async def _meta(ctx: AccountContext, user: User, code: str) -> list[AccountSumma
                 details={**base, "waba_id": waba.id, "business_id": waba.business_id,
                          "display_phone_number": phone.display_phone_number,
                          "code_verification_status": phone.code_verification_status}))
-    await _set_identity(user, statuses.values())
+    if not all(a.held for a in stored):  # accounts another business holds say nothing about this one
+        await _set_identity(user, statuses.values())
     return stored
 
 

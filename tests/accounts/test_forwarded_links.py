@@ -1,16 +1,20 @@
 """A connect link or consent URL forwarded to someone else must not hand their accounts to the sender (issue 21,
-point 2): the page names the business, and the callback only finishes in the browser that saw that page.
+point 2): the page names the business, the callback only finishes in the browser that saw that page, and an
+account another business holds stays with it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
+from papo.constants import ACCOUNT_INDEX
 from papo.models import ConnectedAccount, User
-from papo.services.connect import BROWSER_COOKIE, connect_link, read_state, start
+from papo.services.connect import BROWSER_COOKIE, connect_link, disconnect_account, read_state, start
 from tests.accounts.conftest import browser, continue_url
+from tests.accounts.fakes import OPEN_ID, PAGE_1, PAGE_2, PHONE
 
 
 async def test_the_connect_page_names_the_business_and_sets_a_cookie_only_for_the_callback(papo) -> None:
@@ -82,3 +86,51 @@ async def test_the_links_own_state_at_the_callback_is_refused(papo) -> None:
 
     assert code == 403 and "not started in this browser" in text
     assert await ConnectedAccount.all().count() == 0
+
+
+async def test_an_account_another_business_holds_is_not_moved_and_its_owner_is_told(papo) -> None:
+    await papo.connect("tiktok")  # business A holds the TikTok account
+    held = await ConnectedAccount.get(platform="tiktok")
+    other = await User.create(email="outra@loja.com.br", name="Outra Loja")
+    link = connect_link(papo.settings, other, "tiktok")
+
+    async with browser() as theirs:
+        code, text, _ = await papo.open(await papo.consent("tiktok", link=link, browser=theirs), browser=theirs)
+
+    assert code == 409 and "Nenhuma conta conectada" in text and "already connected to another Papo business" in text
+    [row] = await ConnectedAccount.filter(platform="tiktok", platform_account_id=OPEN_ID)
+    assert row.id == held.id and row.user_id == papo.owner.id and row.access_token == held.access_token
+    owners = json.loads(await papo.stores.redis.hget(ACCOUNT_INDEX, f"tiktok:{OPEN_ID}"))
+    assert owners == [[str(held.id), str(papo.owner.id)]]
+    [alert] = await papo.notifications()
+    assert alert["kind"] == "account_claimed" and alert["user_id"] == str(papo.owner.id)
+    assert alert["payload"]["claimant"] == "Outra Loja" and f"--account {held.id}" in alert["payload"]["text"]
+
+    # The holder releases it by disconnecting it; then the other business can connect it.
+    await disconnect_account(papo.stores.redis, held.id, "handed over")
+    async with browser() as theirs:
+        link = connect_link(papo.settings, other, "tiktok")
+        code, _, _ = await papo.open(await papo.consent("tiktok", link=link, browser=theirs), browser=theirs)
+    assert code == 200
+    assert await ConnectedAccount.filter(platform="tiktok", status="connected").values_list("user_id", flat=True) \
+        == [other.id]
+
+
+async def test_a_meta_connect_stores_only_the_accounts_nobody_else_holds(papo) -> None:
+    await papo.connect("meta")  # business A holds both Pages, the Instagram account and the WhatsApp number
+    phone = await ConnectedAccount.get(platform="whatsapp")
+    await disconnect_account(papo.stores.redis, phone.id, "moving WhatsApp to the other business")
+    other = await User.create(email="outra@loja.com.br", name="Outra Loja")
+
+    async with browser() as theirs:
+        link = connect_link(papo.settings, other, "meta")
+        code, text, _ = await papo.open(await papo.consent("meta", link=link, browser=theirs), browser=theirs)
+
+    assert code == 200 and "Conta conectada" in text and "already connected to another Papo business" in text
+    mine = await ConnectedAccount.filter(user_id=other.id).values_list("platform", "platform_account_id")
+    assert mine == [("whatsapp", PHONE)]
+    assert set(await ConnectedAccount.filter(user_id=papo.owner.id, platform="facebook", status="connected")
+               .values_list("platform_account_id", flat=True)) == {PAGE_1, PAGE_2}
+    alerts = await papo.notifications()  # one per held account: both Pages and the Instagram account
+    assert [a["kind"] for a in alerts] == ["account_claimed"] * 3
+    assert {a["user_id"] for a in alerts} == {str(papo.owner.id)}
