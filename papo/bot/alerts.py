@@ -111,6 +111,9 @@ async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str
         body = t("alert.token_expiring", date=date, **values)
     elif kind == notify.ACCOUNT_DISCONNECTED:
         body = t("alert.account_disconnected", error=views.snippet(str(payload.get("error") or ""), 300), **values)
+    elif kind == notify.ACCOUNT_CLAIMED:
+        body = t("alert.account_claimed", claimant=str(payload.get("claimant") or "—"),
+                 account_id=str(payload.get("account_id") or ""), **values)
     elif kind == notify.RULE:
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.rule", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800))

@@ -1,14 +1,21 @@
 """Connecting accounts over HTTP: the owner's browser and Meta's signed callbacks.
 
-    GET  /connect/{platform}?state=…    → 302 to the platform's consent screen (meta|facebook|instagram|
-                                          whatsapp, tiktok, youtube); a bad state gets a clear page
-    GET  /oauth/{flow}/callback         → spends the state, exchanges the code, stores the accounts, and
-                                          shows what was connected (flow: meta, tiktok, youtube)
+    GET  /connect/{platform}?state=…    → a page naming the business the accounts will be connected to, whose
+                                          "Continuar" goes to the platform's consent screen (meta|facebook|
+                                          instagram|whatsapp, tiktok, youtube); a bad state gets a clear page
+    GET  /oauth/{flow}/callback         → checks the browser, spends the state, exchanges the code, stores the
+                                          accounts, and shows what was connected (flow: meta, tiktok, youtube)
     POST /oauth/meta/deauthorize        → Meta's deauthorize callback (`signed_request`): disconnect
     POST /oauth/meta/data-deletion      → Meta's data-deletion callback: disconnect, wipe tokens, answer
                                           `{"url", "confirmation_code"}`; GET /oauth/meta/deletion?id=… shows it
 Pages people see are small HTML pages (pt-BR title, the reason in plain words); the callbacks Meta calls
 answer JSON. Everything else happens in papo.services.connect.
+
+A link must not work for whoever it is forwarded to (issue 21, point 2). The page that names the business
+also sets a cookie (HttpOnly, SameSite=Lax so it comes back on the platform's cross-site redirect, scoped
+to the callback's path, alive as long as the state) whose secret the consent URL's state is bound to. A
+callback without that cookie is refused with 403 before the state is spent. So a forwarded consent URL
+connects nothing, and a forwarded link shows its reader which business they would hand their accounts to.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from papo.handlers.errors import json_error
 from papo.runtime import token_cipher
 from papo.services import ServiceError
 from papo.services import connect as connect_service
-from papo.services.connect import ConnectError, StateError
+from papo.services.connect import AccountSummary, ConnectError, StateError, WrongBrowser
 from papo.services.subscriptions import AccountContext
 
 log = logging.getLogger(__name__)
@@ -35,17 +42,21 @@ PLATFORM_LABELS = {"facebook": "Facebook", "instagram": "Instagram", "whatsapp":
                    "youtube": "YouTube", "kwai": "Kwai"}
 _STYLE = ("body{font-family:system-ui,sans-serif;background:#f6f7f9;color:#1d2330;margin:0}"
           "main{max-width:34rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:12px;"
-          "box-shadow:0 1px 4px #0002}h1{font-size:1.4rem}li{margin:.3rem 0}.muted{color:#667}")
+          "box-shadow:0 1px 4px #0002}h1{font-size:1.4rem}li{margin:.3rem 0}.muted{color:#667}"
+          ".button{display:inline-block;background:#1d5bd8;color:#fff;padding:.7rem 1.4rem;border-radius:8px;"
+          "text-decoration:none;font-weight:600}")
 
 
-def page(status: int, title: str, message: str, *, items: Iterable[str] = (), note: str = "") -> web.Response:
-    """A small, self-contained HTML page; every value is escaped."""
+def page(status: int, title: str, message: str, *, items: Iterable[str] = (), note: str = "",
+         button: tuple[str, str] | None = None) -> web.Response:
+    """A small, self-contained HTML page (`button` is a (label, URL) link); every value is escaped."""
     rows = "".join(f"<li>{html.escape(i)}</li>" for i in items)
+    link = f'<p><a class="button" href="{html.escape(button[1])}">{html.escape(button[0])}</a></p>' if button else ""
     body = (f'<!doctype html><html lang="pt-BR"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
             f"<title>{html.escape(title)} · Papo</title><style>{_STYLE}</style></head><body><main>"
             f"<h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>"
-            + (f"<ul>{rows}</ul>" if rows else "")
+            + (f"<ul>{rows}</ul>" if rows else "") + link
             + (f'<p class="muted">{html.escape(note)}</p>' if note else "")
             + "</main></body></html>")
     # The callback URL carries the code and state: never cache it, never leak it in a Referer.
@@ -54,23 +65,46 @@ def page(status: int, title: str, message: str, *, items: Iterable[str] = (), no
 
 
 def _refused(exc: StateError | ConnectError) -> web.Response:
+    if isinstance(exc, WrongBrowser):
+        return page(exc.status, "Este navegador não iniciou a conexão · This browser did not start it", str(exc),
+                    note="Abra o seu link de conexão neste navegador, confira a empresa e toque em Continuar. "
+                         "Se alguém lhe mandou este endereço, não continue.")
     if isinstance(exc, StateError):
         return page(exc.status, "Link inválido · Invalid link", str(exc))
     return page(exc.status, "Não foi possível conectar · Could not connect", str(exc))
 
 
 async def start(request: web.Request) -> web.StreamResponse:
-    """Check the personal link's state and send the owner to the platform's consent screen."""
+    """Check the personal link's state; show which business it connects to, binding this browser to the flow."""
     try:
         flow = connect_service.flow_of(request.match_info["platform"])
     except ServiceError as exc:
         return page(404, "Plataforma desconhecida · Unknown platform", str(exc))
     try:
-        url = connect_service.authorize_url(request.app[app_keys.SETTINGS], request.app[app_keys.HTTP], flow,
-                                            request.query.get("state"))
+        begun = await connect_service.start(request.app[app_keys.SETTINGS], request.app[app_keys.STORES].redis,
+                                            request.app[app_keys.HTTP], flow, request.query.get("state"))
     except (StateError, ConnectError) as exc:
         return _refused(exc)
-    raise web.HTTPFound(url, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    who = f"{begun.business} ({begun.email})"
+    response = page(
+        200, "Conectar contas · Connect accounts",
+        f"Você está conectando contas {begun.flow_name} à empresa {who} no Papo. · "
+        f"You are connecting {begun.flow_name} accounts to the business {who} on Papo.",
+        note="Se esta não é a sua empresa, feche esta página: quem continuar dá a ela acesso às suas contas. · "
+             "If this is not your business, close this page: continuing gives it access to your accounts.",
+        button=("Continuar · Continue", begun.url))
+    # Lax, not Strict: the platform sends the browser back with a cross-site top-level redirect.
+    response.set_cookie(connect_service.BROWSER_COOKIE, begun.secret, max_age=begun.max_age,
+                        path=begun.cookie_path, secure=begun.secure, httponly=True, samesite="Lax")
+    return response
+
+
+def _summary(account: AccountSummary) -> str:
+    label = PLATFORM_LABELS.get(account.platform, account.platform)
+    name = account.name or account.platform_account_id
+    if account.held:
+        return f"{label}: {name} — {account.error}"
+    return f"{label}: {name} — webhooks {account.subscription}" + (f" ({account.error})" if account.error else "")
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -85,16 +119,19 @@ async def callback(request: web.Request) -> web.Response:
     query = request.query
     try:
         outcome = await connect_service.complete(
-            ctx, flow, state=query.get("state"), code=query.get("code"), error=query.get("error"),
+            ctx, flow, state=query.get("state"), code=query.get("code"),
+            browser=request.cookies.get(connect_service.BROWSER_COOKIE), error=query.get("error"),
             error_description=query.get("error_description") or query.get("error_reason"))
     except (StateError, ConnectError) as exc:
         log.info("connection through %s refused: %s", flow, exc)
         return _refused(exc)
-    items = []
-    for account in outcome.accounts:
-        label = PLATFORM_LABELS.get(account.platform, account.platform)
-        line = f"{label}: {account.name or account.platform_account_id} — webhooks {account.subscription}"
-        items.append(line + (f" ({account.error})" if account.error else ""))
+    items = [_summary(a) for a in outcome.accounts]
+    if outcome.accounts and all(a.held for a in outcome.accounts):
+        return page(409, "Nenhuma conta conectada · No account connected",
+                    f"Nothing was connected for {outcome.user_email}: every account you chose is already "
+                    "connected to another Papo business.", items=items,
+                    note="A conta continua com a empresa que já a tem; o dono dela foi avisado e pode "
+                         "desconectá-la para liberar.")
     return page(200, "Conta conectada · Account connected",
                 f"Papo is now connected for {outcome.user_email}. You can close this page and go back to the bot.",
                 items=items, note="Papo recebe as mensagens destas contas a partir de agora.")

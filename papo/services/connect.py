@@ -5,6 +5,14 @@ A state (papo.adapters.oauth.state) is signed with HMAC-SHA256 under a key deriv
 bound to one Papo user and one flow; it lives 10 minutes. It is checked (not spent) when the
 owner opens the link, and spent (`SET NX` on its nonce, kept until it expires) when the platform sends
 the owner back: a forged, expired or replayed state never reaches a token exchange.
+
+A link is a bearer token, so it must not work for whoever it is forwarded to (issue 21, point 2). Opening
+it shows which business the accounts will be connected to (`start`), and that page binds the flow to the
+browser showing it: a random secret goes into a cookie scoped to the callback, and the state sent to the
+consent screen carries its hash. The callback refuses a browser without the matching cookie before
+spending the state (`check_browser`), so a consent URL sent to someone else connects nothing, and the
+right browser can still finish. A platform account another business holds is never stored for a second
+one: it stays with its holder, who is told and can release it by disconnecting it (`_held_elsewhere`).
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -34,7 +43,7 @@ from papo.enums import Platform
 from papo.models import ConnectedAccount, User
 from papo.services import NotFound, ServiceError, account_index, subscriptions
 from papo.services.accounts import connect_account
-from papo.services.notify import notify_owner
+from papo.services.notify import ACCOUNT_CLAIMED, notify_owner
 from papo.services.outbound import forget_account
 from papo.services.subscriptions import CONNECTED, DISCONNECTED, META_PLATFORMS, UNSUBSCRIBED, AccountContext
 
@@ -42,12 +51,17 @@ log = logging.getLogger(__name__)
 
 STATE_TTL = 600
 STATE_USED = KEY_PREFIX + "oauth-state:"  # + nonce, set once the state has been spent
+_USED = "this link was already used: ask the admin bot for a new link to connect again"
 # What access_token holds once an account is disconnected. The column is NOT NULL in the seed, so it
 # cannot be NULL; an *encrypted* empty string would decrypt "fine" and be sent to the platform as a
 # blank token. This plain marker is not ciphertext: any code path that still tries to use it fails
 # locally with CryptoError before contacting a platform, and it says plainly what happened.
 WIPED_TOKEN = "wiped:disconnected"
 ACCOUNT_DISCONNECTED = "account_disconnected"
+# The cookie that binds a flow to the browser that opened the link's page (see the module docstring).
+BROWSER_COOKIE = "papo_connect"
+HELD_ELSEWHERE = ("already connected to another Papo business: it stays there until its owner disconnects it "
+                  "(we told them); then connect it again")
 FLOWS = {"meta": "meta", "facebook": "meta", "instagram": "meta", "whatsapp": "meta",
          "tiktok": "tiktok", "youtube": "youtube", "google": "youtube"}
 FLOW_NAMES = {"meta": "Meta (Facebook, Instagram, WhatsApp)", "tiktok": "TikTok", "youtube": "YouTube (Google)"}
@@ -59,6 +73,14 @@ class StateError(ServiceError):
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+class WrongBrowser(StateError):
+    """The callback came back to a browser other than the one that opened the link's page."""
+
+    def __init__(self) -> None:
+        super().__init__("this sign-in was not started in this browser: open your own connect link here, check "
+                         "the business it names, and press Continue", status=403)
 
 
 class ConnectError(ServiceError):
@@ -79,6 +101,7 @@ class AccountSummary:
     name: str | None
     subscription: str | None
     error: str | None = None
+    held: bool = False  # another business holds it: nothing was stored (account_id is empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +110,20 @@ class ConnectOutcome:
 
     user_email: str
     accounts: tuple[AccountSummary, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """What opening a link shows before the consent screen, and the cookie that binds the browser to it."""
+
+    business: str  # the Papo user's name
+    email: str  # their email, masked
+    flow_name: str
+    url: str  # the consent screen, with the state bound to `secret`
+    secret: str  # the cookie's value; the bound state carries only its hash
+    cookie_path: str  # the callback's path: the cookie goes nowhere else
+    secure: bool  # the public URL is https
+    max_age: int  # seconds the state has left
 
 
 def flow_of(platform: str) -> str:
@@ -139,11 +176,30 @@ async def spend_state(settings: Any, redis: aioredis.Redis, state: str | None, f
                       now: float | None = None) -> StateClaims:
     """Check a state and mark it used; a second use is refused."""
     claims = read_state(settings, state, flow, now=now)
+    await _spend(redis, claims, now=now)
+    return claims
+
+
+async def _spend(redis: aioredis.Redis, claims: StateClaims, *, now: float | None = None) -> None:
     ttl = max(1, int(claims.expires_at - (now or time.time())) + 60)
     if not await redis.set(STATE_USED + claims.nonce, "1", nx=True, ex=ttl):
-        raise StateError("this link was already used: ask the admin bot for a new link to connect again",
-                         status=403)
-    return claims
+        raise StateError(_USED, status=403)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_browser(claims: StateClaims, secret: str | None) -> None:
+    """Refuse a state not bound to this browser's cookie secret (WrongBrowser)."""
+    if claims.browser is None or not secret or not hmac.compare_digest(claims.browser, _digest(secret)):
+        raise WrongBrowser
+
+
+def mask_email(email: str) -> str:
+    """An email shown to whoever holds a link: enough to recognise it, not to harvest it."""
+    local, at, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if at else f"{email[:1]}***"
 
 
 def redirect_uri(settings: Any, flow: str) -> str:
@@ -161,8 +217,25 @@ def connect_link(settings: Any, user: User, platform: str, *, now: float | None 
     return f"{base}?state={make_state(settings, user.id, flow, now=now)}"
 
 
+async def start(settings: Any, redis: aioredis.Redis, session: aiohttp.ClientSession, flow: str,
+                state: str | None, *, now: float | None = None) -> Start:
+    """Check a link and bind it to a new browser secret: the page naming the business, then the consent screen."""
+    claims = read_state(settings, state, flow, now=now)
+    if await redis.exists(STATE_USED + claims.nonce):
+        raise StateError(_USED, status=403)
+    user = await User.get_or_none(id=uuid.UUID(claims.user_id))
+    if user is None:
+        raise StateError("the Papo user this link was made for no longer exists", status=403)
+    secret = secrets.token_urlsafe(32)
+    bound = sign_state(_state_key(settings), replace(claims, browser=_digest(secret)))
+    callback = urlsplit(redirect_uri(settings, flow))
+    return Start(business=user.name, email=mask_email(user.email), flow_name=FLOW_NAMES[flow],
+                 url=authorize_url(settings, session, flow, bound), secret=secret, cookie_path=callback.path,
+                 secure=callback.scheme == "https", max_age=max(1, int(claims.expires_at - (now or time.time()))))
+
+
 def authorize_url(settings: Any, session: aiohttp.ClientSession, flow: str, state: str | None) -> str:
-    """Where `/connect/{flow}` sends the owner: the platform's consent screen, carrying the same state."""
+    """The platform's consent screen for a flow, carrying `state` (the link's, bound to the browser by `start`)."""
     read_state(settings, state, flow)
     try:
         if flow == "meta":
@@ -175,10 +248,16 @@ def authorize_url(settings: Any, session: aiohttp.ClientSession, flow: str, stat
                            status=503) from None
 
 
-async def complete(ctx: AccountContext, flow: str, *, state: str | None, code: str | None,
+async def complete(ctx: AccountContext, flow: str, *, state: str | None, code: str | None, browser: str | None,
                    error: str | None = None, error_description: str | None = None) -> ConnectOutcome:
-    """Finish a connection: spend the state, exchange the code, store every granted account, subscribe."""
-    claims = await spend_state(ctx.settings, ctx.redis, state, flow)
+    """Finish a connection: check the browser, spend the state, exchange the code, store and subscribe.
+
+    `browser` is the secret of the browser's cookie. A wrong or missing one is refused before the state is
+    spent: nothing is exchanged or stored, and the browser that opened the link can still finish.
+    """
+    claims = read_state(ctx.settings, state, flow)
+    check_browser(claims, browser)
+    await _spend(ctx.redis, claims)
     user = await User.get_or_none(id=uuid.UUID(claims.user_id))
     if user is None:
         raise StateError("the Papo user this link was made for no longer exists", status=403)
@@ -211,6 +290,8 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
                  details: dict[str, Any], name: str | None, avatar: str | None = None, is_verified: bool = False,
                  refresh_token: str | None = None, expires_at: datetime | None = None,
                  memo: _Memo | None = None) -> AccountSummary:
+    if await _held_elsewhere(ctx.redis, user, platform, platform_account_id):
+        return AccountSummary("", str(platform), platform_account_id, name, None, HELD_ELSEWHERE, held=True)
     account, _ = await connect_account(
         user=user, platform=platform, platform_account_id=platform_account_id, access_token=token,
         cipher=ctx.cipher, refresh_token=refresh_token, token_expires_at=expires_at, business_name=name,
@@ -230,6 +311,29 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
         if memo is not None and target is not None:
             memo[target] = reg
     return AccountSummary(str(account.id), str(platform), platform_account_id, name, reg.state, reg.error)
+
+
+async def _held_elsewhere(redis: aioredis.Redis, user: User, platform: Platform, platform_account_id: str) -> bool:
+    """Whether another business holds this account; if so, tell its owner, who alone can release it.
+
+    Connecting is never a move: a second business's consent must not take (or share) an account its
+    holder still has. The same business reconnecting updates its own row as before.
+    """
+    holder = await ConnectedAccount.filter(platform=platform, platform_account_id=platform_account_id,
+                                           status=CONNECTED).exclude(user_id=user.id).first()
+    if holder is None or holder.user_id is None:
+        return False
+    log.warning("%s account %s is held by user %s: not connected for user %s", platform, platform_account_id,
+                holder.user_id, user.id)
+    name = holder.business_name or platform_account_id
+    await notify_owner(redis, holder.user_id, ACCOUNT_CLAIMED, {
+        "account_id": str(holder.id), "platform": str(platform), "name": holder.business_name,
+        "platform_account_id": platform_account_id, "claimant": user.name,
+        "text": f"The Papo business {user.name} tried to connect your {platform} account {name}. It stays "
+                "connected to you. If you mean to hand it over, disconnect it (Disconnect in the bot, or "
+                f"papo account disconnect --account {holder.id}) and they can connect it again.",
+    }, dedupe_key=f"{ACCOUNT_CLAIMED}:{holder.id}:{user.id}")  # one alert per claimant (8 days)
+    return True
 
 
 async def _meta(ctx: AccountContext, user: User, code: str) -> list[AccountSummary]:
@@ -268,7 +372,8 @@ async def _meta(ctx: AccountContext, user: User, code: str) -> list[AccountSumma
                 details={**base, "waba_id": waba.id, "business_id": waba.business_id,
                          "display_phone_number": phone.display_phone_number,
                          "code_verification_status": phone.code_verification_status}))
-    await _set_identity(user, statuses.values())
+    if not all(a.held for a in stored):  # accounts another business holds say nothing about this one
+        await _set_identity(user, statuses.values())
     return stored
 
 

@@ -31,8 +31,9 @@ FOLLOW_UP_DUE = "follow_up_due"
 POST_FAILED = "post_failed"
 TOKEN_EXPIRING = "token_expiring"
 ACCOUNT_DISCONNECTED = "account_disconnected"
+ACCOUNT_CLAIMED = "account_claimed"  # another business tried to connect an account this one holds
 RULE = "rule"  # a notify_owner automation rule fired
-KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, RULE)
+KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, ACCOUNT_CLAIMED, RULE)
 
 _APPEND = """
 if KEYS[1] ~= '' then

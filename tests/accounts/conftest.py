@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import inspect
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +46,24 @@ async def hub_hook(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
+CONTINUE = re.compile(r'<a class="button" href="([^"]+)"')
+
+
+def continue_url(text: str) -> str:
+    """Where a connect page's "Continuar" button goes (the consent screen)."""
+    match = CONTINUE.search(text)
+    assert match, text
+    return html.unescape(match.group(1))
+
+
+def browser() -> aiohttp.ClientSession:
+    """A browser of its own: it keeps the cookies Papo sets (on 127.0.0.1 too)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
 @dataclass
 class Papo:
-    """A running Papo web app wired to the fake platforms."""
+    """A running Papo web app wired to the fake platforms; `browser` is the owner's browser."""
 
     settings: Settings
     stores: Stores
@@ -54,6 +71,7 @@ class Papo:
     server: TestServer
     http: aiohttp.ClientSession
     owner: User
+    browser: aiohttp.ClientSession
 
     @property
     def cipher(self) -> TokenCipher:
@@ -68,14 +86,22 @@ class Papo:
     def link(self, platform: str, **kw: Any) -> str:
         return connect_link(self.settings, self.owner, platform, **kw)
 
-    async def open(self, url: str, *, follow: bool = True) -> tuple[int, str, aiohttp.ClientResponse]:
-        """What the owner's browser does with a URL (following redirects across Papo and the platforms)."""
-        async with self.http.get(url, allow_redirects=follow) as resp:
+    async def open(self, url: str, *, follow: bool = True,
+                   browser: aiohttp.ClientSession | None = None) -> tuple[int, str, aiohttp.ClientResponse]:
+        """What a browser (the owner's by default) does with a URL, following redirects across Papo and platforms."""
+        async with (browser or self.browser).get(url, allow_redirects=follow) as resp:
             return resp.status, await resp.text(), resp
 
-    async def connect(self, platform: str) -> tuple[int, str]:
-        """Open the owner's link and follow it through the consent screen back to Papo's callback."""
-        status, text, _ = await self.open(self.link(platform))
+    async def consent(self, platform: str, *, link: str | None = None,
+                      browser: aiohttp.ClientSession | None = None) -> str:
+        """Open a link (the owner's by default) and read its page: the consent URL "Continuar" goes to."""
+        status, text, _ = await self.open(link or self.link(platform), browser=browser)
+        assert status == 200, text
+        return continue_url(text)
+
+    async def connect(self, platform: str, *, browser: aiohttp.ClientSession | None = None) -> tuple[int, str]:
+        """Open the owner's link, press Continuar, and follow the consent screen back to Papo's callback."""
+        status, text, _ = await self.open(await self.consent(platform, browser=browser), browser=browser)
         return status, text
 
     async def notifications(self) -> list[dict[str, Any]]:
@@ -112,8 +138,8 @@ async def papo(settings: Settings, stores: Stores) -> AsyncIterator[Papo]:
     server = TestServer(app, port=port)
     await server.start_server()
     owner = await User.create(email="dona@padaria.com.br", name="Padaria Pão Quente")
-    async with aiohttp.ClientSession() as http:
-        yield Papo(local, stores, fake, server, http, owner)
+    async with aiohttp.ClientSession() as http, browser() as owner_browser:
+        yield Papo(local, stores, fake, server, http, owner, owner_browser)
     await server.close()
     await fake.close()
 

@@ -10,7 +10,9 @@ import pytest
 
 from papo.constants import ACCOUNT_INDEX
 from papo.models import ConnectedAccount, User
+from papo.services.connect import read_state
 from papo.services.subscriptions import apply_hub_verifications, status
+from tests.accounts.conftest import continue_url
 from tests.accounts.fakes import (
     CHANNEL,
     IG_1,
@@ -131,13 +133,16 @@ async def test_a_forged_state_is_refused_with_a_page_and_no_token_exchange(papo)
 
 
 async def test_a_replayed_callback_is_refused_and_exchanges_nothing_twice(papo) -> None:
-    _, _, first = await papo.open(papo.link("tiktok"), follow=True)
+    link = papo.link("tiktok")
+    _, _, first = await papo.open(await papo.consent("tiktok", link=link))
     callback = str(first.url)  # the platform's redirect back to Papo, code and state included
     assert first.status == 200 and "/oauth/tiktok/callback" in callback
 
     code, text, resp = await papo.open(callback)
+    again, again_text, _ = await papo.open(link)  # the link itself is spent too: its page says so
 
     assert code == 403 and resp.content_type == "text/html" and "already used" in text
+    assert again == 403 and "already used" in again_text
     assert len(papo.fake.calls_to("POST", "/v2/oauth/token/")) == 1
 
 
@@ -158,18 +163,20 @@ async def test_a_link_for_another_platform_is_refused(papo) -> None:
     assert code == 400 and "this link is for TikTok" in text
 
 
-async def test_the_connect_link_redirects_to_the_consent_screen_with_the_same_state(papo) -> None:
+async def test_the_connect_link_shows_a_page_whose_button_goes_to_the_consent_screen(papo) -> None:
     link = papo.link("instagram")  # Instagram (and WhatsApp) connect through the Meta login
 
-    code, _, resp = await papo.open(link, follow=False)
+    code, text, resp = await papo.open(link, follow=False)
 
-    assert code == 302
-    target = urlsplit(resp.headers["Location"])
+    assert code == 200 and resp.content_type == "text/html"  # no longer a 302 straight to the platform
+    target = urlsplit(continue_url(text))
     query = parse_qs(target.query)
     assert target.path == "/meta/dialog"
-    assert query["state"] == [link.split("state=")[1]]
     assert query["redirect_uri"] == [papo.url("/oauth/meta/callback")]
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    sent = read_state(papo.settings, query["state"][0], "meta")  # the link's state, now bound to this browser
+    assert sent.nonce == read_state(papo.settings, link.split("state=")[1], "meta").nonce
+    assert sent.user_id == str(papo.owner.id) and sent.browser
+    assert resp.headers["Referrer-Policy"] == "no-referrer" and resp.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize(("platform", "message"), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,15 @@ from papo.constants import MONGO_PLATFORM_EVENTS
 from papo.models import ConnectedAccount, Conversation
 from papo.services import NotFound
 from papo.services.accounts import connect_account
-from papo.services.connect import StateError, make_state, read_state, spend_state
+from papo.services.connect import (
+    StateError,
+    WrongBrowser,
+    check_browser,
+    make_state,
+    mask_email,
+    read_state,
+    spend_state,
+)
 from papo.services.subscriptions import find_account, note_events, status
 
 KEY = b"k" * 32
@@ -33,6 +42,26 @@ def test_a_state_round_trips_and_any_change_is_detected() -> None:
         with pytest.raises(BadState) as err:
             verify_state(KEY, broken)
         assert err.value.kind == kind
+
+
+def test_a_bound_state_carries_the_browser_hash_and_only_that_secret_passes() -> None:
+    secret = "browser-secret"
+    bound = StateClaims("user-1", "meta", "nonce-1", 1_900_000_000, hashlib.sha256(secret.encode()).hexdigest())
+
+    claims = verify_state(KEY, sign_state(KEY, bound))
+
+    assert claims == bound and secret not in sign_state(KEY, bound)
+    check_browser(claims, secret)
+    for wrong in (None, "", "another-secret"):
+        with pytest.raises(WrongBrowser):
+            check_browser(claims, wrong)
+    with pytest.raises(WrongBrowser):  # a link's own state is bound to no browser
+        check_browser(verify_state(KEY, sign_state(KEY, StateClaims("user-1", "meta", "n", 1))), secret)
+
+
+def test_emails_on_the_connect_page_are_masked() -> None:
+    assert mask_email("dona@padaria.com.br") == "d***@padaria.com.br"
+    assert mask_email("sem-arroba") == "s***"
 
 
 def test_read_state_checks_expiry_and_flow(settings) -> None:

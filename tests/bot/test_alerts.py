@@ -129,3 +129,16 @@ async def test_due_follow_ups_become_one_alert_each(harness: BotHarness, telegra
     await harness.press(ANA, data=contacted["callback_data"])
     lead = await Lead.get(id=biz.lead.id)
     assert str(lead.status) == "contacted" and lead.next_followup is None
+
+
+async def test_an_account_claimed_by_another_business_tells_the_holder_how_to_hand_it_over(
+        harness: BotHarness, telegram: FakeTelegram, stores: Any) -> None:
+    biz = await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
+    await notify.notify_owner(stores.redis, biz.user.id, notify.ACCOUNT_CLAIMED, {
+        "account_id": "0f6f2d53-5f7e-4f7e-9c55-1b2a3c4d5e6f", "platform": "tiktok", "name": "@doceria",
+        "claimant": "<Outra> Loja"})  # the shape papo.services.connect sends
+
+    assert await _deliver(harness) == 1
+    [sent] = telegram.of("sendMessage", ANA.chat_id)[-1:]
+    assert "&lt;Outra&gt; Loja" in sent.text and "@doceria" in sent.text and "continua conectada" in sent.text
+    assert "papo account disconnect --account 0f6f2d53-5f7e-4f7e-9c55-1b2a3c4d5e6f" in sent.text

@@ -1,7 +1,9 @@
 """The OAuth `state` parameter Papo issues: `<payload>.<signature>`, both base64url.
 
-The payload is JSON `{"u": user id, "f": flow, "n": nonce, "e": expiry (unix seconds)}`; the signature is
-HMAC-SHA256 of the payload text. Checking expiry, flow and single use is the caller's business.
+The payload is JSON `{"u": user id, "f": flow, "n": nonce, "e": expiry (unix seconds)}`, plus `"b"` (a hash of
+the secret in the browser's cookie) once the state is bound to the browser that will come back with it; the
+signature is HMAC-SHA256 of the payload text. Checking expiry, flow, browser and single use is the caller's
+business.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class StateClaims:
-    """Who a state was issued to, for which flow, until when."""
+    """Who a state was issued to, for which flow, until when, and (once bound) for which browser."""
 
     user_id: str
     flow: str
     nonce: str
     expires_at: float
+    browser: str | None = None  # hash of the browser's cookie secret; None until the state is bound
 
 
 class BadState(ValueError):
@@ -41,7 +44,10 @@ def _sign(key: bytes, payload: str) -> str:
 
 def sign_state(key: bytes, claims: StateClaims) -> str:
     """The state string for these claims."""
-    data = {"u": claims.user_id, "f": claims.flow, "n": claims.nonce, "e": int(claims.expires_at)}
+    data: dict[str, str | int] = {"u": claims.user_id, "f": claims.flow, "n": claims.nonce,
+                                  "e": int(claims.expires_at)}
+    if claims.browser is not None:
+        data["b"] = claims.browser
     payload = _b64(json.dumps(data, separators=(",", ":")).encode())
     return f"{payload}.{_sign(key, payload)}"
 
@@ -55,7 +61,8 @@ def verify_state(key: bytes, state: str | None) -> StateClaims:
         raise BadState("forged")
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        browser = data.get("b")
         return StateClaims(user_id=str(data["u"]), flow=str(data["f"]), nonce=str(data["n"]),
-                           expires_at=float(data["e"]))
+                           expires_at=float(data["e"]), browser=None if browser is None else str(browser))
     except (ValueError, KeyError, TypeError):
         raise BadState("damaged") from None
