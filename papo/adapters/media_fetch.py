@@ -40,6 +40,7 @@ MAX_REDIRECTS = 5
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 CHUNK = 256 * 1024
 NOT_PUBLIC = "the media URL is not a public address"
+NOT_PUBLIC_CODE = "media_not_public"  # the bot shows this error in the owner's language
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
 
 
@@ -47,7 +48,7 @@ class MediaNotPublic(PermanentError):
     """The media URL leads to an address that is not public (or not http/https): it is never fetched."""
 
     def __init__(self) -> None:
-        super().__init__(NOT_PUBLIC, code="media_not_public")
+        super().__init__(NOT_PUBLIC, code=NOT_PUBLIC_CODE)
 
 
 class MediaTooLarge(PermanentError):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from papo.adapters import media_fetch
-from papo.adapters.media_fetch import CHUNK, FetchPolicy, MediaBody, MediaSource, RemoteMedia
+from papo.adapters.media_fetch import CHUNK, NOT_PUBLIC_CODE, FetchPolicy, MediaBody, MediaSource, RemoteMedia
 from papo.adapters.outbound.errors import PermanentError
 from papo.services import ServiceError
 
@@ -221,6 +221,11 @@ class PapoMedia:
                                  code="media_missing")
         path, content_type = found
         yield _StoredBody(path, offset, path.stat().st_size, content_type)
+
+
+def not_public_error(error: str | None) -> bool:
+    """Whether a recorded publishing error is a refused media URL (the bot words it in the owner's language)."""
+    return (error or "").startswith(NOT_PUBLIC_CODE + ":")
 
 
 def media_source(settings: Any) -> MediaSource:

@@ -284,7 +284,8 @@ async def shop(stores: Stores, apis: FakeApis) -> Shop:
             callback_url=apis.url("/kwai/callback") if platform is Platform.KWAI else None,
             business_name=f"Padaria ({platform})")
         accounts[platform] = account
-    return Shop(user, accounts, PostOptions(partitions=2, timezone="America/Sao_Paulo"))
+    return Shop(user, accounts, PostOptions(partitions=2, timezone="America/Sao_Paulo",
+                                            media_allow_hosts=frozenset({apis.host})))
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -8,6 +8,7 @@ other loopback or internal address must be refused, including after a redirect.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from aiohttp.test_utils import TestServer
 
 from papo.adapters.media_fetch import FetchPolicy, MediaNotPublic, MediaTooLarge, RemoteMedia, is_public
 from papo.adapters.outbound.errors import PermanentError, Transient
+from papo.bot.locales import Translator
+from papo.bot.routers.posts import post_card
 from papo.models import PostSync
 from papo.services.media import media_source, store_media
 from papo.services.posts import create_post, get_post
@@ -186,12 +189,13 @@ async def test_youtube_post_redirected_inside_fails_without_internal_details(
     stores, apis, shop, local, roles, servers: Servers
 ) -> None:
     """The whole path: the publisher refuses, and what the owner sees names no internal status or body."""
-    settings = Overlay(local, media_fetch_allow_hosts=f"{apis.host},{servers.cdn.host}:{servers.cdn.port}")
+    cdn = f"{servers.cdn.host}:{servers.cdn.port}"  # allowed, as a public CDN would be; the internal port is not
+    settings = Overlay(local, media_fetch_allow_hosts=f"{apis.host},{cdn}")
     to = f"http://127.0.0.1:{servers.internal.port}/computeMetadata/v1/"
-    # The bot and CLI check only the literal host; a redirect shows up at fetch time.
+    # Creating the post checks only the literal host; a redirect shows up at fetch time.
     view = await create_post(shop.user, content="Tour", title="Tour", accounts=[f"youtube:{YT}"],
-                             media=[f"video:http://{servers.cdn.host}:{servers.cdn.port}/r?to={to}"],
-                             options=shop.options, when="now", redis=stores.redis)
+                             media=[f"video:http://{cdn}/r?to={to}"], when="now", redis=stores.redis,
+                             options=dataclasses.replace(shop.options, media_allow_hosts=frozenset({cdn})))
     await roles.publisher(settings=settings)
 
     async def failed() -> bool:
@@ -201,6 +205,10 @@ async def test_youtube_post_redirected_inside_fails_without_internal_details(
     [sync] = await PostSync.filter(post_id=view.id)
     assert sync.error_message == "media_not_public: the media URL is not a public address"
     assert servers.internal_hits == [] and apis.to("POST", "/upload/youtube/v3/videos") == []
+    shown = {"pt-BR": "o endereço da mídia não é público", "en": "the media URL is not a public address"}
+    for lang, words in shown.items():
+        card = post_card(Translator(lang), await get_post(shop.user, str(view.id)), "America/Sao_Paulo")
+        assert words in card and "418" not in card and SECRET.decode() not in card and "computeMetadata" not in card
 
 
 async def test_papos_own_upload_is_read_from_disk_not_over_http(settings, stores) -> None:
