@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     webhook_max_body: int = Field(default=1024 * 1024, ge=1024)
     media_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)  # files sent to the bot for posts
     media_keep_hours: float = Field(default=48.0, gt=0)  # an upload no post uses is deleted after this
+    # Post media Papo downloads itself (YouTube uploads): public addresses only (papo/adapters/media_fetch.py).
+    media_fetch_max_bytes: int = Field(default=2048 * 1024 * 1024, ge=1024)
+    media_fetch_timeout: float = Field(default=1800.0, gt=0)  # seconds for the whole download
+    media_fetch_allow_hosts: str = ""  # tests/development only: "host" or "host:port" entries, comma-separated,
+    # that may be private (a local media server); Papo's own uploads never need it (they are read from disk)
     stream_partitions: int = Field(default=8, ge=1, le=1024)  # fixed for a deployment: keys hash onto them
     worker_batch: int = Field(default=256, ge=1, le=10_000)
     worker_lease_ms: int = Field(default=1_500, ge=500)  # a dead worker's partitions move within ~lease + lease/3

@@ -143,7 +143,8 @@ def add_commands(sub: Any, add: Any) -> None:
     p.add_argument("--content", required=True, help="the text (caption, message, description)")
     p.add_argument("--title", help="a title (YouTube needs one, at most 100 characters)")
     p.add_argument("--media", nargs="+", action="extend", metavar="URL",
-                   help="public image/video URLs (video:URL or image:URL when the extension does not say)")
+                   help="public image/video URLs, not localhost or private IPs (video:URL or image:URL when the "
+                   "extension does not say)")
     p.add_argument("--hashtag", nargs="+", action="extend", metavar="H", help="hashtags, with or without #")
     p.add_argument("--accounts", required=True, action="append", metavar="ID[,ID…]",
                    help="Papo's account ids or the platforms' account ids (platform:id when ambiguous)")

@@ -30,6 +30,7 @@ from tortoise import Tortoise
 
 from papo import metrics
 from papo.adapters.errors import UnknownPlatformError
+from papo.adapters.media_fetch import MediaSource, RemoteMedia
 from papo.adapters.outbound.errors import InDoubt, RateLimited, RetryableError, SendError
 from papo.adapters.publishers import (
     PublishContext,
@@ -46,6 +47,7 @@ from papo.pipeline.ratelimit import Bucket, Limit, RateLimiter, account_bucket
 from papo.runtime import Stores
 from papo.services import NotFound
 from papo.services import outbound as accounts
+from papo.services.media import media_source
 from papo.services.notify import POST_FAILED, notify_owner
 from papo.services.posts import content_of, posts_spec
 from papo.streams.consumer import Entry, PartitionedConsumer
@@ -154,13 +156,15 @@ class PostPublisher:
     """Handles batches of the posts stream (the PartitionedConsumer calls `handle`)."""
 
     def __init__(self, stores: Stores, settings: PublishSettings, *, session: aiohttp.ClientSession,
-                 cipher: TokenCipher, publishers: PublisherRegistry | None = None, worker_id: str = "papo") -> None:
+                 cipher: TokenCipher, publishers: PublisherRegistry | None = None, worker_id: str = "papo",
+                 media: MediaSource | None = None) -> None:
         self.stores = stores
         self.redis = stores.redis
         self.settings = settings
         self.session = session
         self.cipher = cipher
         self.publishers = publishers or default_publishers()
+        self.media = media or RemoteMedia()  # run_publisher passes media_source(settings)
         self.worker_id = worker_id
         self.spec = posts_spec(settings.partitions)
         self.limiter = RateLimiter(stores.redis)
@@ -294,6 +298,7 @@ class PostPublisher:
             session=self.session, token=token, base_url=base_url_for(s, platform, callback_url),
             progress=dict(progress or {}), in_doubt=in_doubt, poll_interval=s.poll_interval,
             poll_timeout=s.poll_timeout, checkpoint=checkpoint, mark_commit=mark_commit, throttle=throttle,
+            media=self.media,
             options={"tiktok_privacy": s.tiktok_privacy, "youtube_privacy": s.youtube_privacy,
                      "youtube_category": s.youtube_category})
 
@@ -385,7 +390,7 @@ async def run_publisher(stores: Stores, settings: Any, stop: asyncio.Event, sess
                         cipher: TokenCipher, worker_id: str) -> None:
     """Publish until `stop` is set (what `papo worker` adds to its roles)."""
     publisher = PostPublisher(stores, PublishSettings.from_settings(settings), session=session, cipher=cipher,
-                          worker_id=worker_id)
+                              worker_id=worker_id, media=media_source(settings))
     consumer = publish_consumer(stores, publisher, worker_id=worker_id,
                                 lease_ms=getattr(settings, "worker_lease_ms", 1_500),
                                 max_deliveries=getattr(settings, "worker_max_deliveries", 5),

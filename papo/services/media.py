@@ -4,6 +4,9 @@
 Names are unguessable (`secrets.token_urlsafe(24)` + extension): the URL is the only way to a file, and
 nothing in it comes from the uploader. The content is checked against the type's signature, so what is
 served as a JPEG or an MP4 really is one.
+
+When Papo needs a post's bytes itself (YouTube), `media_source` reads its own uploads from this folder, and
+fetches any other URL from public addresses only (`papo/adapters/media_fetch.py`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ import os
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from papo.adapters import media_fetch
+from papo.adapters.media_fetch import CHUNK, NOT_PUBLIC_CODE, FetchPolicy, MediaBody, MediaSource, RemoteMedia
+from papo.adapters.outbound.errors import PermanentError
 from papo.services import ServiceError
 
 MB = 1024 * 1024
@@ -150,3 +158,76 @@ async def sweep_media(settings: Any, *, now: float | None = None) -> list[str]:
             await asyncio.to_thread(path.unlink, True)
             deleted.append(path.name)
     return deleted
+
+
+# ------------------------------------------------------------------ post media Papo reads itself
+
+
+def allow_hosts(settings: Any) -> frozenset[str]:
+    """PAPO_MEDIA_FETCH_ALLOW_HOSTS as a set (lower case): hosts that may be private, for tests and development."""
+    raw = str(getattr(settings, "media_fetch_allow_hosts", "") or "")
+    return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def own_base(settings: Any) -> str | None:
+    """`PAPO_PUBLIC_URL/media`, None when no public URL is set."""
+    return public_base(settings) if getattr(settings, "public_url", None) else None
+
+
+def fetch_policy(settings: Any) -> FetchPolicy:
+    """The media fetch limits from the settings."""
+    return FetchPolicy(max_bytes=int(getattr(settings, "media_fetch_max_bytes", 0) or media_fetch.MAX_BYTES),
+                       timeout=float(getattr(settings, "media_fetch_timeout", 0) or media_fetch.TIMEOUT),
+                       allow_hosts=allow_hosts(settings))
+
+
+@dataclass(slots=True)
+class _StoredBody:
+    """One of Papo's uploads, read from disk."""
+
+    path: Path
+    offset: int
+    size: int
+    content_type: str
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The file's bytes from the offset."""
+        with self.path.open("rb") as file:
+            file.seek(self.offset)
+            while chunk := await asyncio.to_thread(file.read, CHUNK):
+                yield chunk
+
+
+class PapoMedia:
+    """Papo's own uploads come from the media folder (no HTTP: a local PAPO_PUBLIC_URL works, and nothing is
+    fetched from Papo's own address); any other URL goes to `remote`."""
+
+    def __init__(self, settings: Any, remote: MediaSource) -> None:
+        self._settings = settings
+        self._base = own_base(settings)
+        self._remote = remote
+
+    def open(self, url: str, offset: int = 0) -> AbstractAsyncContextManager[MediaBody]:
+        """The media at `url` from byte `offset`."""
+        if self._base and url.startswith(self._base + "/"):
+            return self._stored(url.removeprefix(self._base + "/"), offset)
+        return self._remote.open(url, offset)
+
+    @asynccontextmanager
+    async def _stored(self, name: str, offset: int) -> AsyncIterator[MediaBody]:
+        found = find_media(self._settings, name)
+        if found is None:
+            raise PermanentError("the uploaded file is no longer stored (PAPO_DATA_DIR/media): upload it again",
+                                 code="media_missing")
+        path, content_type = found
+        yield _StoredBody(path, offset, path.stat().st_size, content_type)
+
+
+def not_public_error(error: str | None) -> bool:
+    """Whether a recorded publishing error is a refused media URL (the bot words it in the owner's language)."""
+    return (error or "").startswith(NOT_PUBLIC_CODE + ":")
+
+
+def media_source(settings: Any) -> MediaSource:
+    """Where publishers get a post's bytes: Papo's uploads from disk, other URLs from public addresses only."""
+    return PapoMedia(settings, RemoteMedia(fetch_policy(settings)))

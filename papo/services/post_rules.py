@@ -17,8 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+from papo.adapters.media_fetch import host_allowed, local_host
 from papo.adapters.publishers.base import IMAGE, VIDEO, Media
 from papo.enums import Platform
 from papo.services import ServiceError
@@ -76,6 +77,16 @@ class PostInvalid(ServiceError):
         super().__init__(f"the post cannot be published as it is:\n  {lines}")
 
 
+class MediaNotPublicError(ServiceError):
+    """A media URL names `localhost` or a private, loopback or link-local IP: nobody outside could fetch it,
+    and Papo must not (the full check, with DNS, happens when Papo fetches: papo/adapters/media_fetch.py)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"media {url!r} is not a public address (localhost or a private IP); use a public "
+                         "http(s) URL")
+
+
 # ------------------------------------------------------------------ normalising input
 
 
@@ -106,8 +117,13 @@ def media_type_of(url: str) -> str | None:
     return None
 
 
-def parse_media(values: Iterable[str], types: Iterable[str | None] | None = None) -> tuple[Media, ...]:
-    """Media from URLs; 'video:URL' / 'image:URL' (or `types`) say the type when the extension does not."""
+def parse_media(values: Iterable[str], types: Iterable[str | None] | None = None, *, own_base: str | None = None,
+                allow_hosts: frozenset[str] = frozenset()) -> tuple[Media, ...]:
+    """Media from URLs; 'video:URL' / 'image:URL' (or `types`) say the type when the extension does not.
+
+    A URL on a local host is refused (MediaNotPublicError), except Papo's own uploads (under `own_base`) and
+    the `allow_hosts` of tests and development (PAPO_MEDIA_FETCH_ALLOW_HOSTS).
+    """
     given = list(types) if types is not None else []
     out = []
     for index, raw in enumerate(values):
@@ -119,6 +135,8 @@ def parse_media(values: Iterable[str], types: Iterable[str | None] | None = None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ServiceError(f"media {value!r} must be a public http(s) URL (platforms fetch it themselves)")
+        if not (own_base and value.startswith(own_base + "/")):
+            _refuse_local(value, parts, allow_hosts)
         kind = kind or media_type_of(value)
         if kind not in MEDIA_TYPES:
             raise ServiceError(
@@ -126,6 +144,16 @@ def parse_media(values: Iterable[str], types: Iterable[str | None] | None = None
                 "or write image:URL / video:URL")
         out.append(Media(value, kind))
     return tuple(out)
+
+
+def _refuse_local(url: str, parts: SplitResult, allow_hosts: frozenset[str]) -> None:
+    try:
+        port = parts.port
+    except ValueError:  # not a number: no allow-list entry can match it
+        port = None
+    host = parts.hostname or ""
+    if local_host(host) and not host_allowed(allow_hosts, host, port):
+        raise MediaNotPublicError(url)
 
 
 def compose_caption(content: str, hashtags: Sequence[str]) -> str:

@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from papo.enums import Platform, PostStatus, SyncStatus
 from papo.models import ConnectedAccount, Post, PostSync
 from papo.services import NotFound, ServiceError
+from papo.services.media import allow_hosts, own_base
 from papo.services.post_rules import INSTAGRAM_HASHTAGS, Media, PostContent, normalize_hashtags, parse_media, validate
 from papo.services.post_views import PostView, post_view, post_views
 from papo.services.templates import UserRef, user_id
@@ -66,13 +67,20 @@ class PostOptions:
     partitions: int = 8
     timezone: str = "America/Sao_Paulo"
     instagram_max_hashtags: int = INSTAGRAM_HASHTAGS
+    media_base: str | None = None  # PAPO_PUBLIC_URL/media: Papo's own uploads, accepted even on a local address
+    media_allow_hosts: frozenset[str] = frozenset()  # PAPO_MEDIA_FETCH_ALLOW_HOSTS (tests, development)
 
     @classmethod
     def from_settings(cls, settings: Any) -> PostOptions:
-        """`stream_partitions`, `timezone`, `posts_instagram_max_hashtags`."""
+        """`stream_partitions`, `timezone`, `posts_instagram_max_hashtags`, the media base and allowed hosts."""
         return cls(partitions=getattr(settings, "stream_partitions", 8),
                    timezone=getattr(settings, "timezone", "America/Sao_Paulo"),
-                   instagram_max_hashtags=getattr(settings, "posts_instagram_max_hashtags", INSTAGRAM_HASHTAGS))
+                   instagram_max_hashtags=getattr(settings, "posts_instagram_max_hashtags", INSTAGRAM_HASHTAGS),
+                   media_base=own_base(settings), media_allow_hosts=allow_hosts(settings))
+
+    def parse_media(self, values: Sequence[str]) -> tuple[Media, ...]:
+        """The post's media from URLs, refusing local hosts (post_rules.parse_media)."""
+        return parse_media(values, own_base=self.media_base, allow_hosts=self.media_allow_hosts)
 
 
 def posts_spec(partitions: int) -> StreamSpec:
@@ -198,7 +206,7 @@ async def create_post(
     tz = (timezone or options.timezone).strip()
     zone(tz)
     body = PostContent(content=content.strip(), title=(title or "").strip() or None,
-                       hashtags=normalize_hashtags(hashtags), media=parse_media(media))
+                       hashtags=normalize_hashtags(hashtags), media=options.parse_media(media))
     if title and len(title) > 255:
         raise ServiceError("the title is longer than 255 characters")
     chosen = await resolve_accounts(uid, accounts)

@@ -22,6 +22,7 @@ from tests.bot.conftest import BotHarness, FakeTelegram, Person, bot_settings, m
 from tests.conftest import TEST_SECRET
 
 ANA = Person(2101, "Ana")
+BIA = Person(2102, "Bia")
 PUBLIC = "https://papo.example.com"
 JPEG_SMALL = b"\xff\xd8\xff\xe0" + b"small-thumbnail" * 4
 JPEG_LARGE = b"\xff\xd8\xff\xe0" + b"large-photo-bytes" * 500
@@ -120,6 +121,25 @@ async def test_an_album_keeps_every_photo_and_text_adds_links(media_harness: Bot
     await h.press(ANA, "Salvar rascunho")
     newest = await Post.filter(user_id=biz.user.id, content="Só texto").first()
     assert newest is not None and newest.media_urls == []
+
+
+async def test_a_link_on_a_local_address_is_refused_at_once_and_the_files_stay(media_harness: BotHarness,
+                                                                               telegram: FakeTelegram) -> None:
+    biz = await make_business("bia@doceria.com.br", "Doceria da Bia", BIA)
+    telegram.files["loc-1"] = JPEG_LARGE
+    h = media_harness
+    await h.say(BIA, "/posts")
+    await h.press(BIA, "Novo post")
+    await h.feed(upload(h, BIA, **photo("loc-1", "loc-1")))
+    calls = await h.say(BIA, "Promo\nhttp://169.254.169.254/latest/meta-data/a.jpg")
+    assert "o endereço da mídia não é público" in screen(calls).text and "Em quais contas" not in texts(calls)
+    calls = await h.say(BIA, "Promo\nhttps://cdn.example.com/promo.jpg")
+    assert "Em quais contas" in screen(calls).text
+    await h.press(BIA, "Próximo")
+    await h.press(BIA, "Salvar rascunho")
+    post = await Post.get(user_id=biz.user.id)
+    assert len(post.media_urls) == 2 and post.media_urls[0].startswith(PUBLIC + "/media/")  # the photo was kept
+    assert post.media_urls[1] == "https://cdn.example.com/promo.jpg"
 
 
 async def test_uploads_refused_with_reasons(media_harness: BotHarness, harness: BotHarness,

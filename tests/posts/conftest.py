@@ -74,6 +74,12 @@ class FakeApis:
         assert self.server is not None
         return str(self.server.make_url(path))
 
+    @property
+    def host(self) -> str:
+        """`host:port` of the fake, for PAPO_MEDIA_FETCH_ALLOW_HOSTS (its media host is on a loopback address)."""
+        assert self.server is not None
+        return f"{self.server.host}:{self.server.port}"
+
     def to(self, method: str, suffix: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path.endswith(suffix)]
 
@@ -245,7 +251,7 @@ async def local(settings: Any, apis: FakeApis) -> Overlay:
     """Settings pointing every publishing API at the fake, with fast polling and retries."""
     base = settings.model_copy(update={name: apis.url("/") for name in
                                        ("graph_api_url", "instagram_api_url", "tiktok_api_url", "youtube_api_url")})
-    return Overlay(base, **FAST)
+    return Overlay(base, **FAST, media_fetch_allow_hosts=apis.host)
 
 
 @dataclass
@@ -278,7 +284,8 @@ async def shop(stores: Stores, apis: FakeApis) -> Shop:
             callback_url=apis.url("/kwai/callback") if platform is Platform.KWAI else None,
             business_name=f"Padaria ({platform})")
         accounts[platform] = account
-    return Shop(user, accounts, PostOptions(partitions=2, timezone="America/Sao_Paulo"))
+    return Shop(user, accounts, PostOptions(partitions=2, timezone="America/Sao_Paulo",
+                                            media_allow_hosts=frozenset({apis.host})))
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -74,3 +74,10 @@ async def test_posts_commands_end_to_end(stores, settings, apis, shop) -> None:
     assert code == 1 and out == ""
     assert err.startswith("papo: the post cannot be published as it is:") and "whatsapp: WhatsApp has no feed" in err
     assert await Post.all().count() == 1
+
+    code, out, err = await _papo(settings, "posts", "create", "--user", "dona@padaria.com.br", "--content", "oi",
+                                 "--media", "http://169.254.169.254/latest/meta-data/a.jpg", "--accounts", PAGE)
+    assert code == 1 and out == ""
+    assert err.strip() == ("papo: media 'http://169.254.169.254/latest/meta-data/a.jpg' is not a public address "
+                           "(localhost or a private IP); use a public http(s) URL")
+    assert await Post.all().count() == 1

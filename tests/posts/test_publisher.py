@@ -12,6 +12,7 @@ from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import Post, PostSync
 from papo.pipeline.publish import PostPublisher, PublishSettings
+from papo.services.media import media_source
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import account_problem
 from papo.services.posts import create_post, enqueue_due, get_post, retry_failed
@@ -25,7 +26,8 @@ async def _notifications(stores) -> list[dict]:
 
 def _publisher(stores, local, http, **overrides) -> PostPublisher:
     settings = dataclasses.replace(PublishSettings.from_settings(local), **overrides)
-    return PostPublisher(stores, settings, session=http, cipher=TokenCipher(TEST_SECRET), worker_id="test")
+    return PostPublisher(stores, settings, session=http, cipher=TokenCipher(TEST_SECRET), worker_id="test",
+                         media=media_source(local))
 
 
 async def _queued(stores, shop, **kwargs):

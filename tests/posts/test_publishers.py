@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from papo.adapters.errors import DuplicateAdapterError, UnknownPlatformError
+from papo.adapters.media_fetch import FetchPolicy, RemoteMedia
 from papo.adapters.outbound.errors import InvalidRequest, NotSupported, PermanentError, RateLimited
 from papo.adapters.publishers import IMAGE, VIDEO, Media, PublishContext, PublishRequest, default_publishers
 from papo.adapters.publishers.facebook import FacebookPublisher
@@ -38,6 +39,7 @@ def _ctx(http, apis, token: str, **values: Any) -> tuple[PublishContext, list[st
     async def checkpoint(new: dict[str, Any]) -> None:
         saved.update(new)
 
+    values.setdefault("media", RemoteMedia(FetchPolicy(allow_hosts=frozenset({apis.host}))))
     ctx = PublishContext(session=http, token=token, base_url=apis.url("/").rstrip("/"), poll_interval=0.01,
                          poll_timeout=2.0, mark_commit=mark, checkpoint=checkpoint, **values)
     return ctx, commits, saved
@@ -150,7 +152,7 @@ async def test_youtube_refuses_a_media_server_without_a_size_and_maps_quota(apis
     ctx, _, _ = _ctx(http, apis, "tok-yt")
     request = _request(Platform.YOUTUBE, "UC1", [Media(apis.url("/files/missing.mp4"), VIDEO)], title="T")
     apis.fail("GET", "/files/missing.mp4", (404, {"error": "not found"}))
-    with pytest.raises(PermanentError, match=r"cannot fetch the video .*HTTP 404"):
+    with pytest.raises(PermanentError, match=r"cannot fetch the media: its server answered HTTP 404"):
         await PUBLISHERS[Platform.YOUTUBE].publish(request, ctx)
     apis.fail("POST", "/upload/youtube/v3/videos", (403, {"error": {"code": 403, "message": "quota", "errors": [
         {"domain": "youtube.quota", "reason": "quotaExceeded"}]}}))

@@ -13,6 +13,7 @@ from papo.models import Post, PostSync
 from papo.services import NotFound, ServiceError
 from papo.services.post_rules import PostInvalid
 from papo.services.posts import (
+    PostOptions,
     cancel_post,
     create_post,
     get_post,
@@ -144,3 +145,27 @@ async def test_publish_now_refuses_a_published_post_and_lists_show_states(stores
     assert [v.id for v in listed] == [view.id] and listed[0].syncs[0].platform_post_id.startswith(PAGE)
     with pytest.raises(ServiceError, match="status 'sent' is not one of"):
         await list_posts(shop.user, status="sent")
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/v.mp4", "video:http://localhost:8080/v", "https://api.localhost/a.jpg",
+    "http://169.254.169.254/latest/meta-data/a.jpg", "http://[::1]:9000/v.mp4", "http://10.0.0.5/a.jpg",
+    "http://[::ffff:192.168.0.1]/a.jpg", "http://2130706433/a.jpg"])
+async def test_a_media_url_on_a_local_host_is_refused_when_the_post_is_created(stores, shop, url: str) -> None:
+    with pytest.raises(ServiceError, match=r"is not a public address \(localhost or a private IP\)") as caught:
+        await create_post(shop.user, content="Promo", media=[url], options=shop.options)
+    assert "\n" not in str(caught.value)
+    assert await Post.filter(content="Promo").count() == 0
+
+
+async def test_papos_own_uploads_and_allowed_hosts_may_be_local(stores, shop, settings) -> None:
+    local = settings.model_copy(update={"public_url": "http://127.0.0.1:8080", "media_fetch_allow_hosts":
+                                        "127.0.0.1:9000, 192.168.0.10"})
+    options = PostOptions.from_settings(local)
+    own = "http://127.0.0.1:8080/media/" + "a" * 32 + ".mp4"
+    view = await create_post(shop.user, content="Local", options=options,
+                             media=[own, "http://127.0.0.1:9000/v.mp4", "http://192.168.0.10:81/a.jpg"])
+    assert len(view.media_urls) == 3
+    for other in ("http://127.0.0.1:8080/x.mp4", "http://127.0.0.1:9001/v.mp4", "http://192.168.0.11/a.jpg"):
+        with pytest.raises(ServiceError, match="not a public address"):  # another path, port or address
+            await create_post(shop.user, content="Local", options=options, media=[other])

@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
+from papo.adapters.media_fetch import MediaSource, RemoteMedia
 from papo.adapters.outbound.base import HttpAnswer, bearer
 from papo.adapters.outbound.errors import RetryableError, Transient
 from papo.enums import Platform
@@ -30,7 +31,7 @@ VIDEO = "video"
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """One media item of a post: a public URL the platform (or Papo, for YouTube) fetches."""
+    """One media item of a post: a public URL the platform (or Papo, for YouTube, through `ctx.media`) fetches."""
 
     url: str
     type: str  # "image" | "video"
@@ -99,6 +100,7 @@ class PublishContext:
     checkpoint: Callable[[dict[str, Any]], Awaitable[None]] = _no_op
     mark_commit: Callable[[], Awaitable[None]] = _no_op
     throttle: Callable[[str], Awaitable[None]] = _no_throttle
+    media: MediaSource = field(default_factory=RemoteMedia)  # for publishers that upload the bytes themselves
 
     async def save(self, **values: Any) -> None:
         """Persist checkpoints at once (a restart resumes from them)."""

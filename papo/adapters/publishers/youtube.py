@@ -1,5 +1,6 @@
 """YouTube `videos.insert` with the resumable upload protocol (developers.google.com/youtube/v3/guides/
-using_resumable_upload_protocol). Papo fetches the post's video URL and streams it to YouTube:
+using_resumable_upload_protocol). Papo fetches the post's video (`ctx.media`: from public addresses only, or
+Papo's own upload from disk) and streams it to YouTube:
 
 1. `POST {api}/upload/youtube/v3/videos?uploadType=resumable&part=snippet,status` with the video resource
    (`snippet.title/description/tags/categoryId`, `status.privacyStatus`) and `X-Upload-Content-Length` /
@@ -15,13 +16,14 @@ Costs 1,600 quota units of the default 10,000 a day. Engagement: `videos.list?pa
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
+from papo.adapters.media_fetch import MediaBody
 from papo.adapters.outbound.base import HttpAnswer, bearer
-from papo.adapters.outbound.errors import PermanentError, Transient
+from papo.adapters.outbound.errors import PermanentError, SendError, Transient
 from papo.adapters.outbound.youtube import youtube_error
 from papo.adapters.publishers.base import (
     Metrics,
@@ -36,7 +38,6 @@ from papo.enums import Platform
 
 UPLOAD_PATH = "upload/youtube/v3/videos"
 UPLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=300)
-CHUNK = 256 * 1024
 
 
 def video_resource(request: PublishRequest, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -67,28 +68,20 @@ class YouTubePublisher:
             if done is not None:
                 return done
         if not session_url or offset < 0:  # none yet, or the old one expired: nothing was created with it
-            async with self._open(ctx, source, 0) as media:
-                size, kind = await self._size(media)
+            async with ctx.media.open(source, 0) as media:
+                size, kind = self._size(media)
                 session_url = await self._start(request, ctx, size, kind)
                 await ctx.save(upload_url=session_url, size=size, content_type=kind)
                 return await self._put(ctx, session_url, media, 0, size, kind)
-        async with self._open(ctx, source, offset) as media:
+        async with ctx.media.open(source, offset) as media:
             return await self._put(ctx, str(session_url), media, offset, int(size or 0),
                                    ctx.progress.get("content_type"))
 
-    def _open(self, ctx: PublishContext, url: str, offset: int) -> Any:
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        return ctx.session.get(url, headers=headers, timeout=UPLOAD_TIMEOUT)
-
-    async def _size(self, media: aiohttp.ClientResponse) -> tuple[int, str]:
-        if media.status >= 400:
-            error = Transient if media.status >= 500 else PermanentError
-            raise error(f"cannot fetch the video {media.url}: HTTP {media.status}", http_status=media.status)
-        kind = media.headers.get("Content-Type", "application/octet-stream").split(";")[0].strip()
-        if media.content_length is None:
-            raise PermanentError(f"the server of {media.url} does not send the file size (Content-Length), "
-                                 "which YouTube's resumable upload needs")
-        return media.content_length, kind
+    def _size(self, media: MediaBody) -> tuple[int, str]:
+        if media.size is None:
+            raise PermanentError("the video's server does not send the file size (Content-Length), which "
+                                 "YouTube's resumable upload needs")
+        return media.size, media.content_type
 
     async def _start(self, request: PublishRequest, ctx: PublishContext, size: int, kind: str) -> str:
         headers = {**bearer(ctx.token), "Content-Type": "application/json; charset=UTF-8",
@@ -108,27 +101,19 @@ class YouTubePublisher:
             raise Transient("YouTube started the upload without a session URL")
         return location
 
-    async def _put(self, ctx: PublishContext, session_url: str, media: aiohttp.ClientResponse, offset: int,
+    async def _put(self, ctx: PublishContext, session_url: str, media: MediaBody, offset: int,
                    size: int, kind: str | None) -> PublishResult:
-        skip = offset if media.status == 200 and offset else 0  # the media server ignored our Range
-
-        async def chunks() -> AsyncIterator[bytes]:
-            left = skip
-            async for chunk in media.content.iter_chunked(CHUNK):
-                if left:
-                    cut = min(left, len(chunk))
-                    chunk, left = chunk[cut:], left - cut
-                if chunk:
-                    yield chunk
-
         headers = {**bearer(ctx.token), "Content-Type": kind or "application/octet-stream",
                    "Content-Length": str(size - offset)}
         if offset:
             headers["Content-Range"] = f"bytes {offset}-{size - 1}/{size}"
         try:
-            async with ctx.session.put(session_url, data=chunks(), headers=headers, timeout=UPLOAD_TIMEOUT) as resp:
+            async with ctx.session.put(session_url, data=media.chunks(), headers=headers,
+                                       timeout=UPLOAD_TIMEOUT) as resp:
                 answer = await HttpAnswer.read(resp)
         except (TimeoutError, aiohttp.ClientError) as exc:
+            if isinstance(exc.__cause__, SendError):  # reading the video failed (too large, refused…), not YouTube
+                raise exc.__cause__ from None
             raise Transient(f"the upload to YouTube was interrupted ({type(exc).__name__}); it resumes") from None
         return self._finished(answer)
 

@@ -30,7 +30,8 @@ from papo.constants import KEY_PREFIX
 from papo.services import ServiceError, media, owners, posts
 from papo.services.media import MB
 from papo.services.owners import Owner
-from papo.services.post_views import PostView
+from papo.services.post_rules import MediaNotPublicError
+from papo.services.post_views import PostView, SyncView
 
 log = logging.getLogger(__name__)
 router = linked_router("posts")
@@ -62,11 +63,18 @@ def compose(text: str) -> dict[str, Any]:
     return {"content": "\n".join(body).strip(), "media": media, "hashtags": hashtags}
 
 
+def sync_detail(t: Translator, sync: SyncView) -> str:
+    """A platform's result on the card: the post id or the error (a refused media URL in the owner's words)."""
+    if media.not_public_error(sync.error_message):
+        return t("post.error.media_not_public")
+    return views.snippet(sync.error_message or sync.platform_post_id or "", 120)
+
+
 def post_card(t: Translator, post: PostView, tz: str) -> str:
     """A post with its per-platform results."""
     results = "\n".join(
         t("post.sync", platform=views.platform_name(s.platform), account=s.account_name or s.platform_account_id or "",
-          status=t("post.sync." + s.status), detail=views.snippet(s.error_message or s.platform_post_id or "", 120))
+          status=t("post.sync." + s.status), detail=sync_detail(t, s))
         for s in post.syncs) or t("post.no_accounts")
     return t("post.card", icon=STATE_ICON.get(post.state, ""), state=t("post.state." + post.state),
              when=views.when(post.scheduled_for, tz, t) if post.scheduled_for else "—",
@@ -221,8 +229,23 @@ async def uploads_done(query: CallbackQuery, owner: Owner, t: Translator, ctx: B
     await _content_done(query, owner, t, ctx, state, "")
 
 
+def _local_link(links: list[str], settings: Any) -> str | None:
+    """The first link on a local host (creating the post would refuse it), None when there is none."""
+    try:
+        posts.PostOptions.from_settings(settings).parse_media(links)
+    except MediaNotPublicError as exc:
+        return exc.url
+    except ServiceError:
+        return None  # other problems (a link that is neither image nor video…) are told when the post is created
+    return None
+
+
 async def _content_done(event: Event, owner: Owner, t: Translator, ctx: BotContext, state: FSMContext,
                         text: str) -> None:
+    local = _local_link(compose(text)["media"], ctx.settings)
+    if local:  # said now, before the uploads are taken: the owner sends the text again, the files stay
+        await show(event, t("post.media_not_public", url=views.snippet(local, 80)))
+        return
     telegram_id = event.from_user.id if event.from_user else 0
     uploads = await _take_uploads(ctx.redis, telegram_id)
     captions = [u["caption"] for u in uploads if u.get("caption")]
