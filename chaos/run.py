@@ -478,7 +478,9 @@ async def main() -> int:
             last_accepted = max(load.accepted.values())
             await planned.wait()  # workers are still being killed meanwhile, and until the backlog is drained
             marks: dict[str, float] = {}
-            drained_at = await _drained(urls, expected, within=180, marks=marks)
+            progress: list[str] = []
+            drained_at = await _drained(urls, expected, within=180, marks=marks, progress=progress,
+                                        since=last_accepted)
             stop.set()
             await asyncio.gather(*tasks)
             mongo_deadline = time.monotonic() + 60  # spooled documents reach MongoDB once it is back
@@ -504,6 +506,9 @@ async def main() -> int:
     print("\nfaults:")
     for line in events:
         print(f"  {line}")
+    print("\ndrain, after the last webhook:")
+    for line in progress:
+        print(f"  {line}")
     print("\nresult:")
     width = max(len(k) for k in figures)
     for key, value in figures.items():
@@ -516,9 +521,11 @@ async def main() -> int:
     return 0 if ok else 1
 
 
-async def _drained(urls: dict[str, str], expected: int, *, within: float,
-                   marks: dict[str, float]) -> float | None:
-    """When every message is stored and every reply settled (its ledger entry is final), or None."""
+async def _drained(urls: dict[str, str], expected: int, *, within: float, marks: dict[str, float],
+                   progress: list[str], since: float) -> float | None:
+    """When every message is stored and every reply settled (its ledger entry is final), or None.
+
+    `progress` gets a line per second after `since` (the last webhook): what the drain time is made of."""
     import asyncpg
     import redis.asyncio as aioredis
 
@@ -541,8 +548,12 @@ async def _drained(urls: dict[str, str], expected: int, *, within: float,
                     for key in keys:  # one round trip: polling must not be what the drain time measures
                         pipe.hget(key, "state")
                     settled = sum(state in final for state in await pipe.execute())
+                now = time.monotonic()
+                if not progress or now - since >= len(progress):
+                    progress.append(f"+{now - since:4.1f} s  stored {stored}/{expected}"
+                                    + (f", replies settled {settled}/{expected}" if stored >= expected else ""))
                 if stored >= expected and settled >= expected:
-                    return time.monotonic()
+                    return now
             except (OSError, asyncpg.PostgresError, aioredis.RedisError):
                 pass
             await asyncio.sleep(0.25)
