@@ -46,3 +46,15 @@ async def test_a_second_flusher_waits_for_the_first(stores) -> None:
     await stores.redis.rpush(MONGO_SPOOL, '{"c": "ai_interactions", "d": {"x": 2}}')
     assert await Spool(stores.analytics.db, stores.redis).flush() == 0  # locked: nothing read, nothing trimmed
     assert await stores.redis.llen(MONGO_SPOOL) == 1
+
+
+async def test_a_process_started_during_a_backlog_writes_behind_it(stores) -> None:
+    await stores.redis.rpush(MONGO_SPOOL, '{"c": "ai_interactions", "d": {"x": 1}}')  # another worker's outage
+    fresh = Spool(stores.analytics.db, stores.redis)  # started after MongoDB came back: it never saw it down
+    await fresh.insert(MONGO_AI_INTERACTIONS, [{"x": 2}])
+    assert await stores.redis.llen(MONGO_SPOOL) == 2 and fresh.down  # queued behind, not into busy MongoDB
+    assert await stores.analytics.ai_interactions.count_documents({}) == 0
+    assert await fresh.flush() == 2 and not fresh.down
+    await fresh.insert(MONGO_AI_INTERACTIONS, [{"x": 3}])  # the backlog is gone: straight to MongoDB
+    assert await stores.redis.llen(MONGO_SPOOL) == 0
+    assert await stores.analytics.ai_interactions.count_documents({}) == 3

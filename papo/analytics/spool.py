@@ -5,6 +5,11 @@ pipeline nor lose them. `Spool.insert` tries MongoDB (unless it is known to be d
 be reached the documents go to a Redis list instead, as canonical Extended JSON (UUIDs, datetimes and
 ObjectIds keep their BSON types). `Spool.run` (a worker role) moves them to MongoDB once it answers.
 
+While a backlog is being moved, every process writes behind it, to Redis, even one started after MongoDB
+came back: a MongoDB busy with the backlog (the embedded one spends most of a millisecond per document)
+would otherwise hold up every reply whose `message_sent` it records. Whether there is a backlog is read
+from Redis at most once a second while there is none.
+
 Every document gets its `_id` before the first try, so a write that reached MongoDB but whose answer was
 lost is a duplicate key on the retry (ignored), never a second document.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 _JSON = JSONOptions(json_mode=JSONMode.CANONICAL, uuid_representation=UuidRepresentation.STANDARD, tz_aware=True)
 FLUSH_BATCH = 500
 LOCK_MS = 30_000  # a flush of one batch takes far less; a dead flusher's lock lapses
+BACKLOG_CHECK_EVERY = 1.0  # seconds an empty spool is believed empty without asking Redis again
 DUPLICATE_KEY = 11000
 
 
@@ -51,8 +58,9 @@ class Spool:
         self.db = db
         self.redis = redis
         self.key = key
-        self.down = False  # MongoDB failed and nothing has reached it since: write to Redis without trying
+        self.down = False  # MongoDB failed, or a backlog is being moved: write to Redis without trying
         self.spooled = 0
+        self._empty_until = 0.0  # monotonic time until which the spool is taken to be empty
 
     async def insert(self, collection: str, docs: list[dict[str, Any]]) -> None:
         """Store `docs` in `collection` now, or in the spool if MongoDB cannot be reached."""
@@ -60,6 +68,8 @@ class Spool:
             return
         for doc in docs:
             doc.setdefault("_id", ObjectId())
+        if not self.down and self.redis is not None and await self._backlog():
+            self.down = True  # behind the backlog, until a flush of this process finds the spool empty
         if not self.down or self.redis is None:
             try:
                 await insert_ignoring_duplicates(self.db, collection, docs)
@@ -74,6 +84,17 @@ class Spool:
         await self.redis.rpush(self.key, *(json_util.dumps({"c": collection, "d": d}, json_options=_JSON)
                                            for d in docs))
         self.spooled += len(docs)
+
+    async def _backlog(self) -> bool:
+        """Whether documents wait in the spool (another process saw MongoDB down)."""
+        now = time.monotonic()
+        if now < self._empty_until:
+            return False
+        assert self.redis is not None
+        if await self.redis.llen(self.key):
+            return True
+        self._empty_until = now + BACKLOG_CHECK_EVERY
+        return False
 
     async def flush(self) -> int:
         """Move spooled documents to MongoDB (oldest first); how many. Raises if MongoDB is still down.

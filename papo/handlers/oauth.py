@@ -61,7 +61,9 @@ def page(status: int, title: str, message: str, *, items: Iterable[str] = (), no
             + "</main></body></html>")
     # The callback URL carries the code and state: never cache it, never leak it in a Referer.
     return web.Response(status=status, text=body, content_type="text/html",
-                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+                                 # No other site may frame the page and trick a click on its Continuar.
+                                 "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"})
 
 
 def _refused(exc: StateError | ConnectError) -> web.Response:

@@ -24,6 +24,8 @@ async def test_the_connect_page_names_the_business_and_sets_a_cookie_only_for_th
     assert "Você está conectando contas TikTok à empresa Padaria Pão Quente (d***@padaria.com.br)" in text
     assert "You are connecting TikTok accounts to the business Padaria Pão Quente" in text
     assert "Continuar" in text and "dona@padaria.com.br" not in text  # the email is masked
+    assert resp.headers["X-Frame-Options"] == "DENY"  # no other site can frame it to steer the click
+    assert resp.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
     cookie = SimpleCookie(resp.headers["Set-Cookie"])[BROWSER_COOKIE]
     assert cookie["path"] == "/oauth/tiktok/callback" and cookie["httponly"] and cookie["samesite"] == "Lax"
     assert 590 <= int(cookie["max-age"]) <= 600  # as long as the state lives
