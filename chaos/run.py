@@ -210,7 +210,9 @@ async def send_all(url: str, customers: int, messages: int, interval: float, loa
                 if rng.random() < 0.1:  # Meta delivers some webhooks more than once
                     load.redelivered += 1
                     await deliver(body)
-                await asyncio.sleep(interval * rng.uniform(0.8, 1.2))
+                pause = interval * rng.uniform(0.8, 1.2)
+                if k < messages - 1:  # not after the last one: the drain is timed from the last webhook
+                    await asyncio.sleep(pause)
 
         await asyncio.gather(*(customer(c) for c in range(customers)))
 
@@ -218,7 +220,7 @@ async def send_all(url: str, customers: int, messages: int, interval: float, loa
 # ---------------------------------------------------------------------------------------------- faults
 
 async def faults(stack: Stack, workers: list[Role], serve: Role, fake: FakeCloudApi, plan: dict[str, float],
-                 stop: asyncio.Event, planned: asyncio.Event, events: list[str]) -> None:
+                 stop: asyncio.Event, events: list[str]) -> None:
     """The fault schedule (seconds from the start of the load), each fault on its own timeline, plus a worker
     SIGKILL every few seconds until `stop`."""
     started = time.monotonic()
@@ -272,7 +274,6 @@ async def faults(stack: Stack, workers: list[Role], serve: Role, fake: FakeCloud
         api("storm_429", "429"), api("storm_500", "500"), api("slow", "slow"), api("calm", "ok"),
     )
     note("planned faults done (workers are still killed until the backlog is drained)")
-    planned.set()
     await stop.wait()
     killer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -468,21 +469,22 @@ async def main() -> int:
             await wait_http(f"http://127.0.0.1:{port}/readyz")
             await asyncio.sleep(2)
 
-            load, events, stop, planned = Load(), [], asyncio.Event(), asyncio.Event()
+            load, events, stop = Load(), [], asyncio.Event()
             expected = customers * messages
             print(f"chaos: {customers} customers x {messages} messages every ~{interval:.0f} s "
                   f"({expected} messages, ~{span:.0f} s of load)", flush=True)
-            tasks = [asyncio.create_task(faults(stack, workers, serve, fake, plan, stop, planned, events)),
+            tasks = [asyncio.create_task(faults(stack, workers, serve, fake, plan, stop, events)),
                      asyncio.create_task(supervise(roles, stop))]
             await send_all(f"http://127.0.0.1:{port}/webhooks/whatsapp", customers, messages, interval, load)
             last_accepted = max(load.accepted.values())
-            await planned.wait()  # workers are still being killed meanwhile, and until the backlog is drained
+            # Polled from the last webhook on, while the planned faults that are left (MongoDB coming back)
+            # still run; workers are killed until the backlog is drained.
             marks: dict[str, float] = {}
             progress: list[str] = []
             drained_at = await _drained(urls, expected, within=180, marks=marks, progress=progress,
                                         since=last_accepted)
             stop.set()
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks)  # the planned faults end (MongoDB back) before anything is measured
             mongo_deadline = time.monotonic() + 60  # spooled documents reach MongoDB once it is back
             while True:
                 figures = await measure(urls, load, fake, rule["id"], expected)
