@@ -162,7 +162,7 @@ async def check_stores(stores: Stores) -> dict[str, str | None]:
             await asyncio.wait_for(probe(), timeout=2.0)
             results[name] = None
         except Exception as exc:  # any failure means "not ready"; the message is shown to the operator
-            results[name] = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+            results[name] = (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300]
     return results
 
 
