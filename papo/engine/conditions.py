@@ -7,13 +7,14 @@ loaded); checking it against an event is then a few set and substring operations
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import regex
 
-from papo.engine.schemas import REGEX_TIMEOUT, BusinessHours, Condition, compile_regex, hhmm_minutes
+from papo.engine.schemas import REGEX_BUDGET, REGEX_TIMEOUT, BusinessHours, Condition, compile_regex, hhmm_minutes
 from papo.engine.text import fold_tag, phrase
 from papo.enums import Intent, LeadQuality, Sentiment
 
@@ -134,6 +135,7 @@ class Facts:
     media_ids: frozenset[str]
     payload: str | None
     _local: dict[object, datetime] = field(default_factory=dict)
+    regex_left: float = REGEX_BUDGET  # seconds of regex matching this message may still cost
 
     def local(self, zone: ZoneInfo | None) -> datetime:
         """The event time in a zone (the owner's when None), cached per zone."""
@@ -172,13 +174,19 @@ def check(cond: CompiledCondition, facts: Facts) -> str | None:
     if cond.all_phrases is not None and not all(p in facts.words for p in cond.all_phrases):
         return "not all of keywords_all found"
     if cond.regex is not None:
+        if facts.regex_left <= 0:  # a thousand slow rules must not cost one message a thousand limits
+            return f"regex not tried: this message's {REGEX_BUDGET:g} s of regex matching is spent"
+        limit = min(REGEX_TIMEOUT, facts.regex_left)
+        started = time.perf_counter()
         try:
-            if cond.regex.search(facts.text, timeout=REGEX_TIMEOUT) is None:
+            if cond.regex.search(facts.text, timeout=limit) is None:
                 return "regex does not match"
         except TimeoutError:
             log.warning("a rule's regex %r gave up on a %d-character message after %g s: treated as no match",
-                        cond.regex.pattern, len(facts.text), REGEX_TIMEOUT)
-            return f"regex gave up after {REGEX_TIMEOUT:g} s"
+                        cond.regex.pattern, len(facts.text), limit)
+            return f"regex gave up after {limit:g} s"
+        finally:
+            facts.regex_left -= time.perf_counter() - started
     if cond.hours is not None and cond.hours.contains(facts.local(cond.hours.zone)) != cond.hours.inside:
         return "outside business hours" if cond.hours.inside else "inside business hours"
     return None

@@ -31,6 +31,7 @@ DEFAULT_PRIORITY = 100
 # Rule regexes run on the `regex` engine (the stdlib's syntax, Unicode-aware) with a time limit per search:
 # a pattern that backtracks exponentially costs at most REGEX_TIMEOUT per message instead of hours.
 REGEX_TIMEOUT = 0.05  # seconds, per rule and message
+REGEX_BUDGET = 0.2  # seconds of regex matching per message over all its rules: then no regex holds
 _PROBE_TIMEOUT = 0.02  # seconds per probe when a rule is saved
 # A quantified group that itself contains a quantifier — "(a+)+", "(\w*)*", "(x|y+){2,}" — is the
 # classic exponential-backtracking shape; refuse it rather than find out on a customer's message.

@@ -27,7 +27,7 @@ from papo.engine.conditions import check, compile_condition
 from papo.engine.evaluator import facts_for
 from papo.engine.model import EvalContext, LeadView
 from papo.engine.render import BUILTINS, builtin_values
-from papo.engine.schemas import REGEX_TIMEOUT, Condition
+from papo.engine.schemas import REGEX_BUDGET, REGEX_TIMEOUT, Condition
 from papo.enums import Intent, LeadQuality, Platform, RulePlatform, Sentiment, Trigger
 from tests.fuzz.strategies import json_values
 
@@ -319,3 +319,16 @@ def test_builtin_values_only_trim_what_the_customer_typed() -> None:
                       "business_name": "Padaria {name}", "platform": "Kwai"}
     assert render("{name} @ {business_name}", values) == "{business_name} Silva @ Padaria {name}"
     assert render("{first_name}", values) != render("{business_name}", values)
+
+
+def test_many_backtracking_regexes_cost_one_message_at_most_the_regex_budget() -> None:
+    """Each rule's search is bounded, and so is their sum: twenty traps cost a message REGEX_BUDGET, not
+    twenty time limits; the ones past the budget are not tried and do not hold."""
+    traps = [compile_condition(Condition.model_construct(regex=f"(a|a)*${'' if n == 0 else '|z' * n}"))
+             for n in range(20)]
+    facts = facts_for(_customer_event("Ana", "a" * 40 + "!"), None, None, EvalContext())
+    started = time.perf_counter()
+    reasons = [check(trap, facts) for trap in traps]
+    assert time.perf_counter() - started < REGEX_BUDGET + 5 * REGEX_TIMEOUT  # not 20 x 50 ms
+    assert reasons[0] == f"regex gave up after {REGEX_TIMEOUT:g} s"
+    assert reasons[-1].startswith("regex not tried") and facts.regex_left <= 0
