@@ -17,6 +17,7 @@ one: it stays with its holder, who is told and can release it by disconnecting i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -24,7 +25,8 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -290,15 +292,17 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
                  details: dict[str, Any], name: str | None, avatar: str | None = None, is_verified: bool = False,
                  refresh_token: str | None = None, expires_at: datetime | None = None,
                  memo: _Memo | None = None) -> AccountSummary:
-    if await _held_elsewhere(ctx.redis, user, platform, platform_account_id):
-        return AccountSummary("", str(platform), platform_account_id, name, None, HELD_ELSEWHERE, held=True)
-    account, _ = await connect_account(
-        user=user, platform=platform, platform_account_id=platform_account_id, access_token=token,
-        cipher=ctx.cipher, refresh_token=refresh_token, token_expires_at=expires_at, business_name=name,
-        business_avatar=avatar)
-    values = {"status": CONNECTED, "disconnected_at": None, "disconnected_reason": None, "is_verified": is_verified,
-              "details": {**(account.details or {}), **{k: v for k, v in details.items() if v is not None}}}
-    await ConnectedAccount.filter(id=account.id).update(**values)
+    async with _claiming(ctx.redis, platform, platform_account_id):
+        if await _held_elsewhere(ctx.redis, user, platform, platform_account_id):
+            return AccountSummary("", str(platform), platform_account_id, name, None, HELD_ELSEWHERE, held=True)
+        account, _ = await connect_account(
+            user=user, platform=platform, platform_account_id=platform_account_id, access_token=token,
+            cipher=ctx.cipher, refresh_token=refresh_token, token_expires_at=expires_at, business_name=name,
+            business_avatar=avatar)
+        values = {"status": CONNECTED, "disconnected_at": None, "disconnected_reason": None,
+                  "is_verified": is_verified,
+                  "details": {**(account.details or {}), **{k: v for k, v in details.items() if v is not None}}}
+        await ConnectedAccount.filter(id=account.id).update(**values)
     account.update_from_dict(values)
     await account_index.add(ctx.redis, account)
     await forget_account(ctx.redis, str(account.id))  # senders must pick up the new token now
@@ -311,6 +315,29 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
         if memo is not None and target is not None:
             memo[target] = reg
     return AccountSummary(str(account.id), str(platform), platform_account_id, name, reg.state, reg.error)
+
+
+CLAIM_LOCK = KEY_PREFIX + "connect-claim:"  # + platform:account id -> the connection checking and storing it
+CLAIM_LOCK_MS = 15_000  # far longer than a check and two writes; a crashed holder's lock lapses
+CLAIM_WAIT = 10.0
+
+
+@asynccontextmanager
+async def _claiming(redis: aioredis.Redis, platform: Platform, platform_account_id: str) -> AsyncIterator[None]:
+    """One connection at a time checks and stores an account: two businesses finishing at the same
+    moment would both find it free and both hold it (the table is unique per business, not per account)."""
+    key, token = f"{CLAIM_LOCK}{platform}:{platform_account_id}", secrets.token_hex(8)
+    deadline = time.monotonic() + CLAIM_WAIT
+    while not await redis.set(key, token, nx=True, px=CLAIM_LOCK_MS):
+        if time.monotonic() > deadline:
+            raise ConnectError("another connection of this account is in progress: try again in a minute",
+                               status=409)
+        await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        if await redis.get(key) == token:
+            await redis.delete(key)
 
 
 async def _held_elsewhere(redis: aioredis.Redis, user: User, platform: Platform, platform_account_id: str) -> bool:

@@ -5,12 +5,14 @@ account another business holds stays with it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from papo.constants import ACCOUNT_INDEX
+from papo.enums import Platform
 from papo.models import ConnectedAccount, User
 from papo.services.connect import BROWSER_COOKIE, connect_link, disconnect_account, read_state, start
 from tests.accounts.conftest import browser, continue_url
@@ -136,3 +138,18 @@ async def test_a_meta_connect_stores_only_the_accounts_nobody_else_holds(papo) -
     alerts = await papo.notifications()  # one per held account: both Pages and the Instagram account
     assert [a["kind"] for a in alerts] == ["account_claimed"] * 3
     assert {a["user_id"] for a in alerts} == {str(papo.owner.id)}
+
+
+async def test_two_businesses_finishing_at_the_same_moment_do_not_both_get_the_account(papo) -> None:
+    from papo.services.connect import _store
+
+    one = await User.create(email="um@loja.com.br", name="Loja Um")
+    two = await User.create(email="dois@loja.com.br", name="Loja Dois")
+    results = await asyncio.gather(*(
+        _store(papo.ctx(), user, Platform.TIKTOK, "-000race", token=f"tok-{user.email}", details={}, name="Race")
+        for user in (one, two)))
+
+    assert sorted(r.held for r in results) == [False, True]
+    holders = await ConnectedAccount.filter(platform="tiktok", platform_account_id="-000race").values_list(
+        "user_id", flat=True)
+    assert len(holders) == 1
