@@ -41,6 +41,7 @@ class MessageTemplate(Model):
     content = fields.TextField()
     variables = text_array()
     meta_template_name = fields.CharField(max_length=255, null=True)
+    language = fields.CharField(max_length=15, null=True)  # WhatsApp's code, e.g. pt_BR (migration 0011)
     is_approved = flag(False)
     created_at = created_at()
     updated_at = updated_at()

@@ -1,8 +1,7 @@
 """Message templates of a business: add, list, update, delete; variables detected from `{placeholders}`.
 
-WhatsApp templates name the approved Meta template (`meta_template_name`) and its language code. The
-seed table has no language column: until a migration adds `message_templates.language`, the language
-is validated and returned but not stored (templates then send with the outbound default language).
+WhatsApp templates name the approved Meta template (`meta_template_name`) and its language code
+(`message_templates.language`, migration 0011), which every send of it carries.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ MAX_META_BODY = 1024  # Meta's limit for a template body
 _META_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2,4})?$")  # Meta's codes: pt_BR, en_US, es, es_MX, zh_CN…
 _META_PLACEHOLDER = re.compile(r"\{\{\s*\d+\s*\}\}")
-# Whether the model has the language column yet (the migration proposed in RULES.md).
-_HAS_LANGUAGE = "language" in MessageTemplate._meta.fields_map
 
 UserRef = User | uuid.UUID | str
 
@@ -62,7 +59,7 @@ class TemplateInfo:
         return cls(
             id=row.id, platform=Platform(row.platform), name=row.name, content=row.content,
             variables=tuple(row.variables or ()), meta_template_name=row.meta_template_name,
-            language=getattr(row, "language", None) or language, is_approved=bool(row.is_approved),
+            language=row.language or language, is_approved=bool(row.is_approved),
             created_at=row.created_at,
         )
 
@@ -104,8 +101,17 @@ def _problems(plat: Platform, name: str, content: str, meta: str | None, lang: s
     elif lang is not None:
         errors.append("language: only applies to WhatsApp templates (with meta_template_name)")
     if lang is not None and not _LANGUAGE.match(lang):
-        errors.append(f"language: {lang!r} is not a language code like pt_BR, en_US or es")
+        hint = _language_hint(lang)
+        errors.append(f"language: {lang!r} is not a WhatsApp language code"
+                      + (f"; did you mean {hint}?" if hint else " like pt_BR, en_US, es_MX or es"))
     return errors
+
+
+def _language_hint(lang: str) -> str | None:
+    """The WhatsApp spelling of a locale written another way (pt-BR, pt_br, PT_BR → pt_BR)."""
+    language, _, region = lang.replace("-", "_").partition("_")
+    fixed = language.lower() + (f"_{region.upper()}" if region else "")
+    return fixed if fixed != lang and _LANGUAGE.match(fixed) else None
 
 
 async def add_template(user: UserRef, *, platform: str | Platform, name: str, content: str,
@@ -123,10 +129,9 @@ async def add_template(user: UserRef, *, platform: str | Platform, name: str, co
     for other in await MessageTemplate.filter(user_id=uid, platform=plat).only("id", "name"):
         if fold(other.name) == fold(name):
             raise ServiceError(f"a {plat} template named {other.name!r} already exists")
-    values: dict[str, Any] = {"language": lang} if _HAS_LANGUAGE else {}
     row = await MessageTemplate.create(
         user_id=uid, platform=plat, name=name, content=content, variables=detect_variables(content),
-        meta_template_name=meta, is_approved=approved, **values,
+        meta_template_name=meta, language=lang, is_approved=approved,
     )
     return TemplateInfo.of(row, lang)
 
@@ -219,7 +224,7 @@ async def update_template(user: UserRef, ref: str, *, content: str | None = None
     meta = row.meta_template_name if meta_template_name is None else (meta_template_name.strip() or None)
     lang = language.strip() if language else None
     if lang is None and meta is not None and meta == row.meta_template_name:
-        lang = getattr(row, "language", None)  # unchanged name: its stored language (none until the column exists)
+        lang = row.language  # unchanged name: its stored language
     errors = _problems(plat, row.name, text, meta, lang, need_language=meta != row.meta_template_name)
     variables = detect_variables(text)
     if not errors and variables != list(row.variables or ()):
@@ -232,8 +237,7 @@ async def update_template(user: UserRef, ref: str, *, content: str | None = None
     row.content, row.variables, row.meta_template_name = text, variables, meta
     if approved is not None:
         row.is_approved = approved
-    if _HAS_LANGUAGE:
-        row.language = lang if meta is not None else None
+    row.language = lang if meta is not None else None
     await row.save()  # updated_at moves (trigger): rules_version changes, cached rule indexes reload
     return TemplateInfo.of(row, lang if meta is not None else None)
 

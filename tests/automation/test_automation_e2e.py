@@ -46,7 +46,7 @@ async def test_whatsapp_keyword_rule_answers_in_the_window_and_with_the_template
     await connect("whatsapp", PHONE_ID)
     await add_template(owner, platform="whatsapp", name="preco",
                        content="Olá {first_name}! Nossos preços: papo.link/precos",
-                       meta_template_name="precos_padaria", language="pt_BR", approved=True)
+                       meta_template_name="precos_padaria", language="es_MX", approved=True)
     await create_rule(owner, name="Preço", trigger="message", platform="whatsapp", action="send_message",
                       condition={"keywords_any": ["preço", "quanto custa"]},
                       action_data={"text": "Oi {first_name}! O bolo de cenoura custa R$ 45.",
@@ -68,7 +68,8 @@ async def test_whatsapp_keyword_rule_answers_in_the_window_and_with_the_template
     calls = await _settled(fake, f"/{PHONE_ID}/messages", 1)
     sent = calls[0].json
     assert sent["type"] == "template"
-    assert sent["template"]["name"] == "precos_padaria" and sent["template"]["language"]["code"] == "pt_BR"
+    # The language it was approved in (not the pt_BR default): Meta refuses a template in another one.
+    assert sent["template"]["name"] == "precos_padaria" and sent["template"]["language"]["code"] == "es_MX"
     assert sent["template"]["components"][0]["parameters"] == [{"type": "text", "text": "Bruno"}]
 
 

@@ -113,10 +113,16 @@ async def test_templates_add_list_get_delete(stores) -> None:
         "content: write variables as {name}; Meta's {{1}}, {{2}}… are filled from them in order; "
         "meta_template_name: only WhatsApp templates are approved by Meta; "
         "meta_template_name: lower-case letters, digits and _ only (as in WhatsApp Manager); "
-        "language: 'portuguese' is not a language code like pt_BR, en_US or es"
+        "language: 'portuguese' is not a WhatsApp language code like pt_BR, en_US, es_MX or es"
     )
     with pytest.raises(ServiceError, match="language: required with meta_template_name"):
         await add_template(user, platform="whatsapp", name="t2", content="x", meta_template_name="t2")
+    with pytest.raises(ServiceError, match="language: 'pt-BR' is not a WhatsApp language code; did you mean pt_BR"):
+        await add_template(user, platform="whatsapp", name="t3", content="x", meta_template_name="t3",
+                           language="pt-BR")
+    stored = await add_template(user, platform="whatsapp", name="t4", content="Hola", meta_template_name="t4",
+                                language="es_MX")
+    assert (await get_template(user, str(stored.id))).language == "es_MX"  # read back from the table
 
     await create_rule(user, name="Cupom", trigger="message", platform="whatsapp", action="send_template",
                       action_data={"template_id": str(wa.id), "variables": {"cupom": "DOCE10", "data": "sexta"}})
@@ -193,7 +199,7 @@ async def test_update_template_validates_like_add(stores) -> None:
         await update_template(user, str(wa.id), meta_template_name="Oi V2", language="pt_BR")
     with pytest.raises(ServiceError, match="only WhatsApp templates are approved by Meta"):
         await update_template(user, str(ig.id), meta_template_name="valeu", language="pt_BR")
-    with pytest.raises(ServiceError, match="language: 'portugues' is not a language code"):
+    with pytest.raises(ServiceError, match="language: 'portugues' is not a WhatsApp language code"):
         await update_template(user, str(wa.id), meta_template_name="oi_v2", language="portugues")
     meta = await update_template(user, str(wa.id), meta_template_name="oi_v2", language="pt_BR")
     assert meta.meta_template_name == "oi_v2" and meta.language == "pt_BR" and meta.content == "Oi!"
@@ -324,7 +330,7 @@ async def test_the_loaded_index_evaluates_like_the_pipeline_will(stores) -> None
     [action] = evaluate(night, None, None, index, now=night.timestamp, context=EvalContext())
     assert action.text == "Estamos fechados, João."
     assert action.fallback is not None and action.fallback.parameters == ("João",)
-    assert action.fallback.language is None or action.fallback.language == "pt_BR"
+    assert action.fallback.language == "pt_BR"
 
 
 async def test_dry_run_for_likes_reads_interactions(stores) -> None:
