@@ -5,7 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY papo ./papo
-RUN pip install . && useradd --create-home papo
+# The data dir exists and is papo's, so a named volume mounted there starts owned by papo too.
+RUN pip install . && useradd --create-home papo && mkdir -p /home/papo/data && chown papo:papo /home/papo/data
 USER papo
 ENV PAPO_HOST=0.0.0.0 PAPO_PORT=8080 PAPO_DATA_DIR=/home/papo/data
 EXPOSE 8080

@@ -33,7 +33,7 @@ def test_compose_runs_serve_and_worker_with_real_commands_and_healthchecks() -> 
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["mongo"]["image"].startswith("mongo:7")
-    for name in ("postgres", "redis", "mongo", "serve", "worker", "scheduler"):
+    for name in ("postgres", "redis", "mongo", "serve", "worker", "scheduler", "bot"):
         assert "healthcheck" in services[name], name
         assert services[name]["restart"] == "unless-stopped", name
     assert "always" in services["redis"]["command"]  # appendfsync always: a 200 is on disk
@@ -44,6 +44,24 @@ def test_compose_runs_serve_and_worker_with_real_commands_and_healthchecks() -> 
         command = service.get("command")
         if command and command[0] == "papo":
             assert command[1] in commands, f"{name} runs `papo {command[1]}`, which does not exist"
+
+
+def test_compose_runs_the_whole_product_with_the_env_file_and_one_data_volume() -> None:
+    compose = _compose()
+    services = compose["services"]
+    roles = {name: s for name, s in services.items() if (s.get("command") or [""])[0] == "papo"}
+    assert {"migrate", "serve", "worker", "scheduler", "bot"} <= set(roles)  # the admin bot runs too
+    for name, service in roles.items():
+        # Every setting written in .env reaches every role, not only the variables listed one by one.
+        assert {"path": ".env", "required": False} in service["env_file"], name
+    for name in ("serve", "worker", "scheduler", "bot"):  # media the bot takes in, serve serves, workers publish
+        assert "papodata:/home/papo/data" in roles[name]["volumes"], name
+        assert str(alive_file(name)).replace(tempfile.gettempdir(), "/tmp") in str(roles[name]["healthcheck"]) \
+            or name == "serve", name
+    assert "papodata" in compose["volumes"]
+    caddy = services["caddy"]  # the TLS front PAPO_PUBLIC_URL (https) needs
+    assert caddy["profiles"] == ["tls"] and "serve:8080" in caddy["command"] and "443:443" in caddy["ports"]
+    assert "chown papo:papo /home/papo/data" in (ROOT / "Dockerfile").read_text()  # the volume is writable
 
 
 def _subcommands() -> dict:

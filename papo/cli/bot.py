@@ -110,6 +110,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         from papo.bot.dispatcher import run_polling
+        from papo.resilience import keep_alive
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -117,7 +118,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         async with open_stores(urls, settings, pool_max=5) as stores:
             print("Papo admin bot running — Ctrl-C to stop", file=sys.stderr, flush=True)
-            await run_polling(stores, settings, stop)
+            await asyncio.gather(keep_alive("bot", stop), run_polling(stores, settings, stop))
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
