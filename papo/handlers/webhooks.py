@@ -65,7 +65,11 @@ async def receive(request: web.Request) -> web.Response:
 def _receiver(platform: str, adapter: WebhookAdapter) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The POST handler of one known platform (a static route: no pattern matching per request)."""
     async def receive_platform(request: web.Request) -> web.Response:
-        return await _receive(request, platform, adapter)
+        started = time.perf_counter()
+        response = await _receive(request, platform, adapter)
+        metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - started, platform=platform,
+                                        status=f"{response.status // 100}xx")
+        return response
     return receive_platform
 
 

@@ -298,3 +298,26 @@ async def test_same_message_queued_twice_is_stored_once(web, worker, settings, s
     assert (await post(web, settings, "whatsapp", body)).status == 200
     await asyncio.sleep(1.0)
     assert await Message.all().count() == count
+
+
+async def test_metrics_show_webhook_latency_and_the_queues_of_the_whole_deployment(
+        web, settings, stores, connect) -> None:
+    from papo.pipeline.queues import inbound_spec
+
+    body = (WEBHOOKS / "whatsapp" / "text_bsuid.json").read_bytes()
+    await connect_fixture_accounts(connect, "whatsapp", body)
+    assert (await post(web, settings, "whatsapp", body)).status == 200  # queued; no worker reads it here
+    spec = inbound_spec(settings.stream_partitions)
+    await stores.redis.xadd(spec.dead_key(3), {"error": "gave up"})  # one dead letter waiting for the owner
+
+    text = await (await web.get("/metrics")).text()
+
+    count = next(line for line in text.splitlines()
+                 if line.startswith('papo_webhook_seconds_count{platform="whatsapp",status="2xx"}'))
+    assert float(count.rsplit(" ", 1)[1]) >= 1
+    assert 'papo_webhook_seconds_bucket{platform="whatsapp",status="2xx",le="+Inf"}' in text
+    assert f'papo_dead_letters{{stream="{spec.name}",partition="3"}} 1' in text
+    queued = [line for line in text.splitlines() if line.startswith("papo_stream_") and 'stream="' + spec.name in line]
+    assert len([q for q in queued if q.startswith("papo_stream_pending")]) == spec.partitions
+    if any(q.startswith("papo_stream_lag") for q in queued):  # Redis 7 reports what no worker has read
+        assert sum(int(q.rsplit(" ", 1)[1]) for q in queued if q.startswith("papo_stream_lag")) >= 1
