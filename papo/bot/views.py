@@ -71,8 +71,21 @@ def messages(t: Translator, lines: tuple[MessageLine, ...], tz: str) -> str:
     for line in lines:
         who = t("messages.customer") if line.from_customer else (t("messages.bot") if line.automated
                                                                   else t("messages.you"))
-        out.append(t("messages.line", at=when(line.at, tz, t), who=who, text=snippet(line.text, 300)))
+        out.append(t("messages.line", at=when(line.at, tz, t), who=who, text=snippet(line.text, 300),
+                     state=Safe(delivery(t, line))))
     return "\n".join(out)
+
+
+DELIVERY_STATES = ("sent", "delivered", "read", "played", "failed")
+
+
+def delivery(t: Translator, line: MessageLine) -> str:
+    """How far one of Papo's messages got: a failed one never looks sent (it says why)."""
+    if line.from_customer or line.delivery not in DELIVERY_STATES:
+        return ""
+    if line.delivery == "failed":
+        return " " + t("delivery.failed", reason=snippet(line.error or t("delivery.no_reason"), 200))
+    return " " + t(f"delivery.{line.delivery}")
 
 
 def lead_card(t: Translator, card: LeadCard, tz: str) -> str:

@@ -130,8 +130,9 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
     """The conversation with its last messages and its window state."""
     conv = await _conversation(user, conversation_id)
     rows = await Tortoise.get_connection("default").execute_query_dict(
-        "SELECT sender, message_text, message_type, kind, is_automated, coalesce(platform_timestamp, created_at) "
-        "AS at FROM messages WHERE conversation_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2",
+        "SELECT sender, message_text, message_type, kind, is_automated, delivery_status, delivery_error, "
+        "coalesce(platform_timestamp, created_at) AS at FROM messages "
+        "WHERE conversation_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2",
         [conv.id, messages],
     )
     checker = WindowChecker(redis, hours=window_hours, margin_seconds=window_margin)

@@ -62,6 +62,8 @@ class MessageLine:
     from_customer: bool
     text: str
     automated: bool = False
+    delivery: str | None = None  # Papo's own messages: sent, delivered, read, played or failed
+    error: str | None = None  # why it failed, as the platform (or Papo) said it
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +215,8 @@ async def get_lead(user: UserRef, lead_id: str | uuid.UUID, *, messages: int = 5
         [lead.user_id, str(lead.platform), lead.remote_user_id],
     )
     rows = await conn.execute_query_dict(
-        "SELECT m.sender, m.message_text, m.message_type, m.kind, m.is_automated, "
+        "SELECT m.sender, m.message_text, m.message_type, m.kind, m.is_automated, m.delivery_status, "
+        "m.delivery_error, "
         "coalesce(m.platform_timestamp, m.created_at) AS at FROM messages m JOIN conversations c "
         "ON c.id = m.conversation_id WHERE c.user_id = $1 AND c.platform = $2 AND c.remote_user_id = $3 "
         "AND m.deleted_at IS NULL ORDER BY at DESC LIMIT $4",
@@ -235,7 +238,8 @@ def message_line(row: dict[str, Any]) -> MessageLine:
     """A `messages` row as one line (media without text shows its type)."""
     text = row["message_text"] or f"[{row.get('kind') or row.get('message_type') or 'media'}]"
     return MessageLine(at=row["at"], from_customer=row["sender"] == "remote", text=text,
-                       automated=bool(row.get("is_automated")))
+                       automated=bool(row.get("is_automated")), delivery=row.get("delivery_status"),
+                       error=row.get("delivery_error"))
 
 
 def _str(value: Any) -> str | None:

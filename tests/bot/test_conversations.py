@@ -98,3 +98,23 @@ async def test_archive_and_mute(harness: BotHarness) -> None:
     await harness.press(ANA, "Desarquivar")
     assert str((await Conversation.get(id=biz.conversation.id)).status) == "active"
     await asyncio.sleep(0)
+
+
+async def test_a_failed_reply_never_looks_sent_and_says_why(harness: BotHarness) -> None:
+    business = await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
+    for text, state, error in (("Oi Bruna! Já vamos responder.", "read", None),
+                               ("Temos bolo de cenoura hoje.", "delivered", None),
+                               ("O bolo sai por R$ 120.", "failed",
+                                "gave up after 5 attempts: 131047: Re-engagement message <outside the window>")):
+        await Message.create(conversation=business.conversation, sender="user", message_text=text, kind="message",
+                             is_automated=True, delivery_status=state, delivery_error=error)
+
+    await harness.say(ANA, "/conversations")
+    shown = screen(await harness.press(ANA, "Bruna")).text
+
+    lines = {line.split("🤖", 1)[1].strip() for line in shown.splitlines() if "🤖" in line}
+    assert "Oi Bruna! Já vamos responder. ✓✓ <i>lida</i>" in lines
+    assert "Temos bolo de cenoura hoje. ✓✓" in lines
+    failed = next(line for line in lines if line.startswith("O bolo sai por R$ 120."))
+    assert "⚠️ <b>não enviada</b>: gave up after 5 attempts: 131047: Re-engagement message &lt;outside" in failed
+    assert "✓" not in failed
