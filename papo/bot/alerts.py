@@ -89,7 +89,10 @@ def _buttons(t: Translator, kind: str, lead_id: uuid.UUID | None, conv_id: uuid.
 async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str, Any], tz: str) -> Alert:
     """The text and buttons of one alert."""
     lead_id, conv_id = await _targets(user_id, payload)
-    name = payload.get("name") or payload.get("customer") or payload.get("remote_user_id") or "—"
+    name = payload.get("name") or payload.get("customer")
+    if not name and conv_id is not None:  # the outbound stage knows the conversation, not the customer's name
+        name = await conversations.customer_name(user_id, conv_id)
+    name = name or payload.get("remote_user_id") or "—"
     platform = views.platform_name(payload.get("platform")) if payload.get("platform") else "—"
     text = views.snippet(str(payload.get("text") or ""), 500)
     values = {"name": str(name), "platform": platform, "text": text}
@@ -114,6 +117,8 @@ async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str
     elif kind == notify.ACCOUNT_CLAIMED:
         body = t("alert.account_claimed", claimant=str(payload.get("claimant") or "—"),
                  account_id=str(payload.get("account_id") or ""), **values)
+    elif kind == notify.REPLY_FAILED:
+        body = t("alert.reply_failed", error=views.snippet(str(payload.get("error") or ""), 300), **values)
     elif kind == notify.RULE:
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.rule", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800))

@@ -43,6 +43,7 @@ from papo.pipeline.window import WindowChecker
 from papo.runtime import Stores
 from papo.services import NotFound
 from papo.services import outbound as records
+from papo.services.notify import REPLY_FAILED, notify_owner
 from papo.services.outbound import CLAIMABLE, AccountProfile, Outcome, SendLedger
 from papo.streams import codec
 from papo.streams.consumer import Entry, PartitionedConsumer, Retry
@@ -349,7 +350,22 @@ class OutboundPipeline:
         if outcome.status == "failed":
             log.warning("outbound %s to %s failed: %s", request.outbound_id, request.platform, outcome.error)
         await self._finish(request, state, outcome, recorded=False, logged=False)
+        if outcome.status == "failed":
+            await self._tell_owner(request, outcome)
         return state
+
+    async def _tell_owner(self, request: OutboundMessage, outcome: Outcome) -> None:
+        """A reply that never reached the customer is the owner's to know: one alert per conversation a day,
+        however many replies or attempts fail there (the row itself says 'failed' in the bot)."""
+        day = datetime.now(UTC).date().isoformat()
+        try:
+            await notify_owner(self.stores.redis, request.user_id, REPLY_FAILED, {
+                "conversation_id": request.conversation_id, "platform": str(request.platform),
+                "remote_user_id": request.recipient_id, "text": request.text or "",
+                "error": outcome.error or "",
+            }, dedupe_key=f"{REPLY_FAILED}:{request.conversation_id}:{day}")
+        except aioredis.RedisError as exc:  # the failure itself is recorded; the alert is a courtesy
+            log.warning("outbound %s: could not alert the owner: %s", request.outbound_id, exc)
 
     async def _finish(self, request: OutboundMessage, state: str, outcome: Outcome | None, *,
                       recorded: bool, logged: bool) -> None:

@@ -119,6 +119,12 @@ async def _conversation(user: UserRef, conversation_id: str | uuid.UUID) -> Conv
     return found
 
 
+async def customer_name(user: UserRef, conversation_id: str | uuid.UUID) -> str | None:
+    """The name the customer of one of the business's conversations goes by (None if it is not theirs)."""
+    found = await Conversation.get_or_none(id=parse_conversation_id(conversation_id), user_id=user_id(user))
+    return (found.remote_user_name or found.remote_user_id) if found else None
+
+
 async def conversation_platform(user: UserRef, conversation_id: str | uuid.UUID) -> str:
     """The platform of one of the business's conversations."""
     return str((await _conversation(user, conversation_id)).platform)

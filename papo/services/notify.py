@@ -32,8 +32,10 @@ POST_FAILED = "post_failed"
 TOKEN_EXPIRING = "token_expiring"
 ACCOUNT_DISCONNECTED = "account_disconnected"
 ACCOUNT_CLAIMED = "account_claimed"  # another business tried to connect an account this one holds
+REPLY_FAILED = "reply_failed"  # a reply to a customer gave up or was refused: it never reached them
 RULE = "rule"  # a notify_owner automation rule fired
-KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, ACCOUNT_CLAIMED, RULE)
+KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, ACCOUNT_CLAIMED,
+         REPLY_FAILED, RULE)
 
 _APPEND = """
 if KEYS[1] ~= '' then

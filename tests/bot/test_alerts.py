@@ -142,3 +142,19 @@ async def test_an_account_claimed_by_another_business_tells_the_holder_how_to_ha
     [sent] = telegram.of("sendMessage", ANA.chat_id)[-1:]
     assert "&lt;Outra&gt; Loja" in sent.text and "@doceria" in sent.text and "continua conectada" in sent.text
     assert "papo account disconnect --account 0f6f2d53-5f7e-4f7e-9c55-1b2a3c4d5e6f" in sent.text
+
+
+async def test_a_reply_that_was_not_sent_alerts_the_owner_with_the_reason_and_a_way_to_answer(
+        harness: BotHarness, telegram: FakeTelegram, stores: Any) -> None:
+    biz = await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
+    await notify.notify_owner(stores.redis, biz.user.id, notify.REPLY_FAILED, {  # as the outbound stage sends it
+        "conversation_id": str(biz.conversation.id), "platform": "whatsapp",
+        "remote_user_id": biz.conversation.remote_user_id, "text": "O bolo sai por R$ 120.",
+        "error": "gave up after 5 attempts: 131047: Re-engagement message"})
+
+    assert await _deliver(harness) == 1
+    [sent] = telegram.of("sendMessage", ANA.chat_id)[-1:]
+    assert "Bruna Teixeira" in sent.text and "não foi enviada" in sent.text and "131047" in sent.text
+    assert "O bolo sai por R$ 120." in sent.text
+    labels = [b["text"] for b in sent.buttons()]
+    assert any("Responder" in label for label in labels), labels  # answer by hand, in the conversation

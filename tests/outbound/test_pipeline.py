@@ -14,7 +14,9 @@ from papo.constants import ACTIVE_CONVERSATION
 from papo.enums import Platform
 from papo.models import Message
 from papo.pipeline.outbound import OutboundQueue, RetryLater, enqueue_outbound
+from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import SendLedger, account_problem, manual_reply
+from papo.streams import codec
 from papo.streams.admin import list_dead
 from tests.outbound.conftest import deliver, entry_for, sent_rows
 
@@ -151,10 +153,16 @@ async def test_500s_are_retried_then_dead_lettered_with_the_error_recorded(store
     assert row.delivery_status == "failed" and row.delivery_error.startswith("gave up after 3 attempts: 2: ")
     [dead] = await list_dead(stores.redis, pipeline.spec)
     assert "gave up after 3 attempts" in dead.error
+    # The owner is told once, with the reason, however many replies fail in that conversation today.
+    fake.script("/1122334455/messages", *[(500, error)] * 3)
+    await deliver(pipeline, s.request(outbound_id="fb-500-b"))
+    alerts = [codec.decode(f) for _, f in await stores.redis.xrange(NOTIFY_STREAM)]
+    assert [(a["kind"], a["payload"]["conversation_id"]) for a in alerts] == [("reply_failed", str(s.conversation.id))]
+    assert alerts[0]["payload"]["error"].startswith("gave up after 3 attempts: 2: An unexpected error")
     # An operator requeue after the outage: the platform now answers 200 and the same row becomes "sent".
     await deliver(pipeline, s.request(outbound_id="fb-500"), entry_id="2-0")
-    [row] = await sent_rows()
-    assert row.delivery_status == "sent" and len(fake.calls) == 4
+    [row] = await sent_rows(delivery_status="sent")
+    assert len(fake.calls) == 7 and row.metadata["attempts"] >= 1
     assert fake.calls[-1].json["messaging_type"] == "RESPONSE"
 
 
