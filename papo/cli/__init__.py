@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="the business name shown for this account")
     p.add_argument("--webhook-secret", help="custom channels (kwai): the signing secret (default: generated)")
     p.add_argument("--callback-url", help="custom channels (kwai): where Papo POSTs its replies")
+    p.add_argument("--waba-id", metavar="ID",
+                   help="whatsapp: the WhatsApp Business Account id (WhatsApp Manager → Account tools); "
+                        "Papo subscribes it to the webhooks")
     add_account_commands(account_sub, add)
     add_webhooks_commands(sub, add)
     return parser

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from papo.cli.common import parse_datetime, run_with_stores
+from papo.cli.common import CommandError, parse_datetime, run_with_stores
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
@@ -32,6 +32,11 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
     from papo.services.users import get_user_by_email
 
     expires = parse_datetime(args.expires_at) if args.expires_at else None
+    waba_id = (args.waba_id or "").strip() or None
+    if waba_id is not None and args.platform.strip().lower() != "whatsapp":
+        raise CommandError("--waba-id is only for --platform whatsapp")
+    if waba_id is not None and not waba_id.isdigit():
+        raise CommandError(f"--waba-id {waba_id!r} is not a WhatsApp Business Account id (digits only)")
     # A custom channel (Kwai) signs its webhooks with a secret of its own: make one if none is given.
     webhook_secret = args.webhook_secret
     if args.platform.strip().lower() == "kwai" and not webhook_secret:
@@ -51,6 +56,9 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
             callback_url=args.callback_url,
             cipher=token_cipher(settings),
         )
+        if waba_id is not None:  # the object Meta delivers this number's webhooks through
+            account.details = {**(account.details or {}), "waba_id": waba_id}
+            await account.save(update_fields=["details"])
         await account_index.add(stores.redis, account)
         await forget_account(stores.redis, str(account.id))  # senders must pick up the new token now
         return account, created
@@ -63,6 +71,8 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
         "business_name": account.business_name,
         "created": created,
     }
+    if waba_id is not None:
+        out["waba_id"] = waba_id
     if webhook_secret and not args.webhook_secret:
         out["webhook_secret"] = webhook_secret  # shown once: the partner connector signs with it
     print(json.dumps(out))

@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from papo.cli.common import run_with_stores
@@ -50,7 +50,7 @@ async def _context(settings: Any, stores: Any) -> AsyncIterator[Any]:
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
 def cmd_webhooks_status(args: argparse.Namespace) -> int:
@@ -68,10 +68,12 @@ def cmd_webhooks_status(args: argparse.Namespace) -> int:
     if not rows:
         print("no connected accounts (connect one: papo account link --user EMAIL --platform meta)")
         return 0
-    table = [("PLATFORM", "ACCOUNT", "NAME", "STATUS", "WEBHOOKS", "LAST EVENT", "LEASE UNTIL", "ID", "PROBLEM")]
+    # Times are UTC (the header says so); the problem is last and whole: it says what to do.
+    table = [("PLATFORM", "ACCOUNT", "NAME", "STATUS", "WEBHOOKS", "LAST EVENT (UTC)", "LEASE UNTIL (UTC)", "ID",
+              "PROBLEM")]
     for r in rows:
         table.append((r.platform, r.platform_account_id, (r.name or "")[:28], r.status, r.subscription or "never",
-                      _when(r.last_event_at), _when(r.lease_expires_at), r.account_id, (r.error or "")[:80]))
+                      _when(r.last_event_at), _when(r.lease_expires_at), r.account_id, r.error or ""))
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())

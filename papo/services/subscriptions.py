@@ -146,8 +146,9 @@ async def _subscribe(ctx: AccountContext, account: ConnectedAccount, now: dateti
     target = installation(account)
     if target is None:
         what = "the Page id of this Instagram account" if platform is Platform.INSTAGRAM else "the WABA id"
+        how = (" or give it: `papo account connect … --waba-id ID`" if platform is Platform.WHATSAPP else "")
         raise MissingDetail(f"Papo does not know {what}: connect it again with a link "
-                            "(`papo account link` or the admin bot)")
+                            f"(`papo account link` or the admin bot){how}")
     client = meta_subscriptions(ctx.settings, ctx.session)
     if target[0] == "page":
         await client.subscribe_page(target[1], token)
