@@ -225,10 +225,11 @@ def build_webhook(
 ) -> tuple[bytes, dict[str, str]]:
     """A signed webhook (body, headers) for one simulated event; ValueError for an unsupported kind."""
     platform = Platform(platform)
+    choices = SIMULATE_KINDS[platform]
+    if str(kind) not in choices:
+        # The value, not the enum's repr: the message names what the user typed (`comment`).
+        raise ValueError(f"{platform} cannot simulate kind {str(kind)!r}; choose one of: {', '.join(choices)}")
     kind = EventKind(kind)
-    if kind not in SIMULATE_KINDS[platform]:
-        choices = ", ".join(SIMULATE_KINDS[platform])
-        raise ValueError(f"{platform} cannot simulate kind {kind!r}; choose one of: {choices}")
     if not secret:
         raise ValueError(f"a signing secret is required to simulate {platform} webhooks")
     event_id = event_id or secrets.token_hex(8).upper()

@@ -5,7 +5,7 @@ python -m papo.ai.evaluate [--model PATH] [--errors N]
 
 from __future__ import annotations
 
-import argparse
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from papo.ai import dataset
 from papo.ai.dataset import INTENTS, SENTIMENTS, Example
 from papo.ai.local import LocalClassifier
 from papo.ai.model import MODEL_FILE, LinearModel
+from papo.cli.common import CommandError, Parser, non_negative_int
 
 TARGETS = {"intent_macro_f1": 0.85, "sentiment_macro_f1": 0.80, "quality_accuracy": 0.80}
 
@@ -128,13 +129,18 @@ def corpus_summary(examples: Sequence[Example]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry: print the figures; exit 1 when a held-out target is missed."""
-    parser = argparse.ArgumentParser(prog="papo.ai.evaluate", description=__doc__.splitlines()[0])
+    parser = Parser(prog="papo ai evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(MODEL_FILE), help="artifact (default: %(default)s)")
-    parser.add_argument("--errors", type=int, default=0, help="show this many misclassified messages per set")
+    parser.add_argument("--errors", type=non_negative_int, default=0,
+                        help="show this many misclassified messages per set")
     args = parser.parse_args(argv)
     examples = dataset.load()
     _, held_out = dataset.split(examples)
-    classifier = LocalClassifier(LinearModel.load(Path(args.model)))
+    try:
+        model = LinearModel.load(Path(args.model))
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        raise CommandError(f"{args.model} is not a model file written by `papo ai train`") from None
+    classifier = LocalClassifier(model)
     print(corpus_summary(examples))
     held = evaluate(classifier, held_out, "held-out split (never trained on)")
     print(format_report(held, args.errors))

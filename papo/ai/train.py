@@ -9,7 +9,6 @@ trains on the train split only, so `python -m papo.ai.evaluate` reports figures 
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from papo.ai import dataset
 from papo.ai.dataset import HEADS, Example
 from papo.ai.model import MODEL_FILE, N_OUTPUTS, LinearModel, head_slices
 from papo.ai.text import features
+from papo.cli.common import Parser
 
 SEED = 7
 
@@ -142,7 +142,7 @@ def fit(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry: train on the corpus and write the artifact."""
-    parser = argparse.ArgumentParser(prog="papo.ai.train", description=__doc__.splitlines()[0])
+    parser = Parser(prog="papo ai train", description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="train on the whole corpus (no held-out figures)")
     parser.add_argument("--out", default=str(MODEL_FILE), help="artifact path (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true")

@@ -12,18 +12,21 @@ from papo.cli import rules as rules_cli
 from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
 from papo.cli.bot import add_commands as add_bot_commands
-from papo.cli.common import CommandError, print_error
+from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
 from papo.cli.secret import add_commands as add_secret_commands
 from papo.cli.webhooks import add_account_commands
 from papo.cli.webhooks import add_commands as add_webhooks_commands
+from papo.enums import Platform
+
+PLATFORMS = tuple(p.value for p in Platform)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="papo",
         description="Papo: messaging automation and CRM for small businesses.",
     )
@@ -42,27 +45,29 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = add(name, func, help_)
         p.add_argument("--host", help="address to listen on (default: PAPO_HOST or 127.0.0.1)")
-        p.add_argument("--port", type=int, help="port to listen on (default: PAPO_PORT or 8080)")
+        p.add_argument("--port", type=port_number, help="port to listen on (default: PAPO_PORT or 8080)")
 
     add("worker", cmd_worker, "run the background workers (inbound pipeline, raw archive) until Ctrl-C")
     add("migrate", cmd_migrate, "apply the database migrations")
     p = add("simulate", cmd_simulate, "post a correctly signed webhook for one event to a running server")
-    p.add_argument("--platform", required=True, help="whatsapp, instagram, facebook, tiktok, youtube or kwai")
+    p.add_argument("--platform", required=True, type=str.lower, choices=PLATFORMS, metavar="PLATFORM",
+                   help="whatsapp, instagram, facebook, tiktok, youtube or kwai")
     p.add_argument("--account", required=True, help="the connected account's platform id")
     p.add_argument("--from", dest="sender", required=True, help="the customer's platform id (or phone)")
     p.add_argument("--text", default="", help="the message or comment text")
-    p.add_argument("--kind", default="message", help="message (default), comment, … (per platform)")
+    p.add_argument("--kind", default="message", type=str.lower, help="message (default), comment, … (per platform)")
     p.add_argument("--name", help="the customer's display name")
     p.add_argument("--post-id", help="the post/video a comment is on")
     p.add_argument("--url", help="the server (default: the running `papo up`, else PAPO_HOST:PAPO_PORT)")
     p = add("replay", cmd_replay, "run archived raw webhooks through the pipeline again")
-    p.add_argument("--platform", help="only this platform")
+    p.add_argument("--platform", type=str.lower, choices=PLATFORMS, metavar="PLATFORM",
+                   help=f"only this platform: {', '.join(PLATFORMS)}")
     p.add_argument("--since", help="only bodies received since (ISO-8601 with offset)")
-    p.add_argument("--limit", type=int, default=10_000)
+    p.add_argument("--limit", type=positive_int, default=10_000, help="at most this many bodies (default 10000)")
     p = add("dead-letters", cmd_dead_letters, "list stream entries that kept failing; re-queue them")
     p.add_argument("--requeue", nargs="+", metavar="ID", help="put these dead letters back in their stream")
     p.add_argument("--requeue-all", action="store_true", help="put every listed dead letter back")
-    p.add_argument("--limit", type=int, default=100, help="how many to list (default 100)")
+    p.add_argument("--limit", type=positive_int, default=100, help="how many to list (default 100)")
 
     p = add("classify", cmd_classify, "classify text: intent, sentiment, lead score, language, email, phone")
     p.add_argument("text", nargs="?", help="the text to classify")
@@ -74,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                               ("evaluate", cmd_ai_evaluate, "print held-out precision/recall/F1")):
         p = add(name, func, help_, ai_sub)
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (see --help of the module)")
+        p.set_defaults(passes_on=True)
 
     add("scheduler", cmd_scheduler, "queue scheduled posts when they fall due (run one or more) until Ctrl-C")
     rules_cli.add_commands(sub, add)
@@ -150,6 +156,20 @@ def _all_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     return actions
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parse_args, except that `papo ai train|evaluate` pass every option they do not know on.
+
+    argparse's REMAINDER does not take an option that comes first (`papo ai train --all`), so those are
+    collected here, in order, ahead of the rest; their own parser then checks them.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_on", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.rest = [*extra, *args.rest]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `papo` console script."""
     from papo.config import ConfigError
@@ -158,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from papo.stack import StackError
 
     parser = build_parser()
-    args = parser.parse_args(glue_dash_values(parser, sys.argv[1:] if argv is None else list(argv)))
+    args = parse(parser, glue_dash_values(parser, sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args.func(args))
     except (CommandError, ConfigError, ServiceError, StoresUnavailable, StackError) as exc:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from papo.cli.common import CommandError, parse_datetime, run_with_stores
+from papo.cli.common import CommandError, parse_datetime, print_json, run_with_stores
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
@@ -17,7 +16,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         return await create_user(email=args.email, name=args.name, plan=args.plan)
 
     user = run_with_stores(args, work)
-    print(json.dumps({"id": str(user.id), "email": user.email, "name": user.name, "plan": str(user.plan)}))
+    print_json({"id": str(user.id), "email": user.email, "name": user.name, "plan": str(user.plan)})
     return 0
 
 
@@ -75,5 +74,5 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
         out["waba_id"] = waba_id
     if webhook_secret and not args.webhook_secret:
         out["webhook_secret"] = webhook_secret  # shown once: the partner connector signs with it
-    print(json.dumps(out))
+    print_json(out)
     return 0

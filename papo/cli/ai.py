@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
+import codecs
+import io
 import sys
+from collections.abc import Iterator
+from typing import BinaryIO
 
-from papo.cli.common import CommandError
+from papo.cli.common import CommandError, print_json
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -16,14 +19,36 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if (args.text is None) == (args.jsonl is None):
         raise CommandError("give a TEXT or --jsonl FILE (one of them)")
     if args.text is not None:
-        print(json.dumps(classify_text(args.text), ensure_ascii=False))
+        print_json(classify_text(args.text))
         return 0
-    source = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
+    source = sys.stdin.buffer if args.jsonl == "-" else open(args.jsonl, "rb")  # noqa: SIM115
+    name = "stdin" if args.jsonl == "-" else args.jsonl
     with source:
-        for result in classify_lines(line.rstrip("\n") for line in source):
-            print(json.dumps(result, ensure_ascii=False), flush=False)
+        for result in classify_lines(_text_lines(source, name)):
+            print_json(result)
     sys.stdout.flush()
     return 0
+
+
+def _text_lines(source: BinaryIO, name: str) -> Iterator[str]:
+    """The lines of a JSONL file as text: UTF-8 (with or without a BOM), or UTF-16 when it starts with a BOM.
+
+    Decoded line by line so that a stray Latin-1 byte is reported with its line number instead of a
+    UnicodeDecodeError traceback (spreadsheet exports on Windows are often Latin-1 or UTF-16).
+    """
+    start = source.peek(2)[:2] if hasattr(source, "peek") else b""
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        try:
+            yield from (line.rstrip("\r\n") for line in io.TextIOWrapper(source, encoding="utf-16"))
+        except UnicodeDecodeError:
+            raise CommandError(f"{name}: not valid UTF-16 after its byte order mark") from None
+        return
+    for number, raw in enumerate(source, 1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            raise CommandError(f"{name}: line {number} is not UTF-8 (save the file as UTF-8)") from None
+        yield line.rstrip("\r\n")
 
 
 def cmd_ai_train(args: argparse.Namespace) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
+import typing
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,52 @@ log = logging.getLogger("papo")
 
 class CommandError(Exception):
     """A command failed in a way the user can fix; printed without a traceback, exit code 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: `papo posts list: error: …` without the usage block above it.
+
+    Every bad input to `papo` ends in exactly one line on stderr; `--help` still shows the usage.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Print `<prog>: error: <message> (see <prog> --help)` and exit 2, as argparse does."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(value: str) -> int:
+    """An argparse type for --limit, --last and the like: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value!r}")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """An argparse type for counts where 0 means none: a whole number of at least 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, not {value!r}")
+    return number
+
+
+def port_number(value: str) -> int:
+    """An argparse type for --port: 1 to 65535."""
+    number = positive_int(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {value!r}")
+    return number
+
+
+def print_json(value: Any, *, indent: int | None = None) -> None:
+    """Print one JSON document the way every command does: UTF-8 as is (`Pão`, not `P\\u00e3o`)."""
+    print(json.dumps(value, ensure_ascii=False, indent=indent))
 
 
 def settings_from(args: argparse.Namespace) -> Any:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from papo.cli.common import CommandError, parse_datetime, run_with_stores, settings_from
+from papo.cli.common import CommandError, parse_datetime, print_json, run_with_stores, settings_from
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
@@ -28,16 +28,15 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
                 raise CommandError(f"no dead letter with id {', '.join(sorted(missing))}")
             for d in wanted:
                 new_id = await requeue(stores.redis, specs[d.stream], d.partition, d.id)
-                print(json.dumps({"requeued": d.id, "partition": d.partition, "new_id": new_id}))
+                print_json({"requeued": d.id, "partition": d.partition, "new_id": new_id})
             return 0
         for d in dead:
             try:
                 data = codec.decode(d.fields)
             except codec.CodecError:
                 data = d.fields
-            print(json.dumps({"id": d.id, "stream": d.stream, "partition": d.partition, "source_id": d.source_id,
-                              "error": d.error.strip().splitlines()[-1] if d.error.strip() else "",
-                              "data": data}, ensure_ascii=False))
+            print_json({"id": d.id, "stream": d.stream, "partition": d.partition, "source_id": d.source_id,
+                        "error": d.error.strip().splitlines()[-1] if d.error.strip() else "", "data": data})
         if not dead:
             print("no dead letters", file=sys.stderr)
         return 0
@@ -67,11 +66,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     request = urllib.request.Request(f"{base}/webhooks/{platform}", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
-            print(resp.read().decode())
+            answer = resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
-        raise CommandError(f"the server answered {exc.code}: {exc.read().decode()[:500]}") from None
+        detail = " ".join(exc.read().decode(errors="replace").split())[:500]
+        raise CommandError(f"the server answered {exc.code}: {detail}") from None
     except urllib.error.URLError as exc:
         raise CommandError(f"cannot reach {base}: {exc.reason} (is `papo up` running?)") from None
+    print(answer)
+    try:
+        unknown = json.loads(answer).get("unknown_account", 0)
+    except (ValueError, AttributeError):
+        unknown = 0
+    if unknown:
+        # The server answers 200 and drops the event: without this the command would look like it worked.
+        raise CommandError(f"{platform} account {args.account!r} is not connected: the server dropped the event "
+                           "(connect it with `papo account connect`)")
     return 0
 
 
@@ -122,5 +131,5 @@ def cmd_replay(args: argparse.Namespace) -> int:
         finally:
             await queues.aclose()
 
-    print(json.dumps(run_with_stores(args, work)))
+    print_json(run_with_stores(args, work))
     return 0

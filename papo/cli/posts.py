@@ -7,14 +7,13 @@ time zone (`--timezone`, else the owner's preference, else PAPO_TIMEZONE) and st
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from papo.cli.common import CommandError, run_with_stores
+from papo.cli.common import CommandError, positive_int, print_json, run_with_stores
 
 
 def _print(view: Any, *, indent: int | None = None) -> None:
-    print(json.dumps(view.to_dict(), ensure_ascii=False, indent=indent))
+    print_json(view.to_dict(), indent=indent)
 
 
 async def _owner(email: str) -> Any:
@@ -158,7 +157,7 @@ def add_commands(sub: Any, add: Any) -> None:
     p = add("list", cmd_posts_list, "list the owner's posts, newest first", posts_sub)
     p.add_argument("--user", required=True, help="the owner's email")
     p.add_argument("--status", help="draft, scheduled, published or failed")
-    p.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    p.add_argument("--limit", type=positive_int, default=50, help="how many (default 50)")
 
     for name, func, help_ in (
         ("show", cmd_posts_show, "one post with each platform's result"),

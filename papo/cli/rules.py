@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import uuid
 from typing import Any
 
-from papo.cli.common import CommandError, run_with_stores
+from papo.cli.common import CommandError, positive_int, print_json, run_with_stores
 
 
 def _jsonable(value: Any) -> Any:
@@ -24,17 +23,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def _print(value: Any) -> None:
-    print(json.dumps(_jsonable(value), ensure_ascii=False))
+    print_json(_jsonable(value))
 
 
 async def _owner_of_rule(rule_id: str) -> uuid.UUID:
-    """The business a rule belongs to, when the command names only the rule."""
+    """The business a rule belongs to, when the command names only the rule (its id or a unique prefix)."""
     from papo.models import AutomationRule
+    from papo.services.ids import id_prefix, id_with_prefix
 
     try:
         rule = await AutomationRule.get_or_none(id=uuid.UUID(rule_id))
     except ValueError:
-        rule = None
+        prefix = id_prefix(rule_id)
+        found = await id_with_prefix("automation_rules", prefix, user_id=None, what="rule") if prefix else None
+        rule = await AutomationRule.get_or_none(id=found) if found else None
     if rule is None or rule.user_id is None:
         raise CommandError(f"no rule with id {rule_id!r} (give --user EMAIL to refer to a rule by name)")
     return rule.user_id
@@ -111,10 +113,10 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
 
     result = run_with_stores(args, work)
     for item in result.items:
-        print(json.dumps({
+        print_json({
             "message": item.row_id, "conversation": item.conversation_id, "text": item.event.text,
             "fires": item.fired, "would": [a.describe() for a in item.actions], "reason": item.reason,
-        }, ensure_ascii=False))
+        })
     fired = sum(1 for item in result.items if item.fired)
     print(f"{fired} of {len(result.items)} messages would fire the rule (nothing was sent)", flush=True)
     return 0
@@ -147,13 +149,19 @@ def cmd_templates_list(args: argparse.Namespace) -> int:
 
 def cmd_templates_delete(args: argparse.Namespace) -> int:
     """Delete a template (refused while an active rule uses it, unless --force)."""
-    from papo.services.templates import delete_template
+    from papo.services.templates import TemplateInUse, delete_template
 
     async def work(settings: Any, stores: Any) -> Any:
-        return await delete_template(await _user(args.user), args.template, force=args.force)
+        try:
+            return await delete_template(await _user(args.user), args.template, force=args.force)
+        except TemplateInUse as exc:
+            raise CommandError(f"{exc}, or give --force to delete it anyway") from None
 
     _print(run_with_stores(args, work))
     return 0
+
+
+RULE_REF = "the rule's id (or its first 6+ characters, or its name with --user)"
 
 
 def add_commands(sub: Any, add: Any) -> None:
@@ -176,13 +184,13 @@ def add_commands(sub: Any, add: Any) -> None:
                               ("disable", cmd_rules_disable, "switch a rule off"),
                               ("delete", cmd_rules_delete, "delete a rule")):
         p = add(name, func, help_, rules_sub)
-        p.add_argument("rule", metavar="RULE_ID", help="the rule's id (or its name, with --user)")
+        p.add_argument("rule", metavar="RULE_ID", help=RULE_REF)
         p.add_argument("--user", help="the owner's email")
     p = add("test", cmd_rules_test, "dry run over the stored messages: what would fire, what would be sent",
             rules_sub)
-    p.add_argument("rule", metavar="RULE_ID")
-    p.add_argument("--user")
-    p.add_argument("--last", type=int, default=20, help="how many recent messages (default 20)")
+    p.add_argument("rule", metavar="RULE_ID", help=RULE_REF)
+    p.add_argument("--user", help="the owner's email")
+    p.add_argument("--last", type=positive_int, default=20, help="how many recent messages (default 20)")
 
     templates = sub.add_parser("templates", help="message templates", description="Message templates.")
     templates_sub = templates.add_subparsers(dest="templates_command", metavar="ACTION", required=True)

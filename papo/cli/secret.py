@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from papo.cli.common import CommandError, run_with_stores, settings_from
+from papo.cli.common import CommandError, print_json, run_with_stores, settings_from
 
 
 def add_commands(sub: Any, add: Any) -> None:
@@ -71,5 +70,5 @@ def cmd_secret_rotate(args: argparse.Namespace) -> int:
     else:
         out["next"] = ("set PAPO_SECRET_KEY to the new key wherever Papo runs (environment, .env, "
                        "docker-compose) and restart every papo process: stored secrets now open only with it")
-    print(json.dumps(out))
+    print_json(out)
     return 0

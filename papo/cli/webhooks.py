@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from papo.cli.common import run_with_stores
+from papo.cli.common import print_json, run_with_stores
 
 Add = Callable[..., Any]
 
@@ -63,7 +62,7 @@ def cmd_webhooks_status(args: argparse.Namespace) -> int:
     rows = run_with_stores(args, work)
     if args.json:
         for row in rows:
-            print(json.dumps(row.as_dict(), ensure_ascii=False))
+            print_json(row.as_dict())
         return 0
     if not rows:
         print("no connected accounts (connect one: papo account link --user EMAIL --platform meta)")
@@ -90,10 +89,10 @@ def cmd_webhooks_register(args: argparse.Namespace) -> int:
             return account, await register(ctx, account)
 
     account, result = run_with_stores(args, work)
-    print(json.dumps({"id": str(account.id), "platform": str(account.platform),
-                      "platform_account_id": account.platform_account_id, "subscription": result.state,
-                      "error": result.error, "lease_expires_at": account.subscription_expires_at.isoformat()
-                      if account.subscription_expires_at else None}, ensure_ascii=False))
+    print_json({"id": str(account.id), "platform": str(account.platform),
+                "platform_account_id": account.platform_account_id, "subscription": result.state,
+                "error": result.error, "lease_expires_at": account.subscription_expires_at.isoformat()
+                if account.subscription_expires_at else None})
     return 0 if result.error is None else 1
 
 
@@ -108,9 +107,8 @@ def cmd_account_disconnect(args: argparse.Namespace) -> int:
             return await disconnect_account(stores.redis, account.id, args.reason, ctx=ctx)
 
     done = run_with_stores(args, work)
-    print(json.dumps({"id": done.account_id, "platform": done.platform, "platform_account_id": done.platform_account_id,
-                      "disconnected": done.changed, "already_disconnected": not done.changed,
-                      "notes": list(done.notes)}, ensure_ascii=False))
+    print_json({"id": done.account_id, "platform": done.platform, "platform_account_id": done.platform_account_id,
+                "disconnected": done.changed, "already_disconnected": not done.changed, "notes": list(done.notes)})
     return 0
 
 

@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from papo.enums import Platform, PostStatus, SyncStatus
 from papo.models import ConnectedAccount, Post, PostSync
 from papo.services import NotFound, ServiceError
+from papo.services.ids import id_prefix, id_with_prefix
 from papo.services.media import allow_hosts, own_base
 from papo.services.post_rules import INSTAGRAM_HASHTAGS, Media, PostContent, normalize_hashtags, parse_media, validate
 from papo.services.post_views import PostView, post_view, post_views
@@ -163,14 +164,11 @@ async def find_post(user: UserRef, ref: str | uuid.UUID) -> Post:
     try:
         post = await Post.get_or_none(id=uuid.UUID(text), user_id=uid)
     except ValueError:
-        if len(text) < 6 or any(c not in "0123456789abcdef-" for c in text):
+        prefix = id_prefix(text)
+        if prefix is None:
             raise NotFound(f"no post {ref!r} (give its id, or at least its first 6 characters)") from None
-        conn = Tortoise.get_connection("default")
-        rows = await conn.execute_query_dict(
-            "SELECT id FROM posts WHERE user_id = $1 AND id::text LIKE $2 LIMIT 2", [uid, text + "%"])
-        if len(rows) > 1:
-            raise ServiceError(f"{ref!r} matches several posts; give more of the id") from None
-        post = await Post.get_or_none(id=rows[0]["id"]) if rows else None
+        found = await id_with_prefix("posts", prefix, user_id=uid, what="post")
+        post = await Post.get_or_none(id=found) if found else None
     if post is None:
         raise NotFound(f"no post {ref!r} for this business")
     return post

@@ -28,6 +28,7 @@ from papo.engine.validate import ValidRule, rule_warnings, validate_rule
 from papo.enums import LeadQuality, RulePlatform, Sender, Trigger
 from papo.models import AutomationRule, Conversation, Interaction, Lead, Message, MessageTemplate
 from papo.services import NotFound, ServiceError
+from papo.services.ids import id_prefix, id_with_prefix
 from papo.services.templates import TemplateInfo, UserRef, template_views, user_id
 
 log = logging.getLogger(__name__)
@@ -168,12 +169,16 @@ async def list_rules(user: UserRef, *, active: bool | None = None, trigger: str 
 
 
 async def _rule_row(uid: uuid.UUID, ref: str | uuid.UUID) -> AutomationRule:
-    """A rule by id, or by its (unique) name."""
+    """A rule by id, by its (unique) name, or by a unique prefix of its id (6+ characters, as for posts)."""
     text = str(ref).strip()
     try:
         row = await AutomationRule.get_or_none(id=uuid.UUID(text), user_id=uid)
     except ValueError:
         row = next((r for r in await AutomationRule.filter(user_id=uid) if fold(r.name) == fold(text)), None)
+        prefix = id_prefix(text)
+        if row is None and prefix is not None:
+            found = await id_with_prefix("automation_rules", prefix, user_id=uid, what="rule")
+            row = await AutomationRule.get_or_none(id=found) if found else None
     if row is None:
         raise NotFound(f"no rule {text!r}")
     return row

@@ -163,6 +163,10 @@ async def _row(uid: uuid.UUID, ref: str) -> MessageTemplate:
     return found
 
 
+class TemplateInUse(ServiceError):
+    """An active rule still uses the template; each caller says how its user can delete it anyway."""
+
+
 async def delete_template(user: UserRef, ref: str, *, force: bool = False) -> TemplateInfo:
     """Delete a template; refuses while an active rule uses it, unless `force`."""
     uid = user_id(user)
@@ -170,8 +174,8 @@ async def delete_template(user: UserRef, ref: str, *, force: bool = False) -> Te
     if not force:
         users = await rules_using(uid, row)
         if users:
-            raise ServiceError(f"template {row.name!r} is used by active rule(s): {', '.join(users)}; "
-                               "disable or delete them first, or force")
+            raise TemplateInUse(f"template {row.name!r} is used by active rule(s): {', '.join(users)}; "
+                                "disable or delete them first")
     info = TemplateInfo.of(row)
     await row.delete()
     return info

@@ -1,0 +1,35 @@
+"""Finding a row by its id or by the first characters of it, as owners type ids in the CLI and the bot."""
+
+from __future__ import annotations
+
+import uuid
+
+from tortoise import Tortoise
+
+from papo.services import ServiceError
+
+MIN_PREFIX = 6  # shorter prefixes match too many rows to be worth typing
+
+
+def id_prefix(ref: str | uuid.UUID) -> str | None:
+    """`ref` as a lower-case id prefix when it can be one (6+ hex digits and dashes), else None."""
+    text = str(ref).strip().lower()
+    if len(text) < MIN_PREFIX or any(c not in "0123456789abcdef-" for c in text):
+        return None
+    return text
+
+
+async def id_with_prefix(table: str, prefix: str, *, user_id: uuid.UUID | None, what: str) -> uuid.UUID | None:
+    """The one id in `table` (of this business, if given) that starts with `prefix`; ServiceError if several.
+
+    `table` is one of our own table names, never user input: it is put in the SQL as is.
+    """
+    sql = f"SELECT id FROM {table} WHERE id::text LIKE $1"
+    params: list[object] = [prefix + "%"]
+    if user_id is not None:
+        sql += " AND user_id = $2"
+        params.append(user_id)
+    rows = await Tortoise.get_connection("default").execute_query_dict(sql + " LIMIT 2", params)
+    if len(rows) > 1:
+        raise ServiceError(f"{prefix!r} matches several {what}s; give more of the id")
+    return rows[0]["id"] if rows else None
