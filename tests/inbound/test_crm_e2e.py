@@ -42,7 +42,10 @@ async def _lead_after(web, settings, stores, text: str, n: int) -> Lead:
     await _say(web, settings, text, n)
 
     async def classified() -> bool:
-        return await stores.analytics.ai_interactions.count_documents({}) == n
+        # The interaction is logged before the lead's transaction commits (understand.py): wait for both.
+        lead = await Lead.first()
+        scored = sum(((lead.metadata or {}).get("intents") or {}).values()) if lead else 0
+        return await stores.analytics.ai_interactions.count_documents({}) == n and scored == n
 
     await eventually(classified)
     return await Lead.get()
