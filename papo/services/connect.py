@@ -320,6 +320,7 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
 CLAIM_LOCK = KEY_PREFIX + "connect-claim:"  # + platform:account id -> the connection checking and storing it
 CLAIM_LOCK_MS = 15_000  # far longer than a check and two writes; a crashed holder's lock lapses
 CLAIM_WAIT = 10.0
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 @asynccontextmanager
@@ -336,8 +337,7 @@ async def _claiming(redis: aioredis.Redis, platform: Platform, platform_account_
     try:
         yield
     finally:
-        if await redis.get(key) == token:
-            await redis.delete(key)
+        await redis.eval(_RELEASE, 1, key, token)  # only our own lock: a lapsed one may be another's now
 
 
 async def _held_elsewhere(redis: aioredis.Redis, user: User, platform: Platform, platform_account_id: str) -> bool:
