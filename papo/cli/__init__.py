@@ -11,6 +11,7 @@ from papo import __version__
 from papo.cli import rules as rules_cli
 from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
+from papo.cli.backup import add_commands as add_backup_commands
 from papo.cli.bot import add_commands as add_bot_commands
 from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("worker", cmd_worker, "run the background workers (inbound pipeline, raw archive) until Ctrl-C")
     add("migrate", cmd_migrate, "apply the database migrations")
+    add_backup_commands(add)
     p = add("simulate", cmd_simulate, "post a correctly signed webhook for one event to a running server")
     p.add_argument("--platform", required=True, type=str.lower, choices=PLATFORMS, metavar="PLATFORM",
                    help="whatsapp, instagram, facebook, tiktok, youtube or kwai")
@@ -172,6 +174,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `papo` console script."""
+    from papo.backup import BackupError
     from papo.config import ConfigError
     from papo.runtime import StoresUnavailable
     from papo.services import ServiceError
@@ -181,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(parser, glue_dash_values(parser, sys.argv[1:] if argv is None else list(argv)))
     try:
         return int(args.func(args))
-    except (CommandError, ConfigError, ServiceError, StoresUnavailable, StackError) as exc:
+    except (BackupError, CommandError, ConfigError, ServiceError, StoresUnavailable, StackError) as exc:
         print_error(str(exc))
         return 1
     except OSError as exc:
