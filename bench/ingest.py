@@ -38,15 +38,21 @@ APP_SECRET = "bench-app-secret"
 ACCOUNT = "106540352242922"
 
 BARE_SERVER = """
-import sys
+import asyncio, sys
 from aiohttp import web
 async def handle(request):
     await request.read()
     return web.json_response({"ok": True})
 app = web.Application()
 app.router.add_post("/webhooks/{platform}", handle)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+if sys.argv[2] == "uvloop":
+    import uvloop
+    loop = uvloop.new_event_loop()
+else:
+    loop = asyncio.new_event_loop()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, loop=loop)
 """
+LOOPS = ("asyncio", "uvloop")
 
 
 def whatsapp_body(n: int) -> bytes:
@@ -175,8 +181,9 @@ def wrk_load(url: str, script: Path, bodies: Path, *, start: int, seconds: int, 
     }
 
 
-def papo_env(urls: dict[str, str], data_dir: Path, port: int) -> dict[str, str]:
+def papo_env(urls: dict[str, str], data_dir: Path, port: int, loop: str = "auto") -> dict[str, str]:
     return {
+        "PAPO_EVENT_LOOP": loop,
         **os.environ,
         "PAPO_DATABASE_URL": urls["database_url"],
         "PAPO_REDIS_URL": urls["redis_url"],
@@ -261,8 +268,16 @@ async def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="wrk: seconds per round")
     parser.add_argument("--fsync", choices=("always", "everysec", "both"), default="both",
                         help="wrk: Redis appendfsync for the Papo rounds (both: alternate, and report the cost)")
+    parser.add_argument("--loop", choices=(*LOOPS, "both"), default="uvloop",
+                        help="event loop of both servers (both: alternate the two, appendfsync always, and"
+                             " report each against the bare handler on the same loop)")
     args = parser.parse_args()
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    if args.loop == "both":
+        if not use_wrk:
+            parser.error("--loop both needs wrk (make bench-tools)")
+        await compare_loops(args)
+        return
     fsync_note = ""
 
     with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
@@ -273,9 +288,9 @@ async def main() -> None:
             urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
             await prepare(urls, data_dir)
             bare_port, papo_port = free_port(), free_port()
-            bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
-            papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
-                                    cwd=data_dir)
+            bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), args.loop])
+            papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"],
+                                    env=papo_env(urls, data_dir, papo_port, args.loop), cwd=data_dir)
             try:
                 await wait_http(f"http://127.0.0.1:{bare_port}/")
                 await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
@@ -328,8 +343,8 @@ async def main() -> None:
                     proc.terminate()
                     proc.wait(timeout=20)
 
-            print(f"ingest, signed WhatsApp webhooks, {args.concurrency} connections, one server process each;"
-                  f" {client}")
+            print(f"ingest, signed WhatsApp webhooks, {args.concurrency} connections, one server process each"
+                  f" on {args.loop}; {client}")
             print(f"  bare aiohttp handler : {base['rps']:8.0f} req/s  p50 {base['p50_ms']:6.2f} ms"
                   f"  p99 {base['p99_ms']:6.2f} ms")
             print(f"  papo /webhooks       : {ours['rps']:8.0f} req/s  p50 {ours['p50_ms']:6.2f} ms"
@@ -380,6 +395,60 @@ async def main() -> None:
                 worker.wait(timeout=30)
             print(f"worker drain: {total} events persisted in {elapsed:.2f} s = {total / elapsed:.0f} events/s"
                   f" including the process start-up; {steady:.0f} events/s once running (one worker process)")
+
+
+async def compare_loops(args: argparse.Namespace) -> None:
+    """A bare handler and `papo serve` on each event loop, all four alternating round by round (wrk)."""
+    with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
+        data_dir = Path(tmp)
+        given = {k: os.environ.get(f"PAPO_BENCH_{k.upper()}") for k in ("database_url", "redis_url", "mongo_url")}
+        with Stack(data_dir / "stack", **given) as stack:
+            info = stack.start()
+            urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
+            await prepare(urls, data_dir)
+            ports = {(kind, loop): free_port() for kind in ("bare", "papo") for loop in LOOPS}
+            procs = {}
+            for (kind, loop), port in ports.items():
+                procs[kind, loop] = (
+                    subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port), loop]) if kind == "bare" else
+                    subprocess.Popen([sys.executable, "-m", "papo", "serve"], cwd=data_dir,
+                                     env=papo_env(urls, data_dir, port, loop)))
+            per_round = 60_000
+            script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds * len(LOOPS))
+            results: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in ports}
+            try:
+                warm = [whatsapp_body(10_000_000 + i) for i in range(500)]
+                for (kind, _), port in ports.items():
+                    await wait_http(f"http://127.0.0.1:{port}/" + ("healthz" if kind == "papo" else ""))
+                    await load(f"http://127.0.0.1:{port}/webhooks/whatsapp", warm, args.concurrency)
+                turn = 0
+                for _ in range(args.rounds):
+                    for key, port in ports.items():
+                        results[key].append(wrk_load(
+                            f"http://127.0.0.1:{port}/webhooks/whatsapp", script, body_file,
+                            start=turn * per_round if key[0] == "papo" else 0, seconds=args.seconds,
+                            concurrency=args.concurrency, server=procs[key].pid))
+                        turn += key[0] == "papo"
+            finally:
+                for proc in procs.values():
+                    proc.terminate()
+                    proc.wait(timeout=20)
+    print(f"ingest by event loop, signed WhatsApp webhooks, wrk {args.concurrency} connections, {args.rounds}"
+          f" alternating rounds of {args.seconds} s, appendfsync always ({time.strftime('%Y-%m-%d')})")
+    for loop in LOOPS:
+        bare, ours = results["bare", loop], results["papo", loop]
+        ratios = [o["rps"] / b["rps"] for b, o in zip(bare, ours, strict=True)]
+        p99 = {kind: statistics.median(r["p99_ms"] for r in runs) for kind, runs in (("bare", bare), ("papo", ours))}
+        print(f"  {loop:8}: bare {median_round(bare)['rps']:7.0f} req/s p99 {p99['bare']:6.1f} ms"
+              f" | papo {median_round(ours)['rps']:7.0f} req/s p99 {p99['papo']:6.1f} ms"
+              f" errors {sum(o['errors'] for o in ours):.0f}"
+              f" | papo/bare median {statistics.median(ratios):.2f}x worst {min(ratios):.2f}x"
+              f" (rounds {', '.join(f'{r:.2f}' for r in ratios)});"
+              f" CPU/request bare {statistics.median(b['cpu_us'] for b in bare):.0f} µs"
+              f" papo {statistics.median(o['cpu_us'] for o in ours):.0f} µs")
+    gain = [u["rps"] / a["rps"] for a, u in zip(results["papo", "asyncio"], results["papo", "uvloop"], strict=True)]
+    print(f"  papo on uvloop / papo on asyncio: median {statistics.median(gain):.2f}x, worst {min(gain):.2f}x"
+          f" (rounds {', '.join(f'{g:.2f}' for g in gain)})")
 
 
 if __name__ == "__main__":

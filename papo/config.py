@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     port: Port = 8080
     public_url: AnyHttpUrl | None = None
     log_level: str = "INFO"
+    # The long-running roles' event loop: uvloop when it is installed (the embedded extra brings it).
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     # Stores. Unset -> the embedded stack (papo up) provides them.
     database_url: str | None = None

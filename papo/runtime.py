@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import hiredis
 import redis.asyncio as aioredis
@@ -16,7 +17,7 @@ from tortoise import Tortoise
 
 from papo import db
 from papo.analytics import AnalyticsStore, open_mongo
-from papo.config import Settings
+from papo.config import ConfigError, Settings
 from papo.crypto import TokenCipher, read_secret_file
 
 REDIS_POOL_SIZE = 64
@@ -50,6 +51,7 @@ def redis_pool(url: str, *, max_connections: int = REDIS_POOL_SIZE, **kwargs: An
 
 
 GC_YOUNG_THRESHOLD = 10_000
+T = TypeVar("T")
 
 
 def tune_gc() -> None:
@@ -64,6 +66,28 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop for PAPO_EVENT_LOOP: uvloop's when asked or, for "auto", when installed.
+
+    bench/ingest.py --loop both measures the web role on each against a bare handler on the same loop.
+    """
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise ConfigError("PAPO_EVENT_LOOP=uvloop but uvloop is not installed: pip install uvloop") from None
+        return None
+    return uvloop.new_event_loop
+
+
+def run_role(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run for a long-running role, on the configured event loop."""
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
+        return runner.run(main)
 
 
 class StoresUnavailable(Exception):

@@ -82,3 +82,27 @@ def test_secrets_never_print() -> None:
     text = repr(s) + str(s) + s.model_dump_json()
     assert "super-secret-value-123" not in text and "app-secret-xyz" not in text
     assert s.secret_key is not None and s.secret_key.get_secret_value() == "super-secret-value-123"
+
+
+@pytest.mark.parametrize(("choice", "expected"), [("auto", "uvloop"), ("uvloop", "uvloop"), ("asyncio", "asyncio")])
+def test_roles_run_on_the_configured_event_loop(choice: str, expected: str) -> None:
+    import asyncio
+
+    from papo.runtime import run_role
+
+    async def loop_module() -> str:
+        return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+    settings = Settings(_env_file=None, event_loop=choice)  # type: ignore[call-arg]
+    assert run_role(settings, loop_module()) == expected
+
+
+def test_uvloop_asked_for_but_missing_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from papo.runtime import loop_factory
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if not installed
+    assert loop_factory("auto") is None  # auto falls back to asyncio's loop
+    with pytest.raises(ConfigError, match="PAPO_EVENT_LOOP=uvloop but uvloop is not installed"):
+        loop_factory("uvloop")

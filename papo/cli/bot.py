@@ -103,7 +103,7 @@ def cmd_bot(args: argparse.Namespace) -> int:
     """Run the admin bot by long polling against configured stores (or a running `papo up`)."""
     from papo.bot.dispatcher import bot_token
     from papo.cli.run import role_setup
-    from papo.runtime import open_stores
+    from papo.runtime import open_stores, run_role
 
     bot_token(settings_from(args))  # fail fast, naming PAPO_TELEGRAM_TOKEN, before looking for stores
     settings, urls = role_setup(args)
@@ -121,5 +121,5 @@ def cmd_bot(args: argparse.Namespace) -> int:
             await asyncio.gather(keep_alive("bot", stop), run_polling(stores, settings, stop))
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        run_role(settings, main())
     return 0

@@ -40,14 +40,20 @@ def cmd_up(args: argparse.Namespace) -> int:
                 print(f"Generated a secret key for encrypting platform tokens into {data_dir / 'secret.key'}"
                       " — back it up; set PAPO_SECRET_KEY to use your own.", file=sys.stderr)
         urls = StoreUrls(info.database_url, info.redis_url, info.mongo_url)
-        asyncio.run(serve_forever(settings, urls, migrate=True, roles=("web", "worker", "scheduler", "bot"),
-                                  on_listening=stack.publish))
+        _run_role(settings, serve_forever(settings, urls, migrate=True, roles=("web", "worker", "scheduler", "bot"),
+                                         on_listening=stack.publish))
     except KeyboardInterrupt:
         pass
     finally:
         print("Stopping…", file=sys.stderr)
         stack.stop()
     return 0
+
+
+def _run_role(settings: Any, main: Any) -> Any:
+    from papo.runtime import run_role
+
+    return run_role(settings, main)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -66,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings, urls = role_setup(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(settings, urls, migrate=False))
+        _run_role(settings, serve_forever(settings, urls, migrate=False))
     return 0
 
 
@@ -76,7 +82,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings, urls = role_setup(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_worker(settings, urls))
+        _run_role(settings, run_worker(settings, urls))
     return 0
 
 
@@ -103,7 +109,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     settings, urls = role_setup(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_scheduler_process(settings, urls))
+        _run_role(settings, run_scheduler_process(settings, urls))
     return 0
 
 
