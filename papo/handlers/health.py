@@ -22,9 +22,9 @@ async def readyz(request: web.Request) -> web.Response:
     results = await check_stores(request.app[app_keys.STORES])
     failing = {name: err for name, err in results.items() if err is not None}
     stores = {name: ("ok" if err is None else "down") for name, err in results.items()}
-    _log_changes(request.app, failing)
+    _log_changes(request.app, {name: _message(err) for name, err in failing.items()})
     if failing:
-        detail = "; ".join(f"{name}: {err.split(':', 1)[0]}" for name, err in failing.items())
+        detail = "; ".join(f"{name}: {type(err).__name__}" for name, err in failing.items())
         return web.json_response(
             {"error": f"not ready: {', '.join(failing)} not answering", "detail": detail, "stores": stores},
             status=503,
@@ -34,6 +34,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 log = logging.getLogger(__name__)
 _LAST_FAILURES = web.AppKey("readyz_last_failures", dict)
+
+
+def _message(exc: Exception) -> str:
+    """The whole error, for the operator's log: its type, and its message when it has one."""
+    return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:300]
 
 
 def _log_changes(app: web.Application, failing: dict[str, str]) -> None:
