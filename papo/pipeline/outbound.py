@@ -359,6 +359,9 @@ class OutboundPipeline:
         extra = {"request": json.dumps(request.to_dict(), ensure_ascii=False)} if failed else {}
         await self.ledger.settle(request.outbound_id, state, outcome, **extra)
         self._count(request, state)
+        if state == "sent" and request.received_at is not None:
+            await metrics.REPLY_SECONDS.observe(self.auto, max(0.0, (datetime.now(UTC) - request.received_at)
+                                                               .total_seconds()), platform=str(request.platform))
         if failed:
             log.warning("outbound %s to %s failed: %s", request.outbound_id, request.platform, outcome.error)
         message_id = await self._finish(request, state, outcome, recorded=False, logged=False)
