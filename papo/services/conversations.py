@@ -23,7 +23,7 @@ from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_again, enqueue_ou
 from papo.pipeline.window import WindowChecker
 from papo.services import NotFound, ServiceError
 from papo.services.leads import MessageLine, Page, message_line
-from papo.services.outbound import SendLedger, manual_reply
+from papo.services.outbound import RETRYABLE, SendLedger, manual_reply
 from papo.services.templates import TemplateInfo, UserRef, list_templates, user_id
 
 MAX_REPLY = 4096
@@ -32,6 +32,10 @@ LANGUAGE_CODES = {"pt-BR": "pt_BR", "en": "en_US", "es": "es"}  # WhatsApp templ
 
 class AlreadyRetried(ServiceError):
     """The failed reply is on its way again (or went out meanwhile): another press sends nothing."""
+
+
+class CannotRetry(ServiceError):
+    """The failed reply is no longer kept as it was asked for (the send ledger keeps it 30 days)."""
 
 
 class WindowClosed(ServiceError):
@@ -215,9 +219,13 @@ async def retry_reply(redis: aioredis.Redis, user: UserRef, conversation_id: str
     ledger = SendLedger(redis)
     reopened = await ledger.reopen(message.outbound_id)
     if not reopened.ok or reopened.request is None:
-        raise AlreadyRetried(f"this reply is already being sent again ({reopened.state or 'unknown'})")
+        if reopened.state in (None, *RETRYABLE):  # failed, but the request itself is gone
+            raise CannotRetry("this reply can no longer be sent again as it was; answer by hand")
+        raise AlreadyRetried(f"this reply is already being sent again ({reopened.state})")
+    # Its latency from the customer's message would measure the owner's delay, not Papo's: not counted.
+    request = replace(reopened.request, received_at=None)
     try:
-        await enqueue_again(redis, reopened.request, retry=reopened.number, partitions=partitions)
+        await enqueue_again(redis, request, retry=reopened.number, partitions=partitions)
     except Exception:
         await ledger.undo_reopen(message.outbound_id, reopened.state_before)
         raise

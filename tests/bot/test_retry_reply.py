@@ -15,7 +15,7 @@ from papo.bot.keyboards import ConvAct, short
 from papo.constants import ACTIVE_CONVERSATION
 from papo.models import Message
 from papo.pipeline.outbound import OutboundPipeline
-from papo.services.outbound import SendLedger, manual_reply
+from papo.services.outbound import SENT_KEY, SendLedger, manual_reply
 from papo.services.templates import add_template
 from papo.streams import codec
 from papo.streams.consumer import Entry
@@ -123,3 +123,16 @@ async def test_retry_after_the_window_closed_offers_the_templates_and_sends_noth
     assert await _send_queued(pipeline, stores.redis) == 0 and len(fake.calls_to(PATH)) == 1
     assert (await SendLedger(stores.redis).get(row.outbound_id)).state == "failed"  # may still be retried later
     assert (await Message.get(id=row.id)).delivery_status == "failed"
+
+
+async def test_retry_of_a_reply_no_longer_kept_says_to_answer_by_hand(
+        harness: BotHarness, telegram: FakeTelegram, stores: Any, fake: FakePlatform, make_pipeline: Any) -> None:
+    fake.calls.clear()
+    pipeline = make_pipeline()
+    _, row = await _failed_reply(harness, fake, pipeline, ANA)
+    await stores.redis.delete(SENT_KEY + row.outbound_id)  # what the ledger's 30-day TTL does
+
+    calls = await harness.press(ANA, "Tentar de novo")
+    assert [c.params.get("text") for c in calls if c.method == "answerCallbackQuery"] == [
+        "Essa resposta não pode mais ser reenviada como era: responda você mesmo."]
+    assert await _send_queued(pipeline, stores.redis) == 0 and len(fake.calls_to(PATH)) == 1

@@ -19,7 +19,7 @@ from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, need_id, show
 from papo.bot.routers.leads import open_card
 from papo.services import NotFound, conversations, leads
-from papo.services.conversations import AlreadyRetried, ConversationView, WindowClosed
+from papo.services.conversations import AlreadyRetried, CannotRetry, ConversationView, WindowClosed
 from papo.services.owners import Owner
 from papo.services.templates import TemplateInfo
 
@@ -161,6 +161,9 @@ async def retry(query: CallbackQuery, callback_data: ConvAct, owner: Owner, t: T
         return
     except AlreadyRetried:
         callback_answer.text = t("conv.retry_already")
+        return
+    except CannotRetry:
+        callback_answer.text = t("conv.retry_gone")
         return
     callback_answer.text = t("conv.retry_queued")
     await open_conversation(query, owner, t, ctx, conv_id)
