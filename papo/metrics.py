@@ -125,14 +125,13 @@ class SharedHistogram:
         for raw_field, raw_value in fields.items():
             field = raw_field.decode() if isinstance(raw_field, bytes) else str(raw_field)
             label, _, slot = field.rpartition("|")
-            counts = series.setdefault(label, [0.0] * (len(self.buckets) + 2))
             try:
-                if slot == "sum":
-                    counts[-1] += float(raw_value)
-                else:
-                    counts[min(int(slot), len(self.buckets))] += float(raw_value)
+                value = float(raw_value)
+                position = len(self.buckets) + 1 if slot == "sum" else int(slot)
             except ValueError:
                 continue  # a field this version does not know
+            if 0 <= position <= len(self.buckets) + 1:
+                series.setdefault(label, [0.0] * (len(self.buckets) + 2))[position] += value
         return _histogram_lines(self.name, self.help, self.buckets, series)
 
 
