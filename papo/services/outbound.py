@@ -57,7 +57,8 @@ return {state, tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}
 """
 # The owner's "retry" on a reply that certainly did not go out: one press wins. Only `failed` / `gave_up`
 # move back to `retry` (a second press finds `retry`, `sending` or `sent` and gets nothing); the request
-# stored at failure comes back with the number of this retry (the queue's dedupe key).
+# stored at failure comes back with the number of this retry (the queue's dedupe key). The attempts start
+# over: a retry the owner asked for gets the whole backoff budget again.
 RETRYABLE = ("failed", "gave_up")
 _REOPEN = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -68,7 +69,7 @@ local request = redis.call('HGET', KEYS[1], 'request')
 if not request then
   return {state, false, 0, ''}
 end
-redis.call('HSET', KEYS[1], 'state', 'retry', 'recorded', '0', 'logged', '0')
+redis.call('HSET', KEYS[1], 'state', 'retry', 'recorded', '0', 'logged', '0', 'attempts', '0')
 redis.call('HDEL', KEYS[1], 'dead_entry')
 local n = redis.call('HINCRBY', KEYS[1], 'owner_retries', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[1])

@@ -14,7 +14,7 @@ from papo.bot.alerts import AlertConsumer
 from papo.bot.keyboards import ConvAct, short
 from papo.constants import ACTIVE_CONVERSATION
 from papo.models import Message
-from papo.pipeline.outbound import OutboundPipeline
+from papo.pipeline.outbound import OutboundPipeline, RetryLater
 from papo.services.outbound import SENT_KEY, SendLedger, manual_reply
 from papo.services.templates import add_template
 from papo.streams import codec
@@ -41,7 +41,12 @@ async def _send_queued(pipeline: OutboundPipeline, redis: Any) -> int:
     for partition in range(pipeline.spec.partitions):
         key = pipeline.spec.key(partition)
         for entry_id, fields in await redis.xrange(key):
-            await pipeline.handle([Entry(entry_id, partition, codec.decode(fields))])
+            for _ in range(10):  # a retryable error: the consumer delivers the entry again
+                try:
+                    await pipeline.handle([Entry(entry_id, partition, codec.decode(fields))])
+                    break
+                except RetryLater:
+                    continue
             await redis.xdel(key, entry_id)
             handled += 1
     return handled
@@ -136,3 +141,23 @@ async def test_retry_of_a_reply_no_longer_kept_says_to_answer_by_hand(
     assert [c.params.get("text") for c in calls if c.method == "answerCallbackQuery"] == [
         "Essa resposta não pode mais ser reenviada como era: responda você mesmo."]
     assert await _send_queued(pipeline, stores.redis) == 0 and len(fake.calls_to(PATH)) == 1
+
+
+async def test_a_reply_that_gave_up_gets_its_whole_retry_budget_again(
+        harness: BotHarness, telegram: FakeTelegram, stores: Any, fake: FakePlatform, make_pipeline: Any) -> None:
+    fake.calls.clear()
+    pipeline = make_pipeline(max_attempts=2)
+    biz = await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
+    outage = (500, {"error": {"message": "An unexpected error has occurred.", "code": 2, "is_transient": True}})
+    fake.script(PATH, outage, outage)
+    await deliver(pipeline, await manual_reply(biz.conversation.id, "Já saiu para entrega!"))
+    row = await Message.get(conversation_id=biz.conversation.id, sender="user")
+    assert row.delivery_status == "failed" and row.delivery_error.startswith("gave up after 2 attempts")
+    await _alerts(harness)
+
+    fake.script(PATH, outage)  # the owner's retry meets one more 500, then the platform is back
+    await harness.press(ANA, "Tentar de novo")
+    assert await _send_queued(pipeline, stores.redis) == 1
+    assert len(fake.calls_to(PATH)) == 4  # 2 given up, then the retry's 500 and its success
+    row = await Message.get(id=row.id)
+    assert row.delivery_status == "sent" and row.metadata["attempts"] == 2
