@@ -67,6 +67,7 @@ class ConversationView:
     remote_user_id: str
     messages: tuple[MessageLine, ...]
     window_open: bool | None  # None: the platform has no messaging window
+    failed_reply: uuid.UUID | None = None  # the newest shown reply that failed (the owner may send it again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +145,8 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
     """The conversation with its last messages and its window state."""
     conv = await _conversation(user, conversation_id)
     rows = await Tortoise.get_connection("default").execute_query_dict(
-        "SELECT sender, message_text, message_type, kind, is_automated, delivery_status, delivery_error, "
-        "coalesce(platform_timestamp, created_at) AS at FROM messages "
+        "SELECT id, sender, message_text, message_type, kind, is_automated, delivery_status, delivery_error, "
+        "outbound_id, coalesce(platform_timestamp, created_at) AS at FROM messages "
         "WHERE conversation_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2",
         [conv.id, messages],
     )
@@ -157,8 +158,11 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
         last_text=rows[0]["message_text"] if rows else None,
         lead_quality=str(conv.lead_quality) if conv.lead_quality else None,
     )
+    failed = next((r["id"] for r in rows if r["sender"] == "user" and r["delivery_status"] == "failed"
+                   and r["outbound_id"]), None)
     return ConversationView(summary=summary, remote_user_id=conv.remote_user_id,
-                            messages=tuple(message_line(r) for r in reversed(rows)), window_open=window)
+                            messages=tuple(message_line(r) for r in reversed(rows)), window_open=window,
+                            failed_reply=failed)
 
 
 async def approved_templates(user: UserRef, platform: str | Platform) -> tuple[TemplateInfo, ...]:

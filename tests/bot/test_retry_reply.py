@@ -76,6 +76,10 @@ async def test_retry_from_the_alert_sends_the_failed_reply_once_and_it_shows_sen
     labels = [b["text"] for b in alert.buttons()]
     assert "🔁 Tentar de novo" in labels and "↩️ Responder" in labels, labels
     retry = harness.find(ANA, "Tentar de novo")["callback_data"]
+    # The conversation offers the same retry (a later failure there gets no second alert the same day).
+    opened = screen(await harness.press(ANA, data=ConvAct(act="open", id=short(biz.conversation.id)).pack()))
+    assert "⚠️ <b>não enviada</b>" in opened.text
+    assert [b["callback_data"] for b in opened.buttons() if "Tentar de novo" in b["text"]] == [retry]
 
     # Another business's owner with the same button gets "not found", and nothing is queued or reopened.
     calls = await harness.press(BETO, data=retry)
@@ -101,6 +105,7 @@ async def test_retry_from_the_alert_sends_the_failed_reply_once_and_it_shows_sen
     # The conversation now shows it delivered (✓), no longer "not sent".
     view = screen(await harness.press(ANA, data=ConvAct(act="open", id=short(biz.conversation.id)).pack())).text
     assert "O bolo sai por R$ 120. ✓" in view and "não enviada" not in view
+    assert not any("Tentar de novo" in b["text"] for b in harness.last_keyboard(ANA).buttons())
 
     # Pressing again after it went out sends nothing.
     later = await harness.press(ANA, data=retry)

@@ -67,8 +67,11 @@ def card_markup(t: Translator, view: ConversationView) -> InlineKeyboardMarkup:
     write = [button(t("conv.reply"), ConvAct(act="reply", id=cid))]
     if view.window_open is False:
         write = [button(t("conv.templates"), ConvAct(act="tpls", id=cid))]
+    retry = [button(t("alert.retry"), ConvAct(act="retry", id=cid, v=short(view.failed_reply)))] \
+        if view.failed_reply else []
     return rows(
         write,
+        retry,
         [button(t("conv.unarchive") if status == "archived" else t("conv.archive"),
                 ConvAct(act="unarchive" if status == "archived" else "archive", id=cid)),
          button(t("conv.unmute") if status == "muted" else t("conv.mute"),
