@@ -5,6 +5,7 @@ The ledger is a Redis hash `papo:sent:<outbound_id>` whose `state` moves
     (none) ──claim──▶ sending ──▶ sent | failed | skipped | unknown        (terminal)
                          └──────▶ retry ──claim──▶ sending …             (a retryable error: not sent)
                                    gave_up ──claim──▶ sending …          (retries exhausted; requeue allowed)
+         failed | gave_up ──reopen──▶ retry ──claim──▶ sending …      (the owner pressed "try again")
 `claim` is one atomic script, so two workers can never both move an id to `sending`. An id found in
 `sending` was claimed by a worker that stopped before it learnt the API's answer: it is reported
 ("unknown"), never resent automatically. `recorded` / `logged` flags let a redelivery finish the
