@@ -22,3 +22,8 @@ CONSUMER_GROUP = "papo"
 MONGO_RAW_WEBHOOKS = "raw_webhooks"
 MONGO_PLATFORM_EVENTS = "platform_events"
 MONGO_SPOOL = KEY_PREFIX + "mongo-spool"  # list of documents kept while MongoDB was unreachable
+
+# Metrics recorded by processes that serve no /metrics, read by `papo serve` at each scrape
+METRICS_REPLY_SECONDS = KEY_PREFIX + "metrics:reply-seconds"  # hash: reply latency histogram (papo.metrics)
+BOT_HEARTBEAT = KEY_PREFIX + "bot:heartbeat"  # string with a TTL: the admin bot polled Telegram lately
+BOT_HEARTBEAT_TTL = 60  # seconds; a long poll returns at least every 25 s

@@ -1,10 +1,19 @@
-"""Process-local counters and histograms in Prometheus' text format at GET /metrics (no extra dependency)."""
+"""Counters and histograms in Prometheus' text format at GET /metrics (no extra dependency).
+
+`Counter` and `Histogram` live in the process that serves /metrics. `SharedHistogram` is for the processes
+that serve none (workers): they add to a Redis hash and every `papo serve` reads it at a scrape.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from papo.constants import METRICS_REPLY_SECONDS
 
 
 class Counter:
@@ -65,19 +74,65 @@ class Histogram:
 
     def render(self) -> list[str]:
         """Prometheus exposition lines: _bucket (cumulative, le=…), _sum and _count per series."""
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
-        for key, series in sorted(self._series.items()):
-            label = ",".join(f'{k}="{_escape(v)}"' for k, v in key)
-            sep = "," if label else ""
-            total = 0.0
-            for bound, count in zip((*self.buckets, float("inf")), series[:-1], strict=True):
-                total += count
-                le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                lines.append(f'{self.name}_bucket{{{label}{sep}le="{le}"}} {total:g}')
-            suffix = f"{{{label}}}" if label else ""
-            lines.append(f"{self.name}_sum{suffix} {series[-1]:.6g}")
-            lines.append(f"{self.name}_count{suffix} {total:g}")
-        return lines
+        series = {",".join(f'{k}="{_escape(v)}"' for k, v in key): counts for key, counts in self._series.items()}
+        return _histogram_lines(self.name, self.help, self.buckets, series)
+
+
+def _histogram_lines(name: str, help_: str, buckets: tuple[float, ...], series: Mapping[str, list[float]]) -> list[str]:
+    """Exposition lines of a histogram: per label string, counts per bucket (not cumulative), +Inf, then the sum."""
+    lines = [f"# HELP {name} {help_}", f"# TYPE {name} histogram"]
+    for label, counts in sorted(series.items()):
+        sep = "," if label else ""
+        total = 0.0
+        for bound, count in zip((*buckets, float("inf")), counts[:-1], strict=True):
+            total += count
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            lines.append(f'{name}_bucket{{{label}{sep}le="{le}"}} {total:g}')
+        suffix = f"{{{label}}}" if label else ""
+        lines.append(f"{name}_sum{suffix} {counts[-1]:.6g}")
+        lines.append(f"{name}_count{suffix} {total:g}")
+    return lines
+
+
+class SharedHistogram:
+    """A histogram kept in one Redis hash, so several worker processes add to it and `papo serve` shows it.
+
+    Per series (its label string) one field per bucket, not cumulative (`<labels>|<bucket index>`, the
+    last index is +Inf) and the sum (`<labels>|sum`): an observation is one HINCRBY and one HINCRBYFLOAT,
+    queued on a pipeline the caller already sends.
+    """
+
+    def __init__(self, name: str, help_: str, buckets: tuple[float, ...], key: str) -> None:
+        self.name = name
+        self.help = help_
+        self.buckets = tuple(sorted(buckets))
+        self.key = key
+
+    @staticmethod
+    def _series(labels: Mapping[str, str]) -> str:
+        return ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
+
+    async def observe(self, auto: Any, value: float, **labels: str) -> None:
+        """Count one observation (seconds) through `auto` (a papo.batching.AutoPipeline)."""
+        series = self._series(labels)
+        index = bisect.bisect_left(self.buckets, value)
+        await asyncio.gather(auto.call("hincrby", self.key, f"{series}|{index}", 1),
+                             auto.call("hincrbyfloat", self.key, f"{series}|sum", value))
+
+    def render(self, fields: Mapping[Any, Any]) -> list[str]:
+        """Prometheus exposition lines from the hash's fields (as HGETALL returns them)."""
+        series: dict[str, list[float]] = {}
+        for raw_field, raw_value in fields.items():
+            field = raw_field.decode() if isinstance(raw_field, bytes) else str(raw_field)
+            label, _, slot = field.rpartition("|")
+            try:
+                value = float(raw_value)
+                position = len(self.buckets) + 1 if slot == "sum" else int(slot)
+            except ValueError:
+                continue  # a field this version does not know
+            if 0 <= position <= len(self.buckets) + 1:
+                series.setdefault(label, [0.0] * (len(self.buckets) + 2))[position] += value
+        return _histogram_lines(self.name, self.help, self.buckets, series)
 
 
 def _escape(value: str) -> str:
@@ -92,6 +147,12 @@ EVENTS_PERSISTED = Counter("papo_events_persisted_total", "Inbound events writte
 CLASSIFIER_FALLBACKS = Counter("papo_classifier_fallbacks_total", "OpenAI classifications that fell back")
 WEBHOOK_SECONDS = Histogram("papo_webhook_seconds", "Time to answer a webhook POST, by platform and status class",
                             (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+
+# Recorded by the outbound workers into Redis (papo.constants.METRICS_REPLY_SECONDS), shown by every serve.
+REPLY_SECONDS = SharedHistogram(
+    "papo_reply_seconds",
+    "From an inbound message taken in by a webhook to the automated reply accepted by the platform, by platform",
+    (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0), METRICS_REPLY_SECONDS)
 
 
 def render() -> str:

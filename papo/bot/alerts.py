@@ -79,6 +79,10 @@ def _buttons(t: Translator, kind: str, lead_id: uuid.UUID | None, conv_id: uuid.
     if kind == notify.POST_FAILED and post_id:
         return rows([button(t("alert.open_post"), PostAct(act="open", id=short(post_id))),
                      button(t("post.retry"), PostAct(act="retry", id=short(post_id)))])
+    message_id = _uuid(payload.get("message_id"))
+    if kind == notify.REPLY_FAILED and conv_id and message_id:  # send it again, or answer by hand
+        retry = button(t("alert.retry"), ConvAct(act="retry", id=short(conv_id), v=short(message_id)))
+        return rows([retry, *reply], lead)
     if kind in (notify.HOT_LEAD, notify.FOLLOW_UP_DUE):
         return rows(reply + lead, contacted) if (reply or lead) else None
     if reply or lead:

@@ -29,6 +29,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from papo.bot.alerts import AlertConsumer, FollowUpScanner
+from papo.bot.heartbeat import Heartbeat
 from papo.bot.locales import LANGUAGES, Translator, translator
 from papo.bot.middlewares import AccessMiddleware, BotContext, ContextMiddleware
 from papo.bot.routers import get_routers
@@ -129,6 +130,7 @@ async def run_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *
     """`papo bot`: long polling, alerts and follow-up scans until `stop` is set (what `papo up` runs too)."""
     own_bot = bot is None
     bot = bot or make_bot(settings)
+    heartbeat = bot.session.middleware(Heartbeat(stores.redis))  # papo_bot_connected on serve's /metrics
     try:
         me = await bot.me()
         context = BotContext(stores, settings, bot_username=me.username)
@@ -155,6 +157,7 @@ async def run_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *
             if isinstance(result, Exception) and task in done:
                 raise result
     finally:
+        bot.session.middleware.unregister(heartbeat)
         if own_bot:
             await bot.session.close()
 

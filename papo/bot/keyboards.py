@@ -74,7 +74,7 @@ class ConvList(CallbackData, prefix="cl"):
 
 
 class ConvAct(CallbackData, prefix="ca"):
-    """An action on one conversation (open, reply, tpls, tpl, archive, unarchive, mute, unmute, lead)."""
+    """An action on one conversation (open, reply, tpls, tpl, archive, unarchive, mute, unmute, lead, retry)."""
 
     act: str
     id: str

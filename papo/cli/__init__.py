@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--callback-url", help="custom channels (kwai): where Papo POSTs its replies")
     p.add_argument("--waba-id", metavar="ID",
                    help="whatsapp: the WhatsApp Business Account id (WhatsApp Manager → Account tools); "
-                        "Papo subscribes it to the webhooks")
+                        "Papo subscribes it to the webhooks. Without it Papo asks Meta with the token")
     add_account_commands(account_sub, add)
     add_webhooks_commands(sub, add)
     return parser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from papo.cli.common import CommandError, parse_datetime, print_json, run_with_stores
@@ -26,7 +27,7 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
 
     from papo.runtime import token_cipher
     from papo.services import account_index
-    from papo.services.accounts import connect_account
+    from papo.services.accounts import connect_account, find_waba
     from papo.services.outbound import forget_account
     from papo.services.users import get_user_by_email
 
@@ -55,14 +56,18 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
             callback_url=args.callback_url,
             cipher=token_cipher(settings),
         )
-        if waba_id is not None:  # the object Meta delivers this number's webhooks through
-            account.details = {**(account.details or {}), "waba_id": waba_id}
+        found = None
+        if waba_id is None and str(account.platform) == "whatsapp" and not (account.details or {}).get("waba_id"):
+            found = await find_waba(settings, account.platform_account_id, args.token)  # none given: ask Meta
+        wanted = waba_id or (found.waba_id if found else None)
+        if wanted is not None:  # the object Meta delivers this number's webhooks through
+            account.details = {**(account.details or {}), "waba_id": wanted}
             await account.save(update_fields=["details"])
         await account_index.add(stores.redis, account)
         await forget_account(stores.redis, str(account.id))  # senders must pick up the new token now
-        return account, created
+        return account, created, found
 
-    account, created = run_with_stores(args, work)
+    account, created, found = run_with_stores(args, work)
     out = {
         "id": str(account.id),
         "platform": str(account.platform),
@@ -72,6 +77,13 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
     }
     if waba_id is not None:
         out["waba_id"] = waba_id
+    elif found is not None and found.waba_id:
+        out["waba_id"] = found.waba_id
+        out["waba_id_from"] = "meta"  # looked up with the token, not given
+    elif found is not None:  # connected all the same: sending works, only webhooks wait for the id
+        print(f"papo: connected, but the WhatsApp Business Account of number {account.platform_account_id} was "
+              f"not found ({found.problem}); webhooks need it: run this again with --waba-id ID",
+              file=sys.stderr)
     if webhook_secret and not args.webhook_secret:
         out["webhook_secret"] = webhook_secret  # shown once: the partner connector signs with it
     print_json(out)

@@ -3,7 +3,9 @@
 The queue figures are read from Redis at each scrape, so any one web process shows them for the whole
 deployment: per stream and partition the entries read but not yet acknowledged (`papo_stream_pending`),
 the entries not yet read by the group (`papo_stream_lag`, Redis 7+), and the dead letters waiting for
-the owner (`papo_dead_letters`).
+the owner (`papo_dead_letters`). So are the figures of the processes that serve no /metrics: the reply
+latency the outbound workers record (`papo_reply_seconds`) and the admin bot's heartbeat
+(`papo_bot_connected`).
 """
 
 import logging
@@ -11,6 +13,7 @@ import logging
 from aiohttp import web
 
 from papo import app_keys, metrics
+from papo.constants import BOT_HEARTBEAT
 from papo.pipeline.outbound import outbound_spec
 from papo.pipeline.queues import inbound_spec
 from papo.services.posts import posts_spec
@@ -23,7 +26,7 @@ async def metrics_view(request: web.Request) -> web.Response:
     """This process's counters, then the queue gauges (left out, with a log line, if Redis is down)."""
     text = metrics.render()
     try:
-        text += "\n".join(await _queue_lines(request.app)) + "\n"
+        text += "\n".join([*await _queue_lines(request.app), *await _shared_lines(request.app)]) + "\n"
     except Exception as exc:  # a scrape during a Redis outage still gets the process's own metrics
         log.warning("metrics: queue gauges left out: %s: %s", type(exc).__name__, exc)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
@@ -56,6 +59,17 @@ async def _queue_lines(app: web.Application) -> list[str]:
     if lag:
         lines += ["# HELP papo_stream_lag Entries no worker has read yet", "# TYPE papo_stream_lag gauge", *lag]
     return lines
+
+
+async def _shared_lines(app: web.Application) -> list[str]:
+    """What workers and the bot recorded in Redis: the reply latency histogram and the bot's heartbeat."""
+    pipe = app[app_keys.STORES].redis.pipeline(transaction=False)
+    pipe.hgetall(metrics.REPLY_SECONDS.key)
+    pipe.exists(BOT_HEARTBEAT)
+    latency, beating = await pipe.execute()
+    return [*metrics.REPLY_SECONDS.render(latency or {}),
+            "# HELP papo_bot_connected 1 when the admin bot polled Telegram successfully in the last minute",
+            "# TYPE papo_bot_connected gauge", f"papo_bot_connected {1 if beating else 0}"]
 
 
 def setup(app: web.Application) -> None:

@@ -102,7 +102,7 @@ class AutomateStage:
                 if not claim.proceed:
                     log.info("rule %s not carried out for %s: %s", action.rule_name, event.dedupe_key, claim)
                     continue
-                reply = await self._carry_out(action, new)
+                reply = await self._carry_out(action, new, result.received_at.get(event.dedupe_key))
                 if reply is not None:
                     replies.append(reply)
                 self.actions_taken += 1
@@ -122,7 +122,8 @@ class AutomateStage:
         self._indexes[user_id] = (now + INDEX_TTL, version, index)
         return index
 
-    async def _carry_out(self, action: Action, new: NewMessage) -> OutboundMessage | None:
+    async def _carry_out(self, action: Action, new: NewMessage, received_at: datetime | None = None
+                         ) -> OutboundMessage | None:
         """Do a tag or notify action now; return a reply to queue."""
         if action.type is ActionType.TAG_LEAD:
             await _tag(new, action.tags)
@@ -136,9 +137,10 @@ class AutomateStage:
                 dedupe_key=action.action_id,
             )
             return None
-        return await self._reply(action, new)
+        return await self._reply(action, new, received_at)
 
-    async def _reply(self, action: Action, new: NewMessage) -> OutboundMessage | None:
+    async def _reply(self, action: Action, new: NewMessage, received_at: datetime | None = None
+                     ) -> OutboundMessage | None:
         """The outbound request for a reply action (ai_reply: the model's FAQ answer, else its fallback)."""
         event = new.event
         text = action.text
@@ -173,6 +175,7 @@ class AutomateStage:
             comment_created_at=event.timestamp if comment else None,
             automation_rule_id=action.rule_id,
             automated=True,
+            received_at=received_at,
         )
 
 

@@ -39,15 +39,20 @@ class InboundPipeline:
     async def handle(self, entries: list[Entry]) -> None:
         """Persist a batch in order, refresh the active-conversation cache, run the next stages."""
         events: list[InboundEvent] = []
+        received: dict[str, datetime] = {}
         for entry in entries:
             try:
                 events.append(InboundEvent.from_dict(entry.data))
             except PayloadError:
                 log.exception("skipping undecodable inbound entry %s", entry.id)
+                continue
+            if (at := entry.appended_at) is not None:  # the webhook appended it: reply latency counts from here
+                received[events[-1].dedupe_key] = at
         events = await whatsapp_ids.file_under_user_ids(self.stores.redis, events)
         owners = await self._lookup(events)
         epochs = {entry.partition: entry.epoch for entry in entries}
         result = await persist_batch(events, owners, fence=(self.stream, epochs))
+        result.received_at = received
         metrics.EVENTS_PERSISTED.inc(len(events) - result.skipped)
         await self._cache_active(result)
         await self._record_account_events(events, owners)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import random
 from collections import Counter
@@ -135,6 +136,14 @@ async def enqueue_outbound(redis: aioredis.Redis, request: OutboundMessage, *,
                            partitions: int = DEFAULT_PARTITIONS) -> str | None:
     """Queue one request (`partitions` = settings.stream_partitions); None when its id was queued before."""
     return (await OutboundQueue(redis, partitions).enqueue_many([request]))[0]
+
+
+async def enqueue_again(redis: aioredis.Redis, request: OutboundMessage, *, retry: int,
+                        partitions: int = DEFAULT_PARTITIONS) -> str | None:
+    """Queue a request whose id was queued before, for the owner's retry number `retry` (the ledger let it go
+    back to `retry`); each number is queued once. None when that number was queued already."""
+    item = Item(request.routing_key, request.to_dict(), f"{request.outbound_id}:retry:{retry}")
+    return (await Producer(redis, outbound_spec(partitions)).append_many([item]))[0]
 
 
 class RetryLater(Retry):
@@ -345,33 +354,41 @@ class OutboundPipeline:
 
     async def _settle(self, request: OutboundMessage, state: str, outcome: Outcome) -> str:
         """Write the outcome to the ledger at once, then the slower records."""
-        await self.ledger.settle(request.outbound_id, state, outcome)
+        failed = outcome.status == "failed"
+        # A failed request is kept whole in the ledger: the owner's "retry" sends exactly it again.
+        extra = {"request": json.dumps(request.to_dict(), ensure_ascii=False)} if failed else {}
+        await self.ledger.settle(request.outbound_id, state, outcome, **extra)
         self._count(request, state)
-        if outcome.status == "failed":
+        if state == "sent" and request.received_at is not None:
+            await metrics.REPLY_SECONDS.observe(self.auto, max(0.0, (datetime.now(UTC) - request.received_at)
+                                                               .total_seconds()), platform=str(request.platform))
+        if failed:
             log.warning("outbound %s to %s failed: %s", request.outbound_id, request.platform, outcome.error)
-        await self._finish(request, state, outcome, recorded=False, logged=False)
-        if outcome.status == "failed":
-            await self._tell_owner(request, outcome)
+        message_id = await self._finish(request, state, outcome, recorded=False, logged=False)
+        if failed:
+            await self._tell_owner(request, outcome, message_id)
         return state
 
-    async def _tell_owner(self, request: OutboundMessage, outcome: Outcome) -> None:
+    async def _tell_owner(self, request: OutboundMessage, outcome: Outcome, message_id: Any) -> None:
         """A reply that never reached the customer is the owner's to know: one alert per conversation a day,
-        however many replies or attempts fail there (the row itself says 'failed' in the bot)."""
+        however many replies or attempts fail there (the row itself says 'failed' in the bot). The alert
+        names the failed message, which its "retry" button sends again."""
         day = datetime.now(UTC).date().isoformat()
         try:
             await notify_owner(self.stores.redis, request.user_id, REPLY_FAILED, {
                 "conversation_id": request.conversation_id, "platform": str(request.platform),
                 "remote_user_id": request.recipient_id, "text": request.text or "",
-                "error": outcome.error or "",
+                "error": outcome.error or "", "message_id": str(message_id) if message_id else None,
             }, dedupe_key=f"{REPLY_FAILED}:{request.conversation_id}:{day}")
         except aioredis.RedisError as exc:  # the failure itself is recorded; the alert is a courtesy
             log.warning("outbound %s: could not alert the owner: %s", request.outbound_id, exc)
 
     async def _finish(self, request: OutboundMessage, state: str, outcome: Outcome | None, *,
-                      recorded: bool, logged: bool) -> None:
-        """The `messages` row, then (for sent replies) the analytics event; each done once."""
+                      recorded: bool, logged: bool) -> Any:
+        """The `messages` row, then (for sent replies) the analytics event; each done once. The row's id
+        when it was written now."""
         if outcome is None:
-            return
+            return None
         message_id = None
         done = []
         if not recorded:
@@ -383,6 +400,7 @@ class OutboundPipeline:
         # One write for both flags: a crash before it only repeats the row upsert and the analytics insert,
         # both keyed by the outbound id, so each stays one.
         await self.ledger.flag(request.outbound_id, *done)
+        return message_id
 
     async def _dead_letter(self, entry: Entry, error: str) -> None:
         """Move an entry to its partition's dead letters ourselves (it is acked when handle returns)."""

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import aiohttp
 from tortoise.transactions import in_transaction
 
+from papo.adapters.oauth.errors import OAuthError
+from papo.adapters.waba_lookup import WabaLookup
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
@@ -75,3 +80,26 @@ async def connect_account(
 def access_token(account: ConnectedAccount, cipher: TokenCipher) -> str:
     """The decrypted access token — call only right before using it."""
     return cipher.decrypt(account.access_token)
+
+
+@dataclass(frozen=True, slots=True)
+class WabaFound:
+    """The WhatsApp Business Account of a number, as Meta answered: its id, or why there is none."""
+
+    waba_id: str | None
+    problem: str | None = None
+
+
+async def find_waba(settings: Any, phone_number_id: str, token: str) -> WabaFound:
+    """Ask Meta which WABA holds a phone number, with the number's own token (PAPO_GRAPH_API_URL; the app's
+    token from PAPO_META_APP_ID/PAPO_META_APP_SECRET for `/debug_token` when both are set)."""
+    secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else None
+    async with aiohttp.ClientSession() as session:
+        lookup = WabaLookup(session, settings.url("graph_api_url"), app_id=settings.meta_app_id, app_secret=secret)
+        try:
+            waba_id = await lookup.find(phone_number_id, token.strip())
+        except OAuthError as exc:
+            return WabaFound(None, str(exc))
+    if waba_id is None:
+        return WabaFound(None, "no WhatsApp Business Account this token reaches lists that number")
+    return WabaFound(waba_id)

@@ -15,19 +15,27 @@ from typing import Any
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
-from papo.adapters.outbound.message import TemplateMessage
+from papo.adapters.outbound.message import OutboundKind, TemplateMessage
 from papo.engine.render import BUILTINS, builtin_values, render
 from papo.enums import ConversationStatus, Platform
-from papo.models import Conversation
-from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_outbound
+from papo.models import Conversation, Message
+from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_again, enqueue_outbound
 from papo.pipeline.window import WindowChecker
 from papo.services import NotFound, ServiceError
 from papo.services.leads import MessageLine, Page, message_line
-from papo.services.outbound import manual_reply
+from papo.services.outbound import RETRYABLE, SendLedger, manual_reply
 from papo.services.templates import TemplateInfo, UserRef, list_templates, user_id
 
 MAX_REPLY = 4096
 LANGUAGE_CODES = {"pt-BR": "pt_BR", "en": "en_US", "es": "es"}  # WhatsApp template codes per bot language
+
+
+class AlreadyRetried(ServiceError):
+    """The failed reply is on its way again (or went out meanwhile): another press sends nothing."""
+
+
+class CannotRetry(ServiceError):
+    """The failed reply is no longer kept as it was asked for (the send ledger keeps it 30 days)."""
 
 
 class WindowClosed(ServiceError):
@@ -59,6 +67,7 @@ class ConversationView:
     remote_user_id: str
     messages: tuple[MessageLine, ...]
     window_open: bool | None  # None: the platform has no messaging window
+    failed_reply: uuid.UUID | None = None  # the newest shown reply that failed (the owner may send it again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +145,8 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
     """The conversation with its last messages and its window state."""
     conv = await _conversation(user, conversation_id)
     rows = await Tortoise.get_connection("default").execute_query_dict(
-        "SELECT sender, message_text, message_type, kind, is_automated, delivery_status, delivery_error, "
-        "coalesce(platform_timestamp, created_at) AS at FROM messages "
+        "SELECT id, sender, message_text, message_type, kind, is_automated, delivery_status, delivery_error, "
+        "outbound_id, coalesce(platform_timestamp, created_at) AS at FROM messages "
         "WHERE conversation_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC LIMIT $2",
         [conv.id, messages],
     )
@@ -149,8 +158,11 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
         last_text=rows[0]["message_text"] if rows else None,
         lead_quality=str(conv.lead_quality) if conv.lead_quality else None,
     )
+    failed = next((r["id"] for r in rows if r["sender"] == "user" and r["delivery_status"] == "failed"
+                   and r["outbound_id"]), None)
     return ConversationView(summary=summary, remote_user_id=conv.remote_user_id,
-                            messages=tuple(message_line(r) for r in reversed(rows)), window_open=window)
+                            messages=tuple(message_line(r) for r in reversed(rows)), window_open=window,
+                            failed_reply=failed)
 
 
 async def approved_templates(user: UserRef, platform: str | Platform) -> tuple[TemplateInfo, ...]:
@@ -180,6 +192,48 @@ async def reply(redis: aioredis.Redis, user: UserRef, conversation_id: str | uui
     await enqueue_outbound(redis, request, partitions=partitions)
     await _reopen(conv)
     return Queued(request.outbound_id, body)
+
+
+async def retry_reply(redis: aioredis.Redis, user: UserRef, conversation_id: str | uuid.UUID,
+                      message_id: str | uuid.UUID, *, partitions: int = DEFAULT_PARTITIONS,
+                      window_hours: float = 24.0, window_margin: float = 60.0) -> Queued:
+    """Send one of the business's failed replies again, exactly as it was asked for, through the outbound
+    pipeline (window, rate limits, ledger); its `messages` row then says how it went.
+
+    Once per failure however often the owner presses: the ledger moves the reply from failed back to
+    `retry` atomically, and a second press finds it on its way (AlreadyRetried). A free-form reply
+    outside the 24-hour window raises WindowClosed with the templates that may go instead, like `reply`.
+    """
+    conv = await _conversation(user, conversation_id)
+    try:
+        wanted = message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id))
+    except ValueError:
+        raise NotFound(f"no message {message_id!r}") from None
+    message = await Message.get_or_none(id=wanted, conversation_id=conv.id, sender="user")
+    if message is None or not message.outbound_id:
+        raise NotFound(f"no reply {message_id} in this conversation")
+    if message.delivery_status != "failed":
+        raise AlreadyRetried(f"this reply is {message.delivery_status or 'on its way'}, not failed")
+    platform = Platform(conv.platform)
+    checker = WindowChecker(redis, hours=window_hours, margin_seconds=window_margin)
+    free_form = message.kind == OutboundKind.REPLY.value and not (message.metadata or {}).get("template")
+    if free_form and checker.applies_to(platform) and not (await checker.state(str(conv.id))).open:
+        raise WindowClosed(f"the {window_hours:g}-hour window of this {platform} conversation is closed",
+                           await approved_templates(user, platform))
+    ledger = SendLedger(redis)
+    reopened = await ledger.reopen(message.outbound_id)
+    if not reopened.ok or reopened.request is None:
+        if reopened.state in (None, *RETRYABLE):  # failed, but the request itself is gone
+            raise CannotRetry("this reply can no longer be sent again as it was; answer by hand")
+        raise AlreadyRetried(f"this reply is already being sent again ({reopened.state})")
+    # Its latency from the customer's message would measure the owner's delay, not Papo's: not counted.
+    request = replace(reopened.request, received_at=None)
+    try:
+        await enqueue_again(redis, request, retry=reopened.number, partitions=partitions)
+    except Exception:
+        await ledger.undo_reopen(message.outbound_id, reopened.state_before)
+        raise
+    return Queued(message.outbound_id, message.message_text or "")
 
 
 async def template_needs(template: TemplateInfo) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tortoise import Tortoise
@@ -50,6 +51,7 @@ class BatchResult:
     # Filled by the stages that follow persistence (understanding, then automation).
     classifications: dict[uuid.UUID, Any] = field(default_factory=dict)  # message id -> Classification
     leads: dict[tuple[uuid.UUID, str, str], Any] = field(default_factory=dict)  # (user, platform, remote) -> LeadState
+    received_at: dict[str, datetime] = field(default_factory=dict)  # event dedupe key -> when its webhook came in
 
 
 def _metadata(event: InboundEvent) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ The ledger is a Redis hash `papo:sent:<outbound_id>` whose `state` moves
     (none) ──claim──▶ sending ──▶ sent | failed | skipped | unknown        (terminal)
                          └──────▶ retry ──claim──▶ sending …             (a retryable error: not sent)
                                    gave_up ──claim──▶ sending …          (retries exhausted; requeue allowed)
+         failed | gave_up ──reopen──▶ retry ──claim──▶ sending …      (the owner pressed "try again")
 `claim` is one atomic script, so two workers can never both move an id to `sending`. An id found in
 `sending` was claimed by a worker that stopped before it learnt the API's answer: it is reported
 ("unknown"), never resent automatically. `recorded` / `logged` flags let a redelivery finish the
@@ -55,6 +56,26 @@ if (not state) or state == 'retry' or state == 'gave_up' then
 end
 return {state, tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}
 """
+# The owner's "retry" on a reply that certainly did not go out: one press wins. Only `failed` / `gave_up`
+# move back to `retry` (a second press finds `retry`, `sending` or `sent` and gets nothing); the request
+# stored at failure comes back with the number of this retry (the queue's dedupe key). The attempts start
+# over: a retry the owner asked for gets the whole backoff budget again.
+RETRYABLE = ("failed", "gave_up")
+_REOPEN = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'failed' and state ~= 'gave_up' then
+  return {state or '', false, 0, ''}
+end
+local request = redis.call('HGET', KEYS[1], 'request')
+if not request then
+  return {state, false, 0, ''}
+end
+redis.call('HSET', KEYS[1], 'state', 'retry', 'recorded', '0', 'logged', '0', 'attempts', '0')
+redis.call('HDEL', KEYS[1], 'dead_entry')
+local n = redis.call('HINCRBY', KEYS[1], 'owner_retries', 1)
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return {'retry', request, n, state}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +112,24 @@ class LedgerEntry:
     recorded: bool
     logged: bool
     dead_entry: str | None = None  # the stream entry moved to the dead letters when it gave up
+
+
+@dataclass(frozen=True, slots=True)
+class Reopened:
+    """What `SendLedger.reopen` did: `request` (and the retry's number) when this call won the retry."""
+
+    ok: bool
+    state: str | None
+    request: OutboundMessage | None = None
+    number: int = 0  # how many times the owner had it sent again, this one included
+    state_before: str = "failed"
+
+
+def _text(value: Any) -> str:
+    """A Lua reply as text (False/nil is "")."""
+    if value is None or value is False:
+        return ""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class SendLedger:
@@ -145,6 +184,18 @@ class SendLedger:
         pipe.expire(SENT_KEY + outbound_id, self.ttl)
         attempts, *_ = await pipe.execute()
         return int(attempts)
+
+    async def reopen(self, outbound_id: str) -> Reopened:
+        """The owner asked to send a failed reply again: atomically `failed`/`gave_up` → `retry`, once per press."""
+        state, request, number, before = (_text(v) for v in await self.redis.eval(
+            _REOPEN, 1, SENT_KEY + outbound_id, self.ttl))
+        if state != "retry" or not request:
+            return Reopened(False, state or None)
+        return Reopened(True, state, OutboundMessage.from_dict(json.loads(request)), int(number), before)
+
+    async def undo_reopen(self, outbound_id: str, state: str) -> None:
+        """Put a reopened id back to its failed state (queueing its retry failed, nothing was sent)."""
+        await self.redis.hset(SENT_KEY + outbound_id, mapping={"state": state, "recorded": "1", "logged": "1"})
 
     async def release(self, outbound_id: str) -> bool:
         """Operator action: allow an `unknown`/`failed`/`gave_up` id to be sent again (then requeue it)."""

@@ -28,6 +28,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -92,6 +93,9 @@ class Retry(Exception):
     but logged as one warning line with its reason, not a traceback (those are for bugs)."""
 
 
+PLAUSIBLE_MS = 1_600_000_000_000  # 2020-09: an entry id below it was not made by a Redis clock
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One stream entry: its id, partition, decoded payload, and the reader's lease epoch (0: unfenced)."""
@@ -100,6 +104,16 @@ class Entry:
     partition: int
     data: dict[str, Any]
     epoch: int = 0
+
+    @property
+    def appended_at(self) -> datetime | None:
+        """When the entry was appended: Redis stream ids start with the server's clock in milliseconds
+        (None for an id that is not such a time, as hand-made ids in tests are)."""
+        try:
+            ms = int(self.id.split("-", 1)[0])
+        except ValueError:
+            return None
+        return datetime.fromtimestamp(ms / 1000, UTC) if ms > PLAUSIBLE_MS else None
 
 
 Handler = Callable[[list[Entry]], Awaitable[None]]

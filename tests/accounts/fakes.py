@@ -1,5 +1,6 @@
 """One local server speaking just enough of each documented API: Meta's Login dialog + Graph (token
-exchanges, debug_token, /me/accounts, WABAs, subscribed_apps, business verification), TikTok Login Kit v2,
+exchanges, debug_token — with the app's token, or a System User's about itself —, /me/accounts, WABAs and
+their phone numbers, subscribed_apps, business verification), TikTok Login Kit v2,
 Google OAuth 2.0 + the YouTube Data API, and a PubSubHubbub hub that verifies intent by calling back.
 
 Answers follow the platforms' documented shapes, errors included (Graph `{"error": {"code": 190…}}`, OAuth
@@ -31,6 +32,10 @@ PAGE_1, PAGE_2 = "104000000000001", "104000000000002"
 IG_1 = "17841400000000001"
 WABA = "220000000000001"
 PHONE = "106540352242922"
+WABA_2 = "220000000000002"  # onboarded after WABA: debug_token names it first
+PHONE_2 = "106540352200002"
+WABA_NUMBERS = {WABA: (PHONE,), WABA_2: (PHONE_2,)}
+SYSTEM_TOKEN = "EAAsystem-user-token"  # a System User's token: reaches both WABAs, may inspect itself
 OPEN_ID = "-000bZ1kLmNoPqRsTuVwXyZ12345abcdEF"  # the user of tests/data/webhooks/tiktok/authorization_removed.json
 CHANNEL = "UCpadariaNaCozinha0000001"
 USER_TOKEN = "EAAlong-user-token"
@@ -162,23 +167,19 @@ class FakePlatforms:
             return graph_error(190, "Error validating access token: The session has been invalidated because the "
                                     "user changed their password.", subcode=460)
         if tail == "debug_token":
-            assert token == f"{APP_ID}|{META_SECRET}"
-            return web.json_response({"data": {
-                "app_id": APP_ID, "type": "USER", "application": "Papo", "expires_at": 1900000000, "is_valid": True,
-                "scopes": ["pages_messaging", "whatsapp_business_management"], "user_id": META_USER,
-                "granular_scopes": [{"scope": "pages_messaging", "target_ids": [PAGE_1, PAGE_2]},
-                                    {"scope": "whatsapp_business_management", "target_ids": [WABA]}],
-            }})
+            return self._debug_token(token, params.get("input_token", ""))
         if tail == "me/accounts":
             return self._pages(token, params)
         object_id, _, edge = tail.partition("/")
         if edge == "subscribed_apps":
             return self._subscribed_apps(request.method, object_id, token, params)
+        reaches = (object_id == WABA and token == USER_TOKEN) or (object_id in WABA_NUMBERS and token == SYSTEM_TOKEN)
+        if edge == "phone_numbers" and reaches:
+            return web.json_response({"data": [{
+                "id": phone, "display_phone_number": "+55 11 98765-4321", "verified_name": "Padaria Pão Quente",
+                "code_verification_status": "VERIFIED", "quality_rating": "GREEN",
+            } for phone in WABA_NUMBERS[object_id]], "paging": {"cursors": {"before": "QVFIUk", "after": "QVFIUk"}}})
         if object_id == WABA and token == USER_TOKEN:
-            if edge == "phone_numbers":
-                return web.json_response({"data": [{
-                    "id": PHONE, "display_phone_number": "+55 11 98765-4321", "verified_name": "Padaria Pão Quente",
-                    "code_verification_status": "VERIFIED", "quality_rating": "GREEN"}]})
             return web.json_response({"id": WABA, "name": "Padaria WhatsApp",
                                       "business_verification_status": self.verification[BUSINESS],
                                       "owner_business_info": {"id": BUSINESS, "name": "Padaria Pão Quente Ltda"}})
@@ -187,6 +188,29 @@ class FakePlatforms:
         if object_id in (PAGE_1, PAGE_2) and token == page_token(object_id):
             return web.json_response({"id": object_id})
         return graph_error(100, f"Unsupported get request. Object with ID '{object_id}' does not exist")
+
+    def _debug_token(self, token: str, input_token: str) -> web.Response:
+        """`/debug_token`, asked with the app's token or by a System User token about itself (Meta documents both:
+        developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/manage-accounts)."""
+        assert token in (f"{APP_ID}|{META_SECRET}", input_token)
+        if input_token == SYSTEM_TOKEN and input_token not in self.revoked:
+            targets = [WABA_2, WABA]  # the most recently onboarded first
+            return web.json_response({"data": {
+                "app_id": APP_ID, "type": "SYSTEM_USER", "application": "Papo", "expires_at": 0, "is_valid": True,
+                "data_access_expires_at": 0, "user_id": "10222270944537964",
+                "scopes": ["whatsapp_business_management", "whatsapp_business_messaging", "public_profile"],
+                "granular_scopes": [{"scope": "whatsapp_business_management", "target_ids": targets},
+                                    {"scope": "whatsapp_business_messaging", "target_ids": targets}],
+            }})
+        if input_token != USER_TOKEN or input_token in self.revoked:
+            return web.json_response({"data": {"app_id": APP_ID, "is_valid": False, "scopes": [], "error": {
+                "code": 190, "message": "Invalid OAuth access token - Cannot parse access token"}}})
+        return web.json_response({"data": {
+            "app_id": APP_ID, "type": "USER", "application": "Papo", "expires_at": 1900000000, "is_valid": True,
+            "scopes": ["pages_messaging", "whatsapp_business_management"], "user_id": META_USER,
+            "granular_scopes": [{"scope": "pages_messaging", "target_ids": [PAGE_1, PAGE_2]},
+                                {"scope": "whatsapp_business_management", "target_ids": [WABA]}],
+        }})
 
     def _meta_token(self, params: dict[str, str]) -> web.Response:
         if params.get("client_id") != APP_ID or params.get("client_secret") != META_SECRET:

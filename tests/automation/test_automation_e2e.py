@@ -148,3 +148,36 @@ async def test_cooldown_suppresses_a_second_reply_and_echoes_are_never_answered(
     await eventually(lambda: Message.filter(kind="echo").exists())
     await asyncio.sleep(1.5)
     assert fake.calls_to(f"/{IG_ID}/messages") == []
+
+
+async def _reply_latency_count(web) -> float:
+    text = await (await web.get("/metrics")).text()
+    for line in text.splitlines():
+        if line.startswith('papo_reply_seconds_count{platform="whatsapp"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_show_the_reply_latency_the_worker_recorded(
+    web, automation_worker, settings, stores, connect, owner, fake
+) -> None:
+    fake.calls.clear()
+    await connect("whatsapp", PHONE_ID)
+    await create_rule(owner, name="Oi", trigger="message", platform="whatsapp", action="send_message",
+                      condition={"keywords_any": ["oi"]}, action_data={"text": "Olá! Já te atendo.",
+                                                                       "cooldown_seconds": 0})
+    before = await _reply_latency_count(web)
+    await _post(web, settings, "whatsapp", sender=CUSTOMER, text="oi, tudo bem?", event_id="L1")
+    await _settled(fake, f"/{PHONE_ID}/messages", 1)
+
+    # The worker recorded it in Redis; serve's /metrics shows it: one reply, from webhook in to platform OK.
+    await eventually(lambda: _increased(web, before))
+    text = await (await web.get("/metrics")).text()
+    assert "# TYPE papo_reply_seconds histogram" in text
+    assert 'papo_reply_seconds_bucket{platform="whatsapp",le="+Inf"} ' in text
+    total = next(line for line in text.splitlines() if line.startswith('papo_reply_seconds_sum{platform="whatsapp"}'))
+    assert 0 < float(total.rsplit(" ", 1)[1]) < 60  # seconds since this test's webhook, not since 1970
+
+
+async def _increased(web, before: float) -> bool:
+    return await _reply_latency_count(web) == before + 1

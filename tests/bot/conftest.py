@@ -36,7 +36,12 @@ from papo.services import owners
 from papo.services.accounts import connect_account
 from papo.services.users import create_user
 from tests.conftest import TEST_SECRET
-from tests.outbound.conftest import FakePlatform, fake  # noqa: F401 - re-exported: the fake Graph API fixture
+from tests.outbound.conftest import (  # noqa: F401 - re-exported fixtures: the fake Graph API, the outbound pipeline
+    FakePlatform,
+    fake,
+    http,
+    make_pipeline,
+)
 
 TOKEN = "123456:TEST-token_for_papo"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Papo", "username": "papo_test_bot"}

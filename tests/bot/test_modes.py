@@ -10,7 +10,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from papo import app_keys
+from papo.app import create_app
 from papo.bot.dispatcher import WEBHOOK_PATH, run_polling, setup_webhook, webhook_secret
+from papo.constants import BOT_HEARTBEAT, BOT_HEARTBEAT_TTL
 from papo.services import notify, owners
 from papo.services.users import create_user
 from tests.bot.conftest import FakeTelegram, bot_settings
@@ -91,3 +93,28 @@ async def test_a_refused_token_stops_only_the_bot_role(settings: Any, stores: An
     stop.set()
     await asyncio.wait_for(task, timeout=5)
     assert [c.method for c in telegram.calls] == ["getMe"] and not telegram.calls[0].authorized  # tried once
+
+
+async def test_metrics_say_whether_the_polling_bot_is_connected(settings: Any, stores: Any,
+                                                                telegram: FakeTelegram) -> None:
+    serve = TestClient(TestServer(create_app(settings, stores.urls, stores=stores)))  # what `papo serve` runs
+    await serve.start_server()
+
+    async def connected() -> str:
+        text = await (await serve.get("/metrics")).text()
+        return next(line for line in text.splitlines() if line.startswith("papo_bot_connected "))
+
+    assert await connected() == "papo_bot_connected 0"  # no bot has polled
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_polling(stores, bot_settings(settings, telegram), stop, polling_timeout=1))
+    try:
+        await eventually(lambda: stores.redis.exists(BOT_HEARTBEAT))  # written after a getUpdates answered
+        assert telegram.of("getUpdates")
+        assert await connected() == "papo_bot_connected 1"  # serve reads what the bot process wrote
+        assert 0 < await stores.redis.ttl(BOT_HEARTBEAT) <= BOT_HEARTBEAT_TTL
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    await stores.redis.delete(BOT_HEARTBEAT)  # what the TTL does a minute after the last poll
+    assert await connected() == "papo_bot_connected 0"
+    await serve.close()

@@ -109,13 +109,14 @@ class OutboundMessage:
     automation_rule_id: str | None = None  # set when a rule produced it (then the message is automated)
     automated: bool = True  # False for replies an owner typed in the admin bot
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    received_at: datetime | None = None  # when Papo took in the message answered (reply latency starts there)
 
     def __post_init__(self) -> None:
         if not self.outbound_id:
             raise ValueError("OutboundMessage.outbound_id must not be empty")
         if self.text is None and self.template is None:
             raise ValueError("OutboundMessage needs a text or a template")
-        for name in ("comment_created_at", "created_at"):
+        for name in ("comment_created_at", "created_at", "received_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"OutboundMessage.{name} must be timezone-aware")
@@ -153,7 +154,7 @@ class OutboundMessage:
             for name in ("template", "fallback"):
                 if kwargs.get(name) is not None:
                     kwargs[name] = TemplateMessage.from_dict(kwargs[name])
-            for name in ("comment_created_at", "created_at"):
+            for name in ("comment_created_at", "created_at", "received_at"):
                 if kwargs.get(name) is not None:
                     kwargs[name] = datetime.fromisoformat(kwargs[name])
             return cls(**kwargs)

@@ -19,7 +19,7 @@ from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, need_id, show
 from papo.bot.routers.leads import open_card
 from papo.services import NotFound, conversations, leads
-from papo.services.conversations import ConversationView, WindowClosed
+from papo.services.conversations import AlreadyRetried, CannotRetry, ConversationView, WindowClosed
 from papo.services.owners import Owner
 from papo.services.templates import TemplateInfo
 
@@ -67,8 +67,11 @@ def card_markup(t: Translator, view: ConversationView) -> InlineKeyboardMarkup:
     write = [button(t("conv.reply"), ConvAct(act="reply", id=cid))]
     if view.window_open is False:
         write = [button(t("conv.templates"), ConvAct(act="tpls", id=cid))]
+    retry = [button(t("alert.retry"), ConvAct(act="retry", id=cid, v=short(view.failed_reply)))] \
+        if view.failed_reply else []
     return rows(
         write,
+        retry,
         [button(t("conv.unarchive") if status == "archived" else t("conv.archive"),
                 ConvAct(act="unarchive" if status == "archived" else "archive", id=cid)),
          button(t("conv.unmute") if status == "muted" else t("conv.mute"),
@@ -146,6 +149,27 @@ async def send_reply(message: Message, owner: Owner, t: Translator, ctx: BotCont
     await state.clear()
     await message.answer(t("conv.reply_queued"))
     await open_conversation(message, owner, t, ctx, conv_id)
+
+
+@router.callback_query(ConvAct.filter(F.act == "retry"))
+async def retry(query: CallbackQuery, callback_data: ConvAct, owner: Owner, t: Translator, ctx: BotContext,
+                callback_answer: CallbackAnswer) -> None:
+    """Send a failed reply again (a reply_failed alert's button): once, however often it is pressed."""
+    conv_id, message_id = need_id(callback_data.id), need_id(callback_data.v)
+    try:
+        await conversations.retry_reply(ctx.redis, owner.user_id, conv_id, message_id, partitions=ctx.partitions,
+                                        window_hours=ctx.window_hours, window_margin=ctx.window_margin)
+    except WindowClosed:
+        await _offer_templates(query, owner, t, conv_id)
+        return
+    except AlreadyRetried:
+        callback_answer.text = t("conv.retry_already")
+        return
+    except CannotRetry:
+        callback_answer.text = t("conv.retry_gone")
+        return
+    callback_answer.text = t("conv.retry_queued")
+    await open_conversation(query, owner, t, ctx, conv_id)
 
 
 async def _offer_templates(event: Event, owner: Owner, t: Translator, conv_id: uuid.UUID) -> None:
