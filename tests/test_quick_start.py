@@ -71,10 +71,10 @@ def checkout(tmp_path: Path) -> Path:
     return tmp_path
 
 
-async def _shell(script: str, cwd: Path, env: dict[str, str], timeout: float = 120) -> tuple[int, str, str]:
+async def _shell(script: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec("bash", "-euo", "pipefail", "-c", script, cwd=cwd, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
     return proc.returncode or 0, out.decode(), err.decode()
 
 
