@@ -276,3 +276,15 @@ async def test_migrate_status_lists_applied_and_pending_and_applies_nothing(env:
     finally:
         await conn.execute_query("INSERT INTO tortoise_migrations (app, name, applied_at) VALUES ($1, $2, $3)",
                                  [last["app"], last["name"], last["applied_at"]])
+
+
+async def test_migrate_status_names_a_migration_only_a_newer_papo_has(env: Path, capsys) -> None:
+    conn = Tortoise.get_connection("default")
+    await conn.execute_query("INSERT INTO tortoise_migrations (app, name, applied_at) VALUES ('models', "
+                             "'0999_from_the_future', now())")
+    try:
+        lines = await _table(capsys, "migrate", "--status")
+    finally:
+        await conn.execute_query("DELETE FROM tortoise_migrations WHERE name = '0999_from_the_future'")
+    assert lines[-2].split()[:5] == ["0999_from_the_future", "applied,", "unknown", "to", "this"]
+    assert lines[-1].endswith(" applied, 0 pending")
