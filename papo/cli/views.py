@@ -150,9 +150,10 @@ def cmd_conversations_show(args: argparse.Namespace) -> int:
         print_json({**_conversation_json(s), "remote_user_id": view.remote_user_id, "window_open": view.window_open,
                     "messages": [_message_json(line) for line in view.messages]})
         return 0
+    last = f"{utc(s.last_message_at)} UTC" if s.last_message_at else "—"
     print_table([("conversation", str(s.id)), ("customer", f"{s.name} ({view.remote_user_id})"),
                  ("platform", s.platform), ("status", s.status), ("lead quality", s.lead_quality or "—"),
-                 ("reply window", _window(view)), ("last message", f"{utc(s.last_message_at)} UTC")])
+                 ("reply window", _window(view)), ("last message", last)])
     print()
     if not view.messages:
         print("no messages")
