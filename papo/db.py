@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.connection import get_connection
 from tortoise.migrations.api import migrate as tortoise_migrate
+from tortoise.migrations.executor import MigrationExecutor
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +62,42 @@ async def migrate(database_url: str, *, progress: Any = None) -> None:
     """Apply every committed migration that the database lacks."""
     await tortoise_migrate(config=tortoise_config(database_url, pool_max=2), progress=progress)
     await Tortoise.close_connections()
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationState:
+    """One migration and whether the database has it."""
+
+    name: str  # e.g. 0003_inbound (papo/models/migrations/)
+    applied_at: datetime | None  # None: pending
+    known: bool = True  # False: recorded in the database, but not a migration of this version of Papo
+
+
+async def migration_status(database_url: str) -> list[MigrationState]:
+    """Every committed migration in order, with when it was applied (None: pending); applies nothing.
+
+    Migrations the database records but this version does not have (it was migrated by a newer Papo)
+    come last, with `known` False.
+    """
+    config = tortoise_config(database_url, pool_max=2)
+    await Tortoise.init(config=config, init_connections=False)
+    try:
+        connection = get_connection("default")
+        executor = MigrationExecutor(connection, {MODELS_APP: config["apps"][MODELS_APP]})
+        await executor.loader.build_graph()
+        graph = executor.loader.graph
+        on_disk = [key.name for leaf in graph.leaf_nodes(MODELS_APP) for key in graph.forwards_plan(leaf)
+                   if key.app_label == MODELS_APP]
+        applied: dict[str, datetime] = {}
+        # Read the recorder's table only when it exists: a status check must not create it.
+        [exists] = await connection.execute_query_dict("SELECT to_regclass('tortoise_migrations') IS NOT NULL AS t")
+        if exists["t"]:
+            rows = await connection.execute_query_dict(
+                "SELECT name, applied_at FROM tortoise_migrations WHERE app = $1 ORDER BY applied_at, name",
+                [MODELS_APP])
+            applied = {row["name"]: row["applied_at"] for row in rows}
+    finally:
+        await Tortoise.close_connections()
+    ordered = list(dict.fromkeys(on_disk))
+    states = [MigrationState(name, applied.get(name)) for name in ordered]
+    return states + [MigrationState(name, at, known=False) for name, at in applied.items() if name not in ordered]

@@ -5,12 +5,8 @@ Each case runs the real entry point (`papo.cli.main`) against the test stores, a
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import json
-import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,40 +14,20 @@ import pytest_asyncio
 from aiohttp.test_utils import TestServer
 
 from papo.app import create_app
-from papo.cli import main
 from papo.services.rules import create_rule
 from papo.services.templates import add_template
 from papo.services.users import create_user
-from tests.conftest import TEST_SECRET
+from tests.cli_run import papo as _papo
+from tests.cli_run import use_test_stores
 
 OWNER = "dona@padaria.com.br"
 USER = ("--user", OWNER)
 
 
-async def _papo(*argv: str) -> int:
-    """`papo.cli.main(argv)` in its own thread and context, as test_secret_rotation runs it; argparse's
-    SystemExit becomes the exit code."""
-    def run() -> int:
-        try:
-            return main(list(argv))
-        except SystemExit as exc:
-            return int(exc.code or 0)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return await asyncio.wrap_future(pool.submit(contextvars.Context().run, run))
-
-
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, stores, settings, tmp_path: Path) -> Path:
     """The test stores in the environment, nothing else of PAPO_*; returns the data dir."""
-    for name in [n for n in os.environ if n.startswith("PAPO_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("PAPO_DATABASE_URL", stores.urls.database_url)
-    monkeypatch.setenv("PAPO_REDIS_URL", stores.urls.redis_url)
-    monkeypatch.setenv("PAPO_MONGO_URL", stores.urls.mongo_url)
-    monkeypatch.setenv("PAPO_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setenv("PAPO_META_APP_SECRET", settings.meta_app_secret.get_secret_value())
-    monkeypatch.setenv("PAPO_DATA_DIR", str(tmp_path))
+    use_test_stores(monkeypatch, stores, settings, tmp_path)
     (tmp_path / "latin1.jsonl").write_bytes(b'{"text": "ok"}\n{"text": "p\xe3o"}\n')
     (tmp_path / "utf16.jsonl").write_bytes('{"text": "Pão"}\n'.encode("utf-16"))
     (tmp_path / "not-a-model.npz").write_bytes(b"not a model")
@@ -162,6 +138,32 @@ CASES = [
     (["templates", "list", *USER, "--platform", "bogus"], 1, "platform 'bogus' is not one of"),
     (["templates", "delete", "nope", *USER], 1, "no template 'nope'"),
     (["templates", "delete", "boas_vindas", *USER], 1, "or give --force to delete it anyway"),
+    (["migrate", "--status", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["leads", "list"], 2, "the following arguments are required: --user"),
+    (["leads", "list", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["leads", "list", *USER, "--quality", "lukewarm"], 2, "--quality: invalid choice: 'lukewarm'"),
+    (["leads", "list", *USER, "--status", "bogus"], 2, "--status: invalid choice: 'bogus'"),
+    (["leads", "list", *USER, "--platform", "orkut"], 2, "--platform: invalid choice: 'orkut'"),
+    (["leads", "list", *USER, "--limit", "0"], 2, "--limit: must be a positive integer"),
+    (["leads", "list", *USER, "--limit", "-2"], 2, "--limit: must be a positive integer"),
+    (["conversations", "list", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["conversations", "list", *USER, "--status", "closed"], 2, "--status: invalid choice: 'closed'"),
+    (["conversations", "list", *USER, "--quality", "x"], 2, "--quality: invalid choice: 'x'"),
+    (["conversations", "list", *USER, "--platform", "orkut"], 2, "--platform: invalid choice: 'orkut'"),
+    (["conversations", "list", *USER, "--limit", "none"], 2, "--limit: must be a positive integer"),
+    (["conversations", "show", *USER], 2, "the following arguments are required: CONVERSATION_ID"),
+    (["conversations", "show", "zzz", *USER], 1, "give its id, or at least its first 6 characters"),
+    (["conversations", "show", "abcdef", *USER], 1, "no conversation 'abcdef' for this business"),
+    (["conversations", "show", "12345678-1234-1234-1234-123456789012", *USER], 1, "no conversation"),
+    (["conversations", "show", "abcdef", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["conversations", "show", "abcdef", *USER, "--last", "0"], 2, "--last: must be a positive integer"),
+    (["user", "list", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["account", "list", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["account", "list", "--platform", "orkut"], 2, "--platform: invalid choice: 'orkut'"),
+    (["posts", "publish", "abcdef", *USER, "--wait"], 1, "no post 'abcdef'"),
+    (["posts", "publish", "abcdef", *USER, "--wait", "--timeout", "0"], 2, "--timeout: must be a positive integer"),
+    (["posts", "publish", "abcdef", *USER, "--timeout", "30"], 1, "--timeout and --json go with --wait"),
+    (["posts", "publish", "abcdef", *USER, "--json"], 1, "--timeout and --json go with --wait"),
 ]
 
 

@@ -18,6 +18,9 @@ from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
 from papo.cli.secret import add_commands as add_secret_commands
+from papo.cli.views import add_account_commands as add_account_list
+from papo.cli.views import add_commands as add_views_commands
+from papo.cli.views import add_user_commands
 from papo.cli.webhooks import add_account_commands
 from papo.cli.webhooks import add_commands as add_webhooks_commands
 from papo.enums import Platform
@@ -49,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=port_number, help="port to listen on (default: PAPO_PORT or 8080)")
 
     add("worker", cmd_worker, "run the background workers (inbound pipeline, raw archive) until Ctrl-C")
-    add("migrate", cmd_migrate, "apply the database migrations")
+    p = add("migrate", cmd_migrate, "apply the database migrations")
+    p.add_argument("--status", action="store_true", help="list applied and pending migrations; apply nothing")
     add_backup_commands(add)
     p = add("simulate", cmd_simulate, "post a correctly signed webhook for one event to a running server")
     p.add_argument("--platform", required=True, type=str.lower, choices=PLATFORMS, metavar="PLATFORM",
@@ -95,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--plan", default="free", help="free, starter, pro or consultancy (default: free)")
+    add_user_commands(user_sub, add)
 
     account = sub.add_parser("account", help="manage connected platform accounts",
                              description="Manage connected platform accounts.")
@@ -116,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whatsapp: the WhatsApp Business Account id (WhatsApp Manager → Account tools); "
                         "Papo subscribes it to the webhooks. Without it Papo asks Meta with the token")
     add_account_commands(account_sub, add)
+    add_account_list(account_sub, add)
     add_webhooks_commands(sub, add)
+    add_views_commands(sub, add)
     return parser
 
 
@@ -130,6 +137,9 @@ def glue_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
     actions = _all_actions(parser)
     every = {o for a in actions for o in a.option_strings}
     options = {o for a in actions if a.nargs in (None, 1) for o in a.option_strings if o.startswith("--")}
+    # A name that is a flag somewhere (`migrate --status`) as well as an option with a value elsewhere
+    # (`posts list --status S`) is left alone: gluing would hand the flag a value.
+    options -= {o for a in actions if a.nargs == 0 for o in a.option_strings}
     out: list[str] = []
     i = 0
     while i < len(argv):

@@ -8,8 +8,8 @@ import json
 import logging
 import sys
 import typing
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("papo")
@@ -63,6 +63,23 @@ def port_number(value: str) -> int:
 def print_json(value: Any, *, indent: int | None = None) -> None:
     """Print one JSON document the way every command does: UTF-8 as is (`Pão`, not `P\\u00e3o`)."""
     print(json.dumps(value, ensure_ascii=False, indent=indent))
+
+
+def utc(value: datetime | None) -> str:
+    """A time for a table, in UTC (its header says so), e.g. 2026-12-07 14:30; '—' when there is none."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A time for JSON: ISO-8601 in UTC (`2026-12-07T14:30:05.120000+00:00`), or None."""
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    """Rows as aligned columns two spaces apart (the first row is the header); no trailing spaces."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def settings_from(args: argparse.Namespace) -> Any:

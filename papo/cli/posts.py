@@ -1,7 +1,9 @@
 """`papo posts create|list|show|cancel|retry|reschedule|publish`: the owner's posts from the command line.
 
-Every command prints JSON (one object per post). Times given without an offset are read in the owner's
-time zone (`--timezone`, else the owner's preference, else PAPO_TIMEZONE) and stored in UTC.
+Every command prints JSON (one object per post), except `publish --wait`, which prints each platform's
+result as it arrives (one line each, or one JSON object each with --json). Times given without an offset
+are read in the owner's time zone (`--timezone`, else the owner's preference, else PAPO_TIMEZONE) and
+stored in UTC.
 """
 
 from __future__ import annotations
@@ -120,15 +122,71 @@ def cmd_posts_reschedule(args: argparse.Namespace) -> int:
 
 
 def cmd_posts_publish(args: argparse.Namespace) -> int:
-    """Publish a draft or a scheduled post now."""
+    """Publish a draft or a scheduled post now; with --wait, print each platform's result as it arrives."""
     from papo.services.posts import PostOptions, publish_now
 
-    async def work(settings: Any, stores: Any) -> Any:
-        return await publish_now(stores.redis, await _owner(args.user), args.post,
-                                 options=PostOptions.from_settings(settings))
+    if not args.wait:
+        if args.timeout is not None or args.json:
+            raise CommandError("--timeout and --json go with --wait")
 
-    _print(run_with_stores(args, work))
-    return 0
+        async def work(settings: Any, stores: Any) -> Any:
+            return await publish_now(stores.redis, await _owner(args.user), args.post,
+                                     options=PostOptions.from_settings(settings))
+
+        _print(run_with_stores(args, work))
+        return 0
+    return _publish_and_wait(args, WAIT_TIMEOUT if args.timeout is None else args.timeout)
+
+
+WAIT_TIMEOUT = 600  # seconds: Reels and TikTok videos are processed by the platform for minutes
+
+
+def _publish_and_wait(args: argparse.Namespace, timeout: int) -> int:
+    """`posts publish --wait`: queue the post, then print each account's result the moment it settles."""
+    from papo.services.posts import PostOptions, get_post, publish_now, watch_results
+
+    async def work(settings: Any, stores: Any) -> Any:
+        user = await _owner(args.user)
+        view = await publish_now(stores.redis, user, args.post, options=PostOptions.from_settings(settings))
+        if not args.json:
+            print(f"publishing post {view.id} to {len(view.syncs)} account(s); waiting up to {timeout} s for "
+                  "the publisher (`papo up` or `papo worker`)…", flush=True)
+        async for sync in watch_results(user, str(view.id), within=timeout):
+            _print_result(sync, as_json=args.json)
+        return await get_post(user, str(view.id))
+
+    try:
+        final = run_with_stores(args, work)
+    except KeyboardInterrupt:
+        raise CommandError("stopped waiting; the post keeps publishing (see papo posts show)") from None
+    pending = [_account(s) for s in final.syncs if s.status == "pending"]
+    if pending:
+        raise CommandError(f"no result after {timeout} s for {', '.join(pending)}: is `papo up` or `papo worker` "
+                           f"running? The post keeps publishing; see papo posts show {str(final.id)[:8]}")
+    failed = sum(1 for s in final.syncs if s.status == "failed")
+    if not args.json:
+        done = len(final.syncs) - failed
+        retry = f"; papo posts retry {str(final.id)[:8]} --user {args.user} publishes again where it failed"
+        print(f"published on {done} of {len(final.syncs)} account(s)" + (retry if failed else ""))
+    return 1 if failed else 0
+
+
+def _account(sync: Any) -> str:
+    return f"{sync.platform}:{sync.platform_account_id}"
+
+
+def _print_result(sync: Any, *, as_json: bool) -> None:
+    """One account's result: published with the platform's post id, or failed with the reason."""
+    if as_json:
+        print_json({"platform": sync.platform, "platform_account_id": sync.platform_account_id,
+                    "account_name": sync.account_name, "status": sync.status,
+                    "platform_post_id": sync.platform_post_id, "error": sync.error_message,
+                    "published_at": sync.published_at.isoformat() if sync.published_at else None,
+                    "attempts": sync.attempts})
+    elif sync.status == "published":
+        print(f"{_account(sync)}: published, post id {sync.platform_post_id or '(not given)'}", flush=True)
+    else:
+        print(f"{_account(sync)}: failed: {sync.error_message or 'no reason given'}", flush=True)
 
 
 def add_commands(sub: Any, add: Any) -> None:
@@ -159,6 +217,7 @@ def add_commands(sub: Any, add: Any) -> None:
     p.add_argument("--status", help="draft, scheduled, published or failed")
     p.add_argument("--limit", type=positive_int, default=50, help="how many (default 50)")
 
+    by_name = {}
     for name, func, help_ in (
         ("show", cmd_posts_show, "one post with each platform's result"),
         ("cancel", cmd_posts_cancel, "take a scheduled post off the schedule (it becomes a draft)"),
@@ -168,6 +227,13 @@ def add_commands(sub: Any, add: Any) -> None:
         p = add(name, func, help_, posts_sub)
         p.add_argument("post", metavar="POST_ID", help="the post's id (or its first 6+ characters)")
         p.add_argument("--user", required=True, help="the owner's email")
+        by_name[name] = p
+    publish = by_name["publish"]
+    publish.add_argument("--wait", action="store_true",
+                         help="print each platform's result as it arrives; exit 1 if any failed")
+    publish.add_argument("--timeout", type=positive_int, metavar="SECONDS",
+                         help=f"with --wait: stop waiting after this long (default {WAIT_TIMEOUT})")
+    publish.add_argument("--json", action="store_true", help="with --wait: one JSON object per platform result")
 
     p = add("reschedule", cmd_posts_reschedule, "schedule a draft or move a scheduled post", posts_sub)
     p.add_argument("post", metavar="POST_ID", help="the post's id (or its first 6+ characters)")

@@ -92,6 +92,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from papo.runtime import command_stores
 
     settings = settings_from(args)
+    if args.status:
+        return _migration_status(settings)
 
     def progress(event: str, app_label: str, name: str) -> None:
         if event == "apply_done":
@@ -100,6 +102,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with command_stores(settings) as urls:
         asyncio.run(db.migrate(urls.database_url, progress=progress))
     print("database is up to date")
+    return 0
+
+
+def _migration_status(settings: Any) -> int:
+    """Print each migration as applied (with when, UTC) or pending; apply nothing."""
+    from papo import db
+    from papo.cli.common import print_table, utc
+    from papo.runtime import command_stores
+
+    with command_stores(settings) as urls:
+        states = asyncio.run(db.migration_status(urls.database_url))
+    table = [("MIGRATION", "STATE", "APPLIED (UTC)")]
+    for m in states:
+        state = ("applied" if m.known else "applied, unknown to this version") if m.applied_at else "pending"
+        table.append((m.name, state, utc(m.applied_at)))
+    print_table(table)
+    pending = sum(1 for m in states if m.applied_at is None)
+    applied = len(states) - pending
+    print(f"{applied} applied, {pending} pending" + (" (apply them: papo migrate)" if pending else ""))
     return 0
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-from papo.cli.common import print_json, run_with_stores
+from papo.cli.common import print_json, print_table, run_with_stores, utc
 
 Add = Callable[..., Any]
 
@@ -48,10 +47,6 @@ async def _context(settings: Any, stores: Any) -> AsyncIterator[Any]:
         yield AccountContext(settings, stores.redis, session, token_cipher(settings))
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "—"
-
-
 def cmd_webhooks_status(args: argparse.Namespace) -> int:
     """List every account with its subscription state, last event received and lease expiry."""
     from papo.services.subscriptions import status
@@ -72,10 +67,8 @@ def cmd_webhooks_status(args: argparse.Namespace) -> int:
               "PROBLEM")]
     for r in rows:
         table.append((r.platform, r.platform_account_id, (r.name or "")[:28], r.status, r.subscription or "never",
-                      _when(r.last_event_at), _when(r.lease_expires_at), r.account_id, r.error or ""))
-    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
-    for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+                      utc(r.last_event_at), utc(r.lease_expires_at), r.account_id, r.error or ""))
+    print_table(table)
     return 0
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiohttp
+from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
 from papo.adapters.oauth.errors import OAuthError
@@ -15,6 +17,23 @@ from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
 from papo.services import ServiceError
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """A connected account in a list: who owns it and its state, never its tokens or secrets."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    user_email: str | None
+    platform: str
+    platform_account_id: str
+    business_name: str | None
+    status: str
+    subscription: str | None
+    token_expires_at: datetime | None
+    connected_at: datetime | None
+    disconnected_at: datetime | None
 
 
 def parse_platform(value: str) -> Platform:
@@ -103,3 +122,27 @@ async def find_waba(settings: Any, phone_number_id: str, token: str) -> WabaFoun
     if waba_id is None:
         return WabaFound(None, "no WhatsApp Business Account this token reaches lists that number")
     return WabaFound(waba_id)
+
+
+# Only the columns a list shows: the token, refresh token and webhook secret columns are never read here.
+_ACCOUNTS = """
+    SELECT a.id, a.user_id, u.email, a.platform, a.platform_account_id, a.business_name,
+           coalesce(a.status, 'connected') AS status, a.subscription_state, a.token_expires_at, a.connected_at,
+           a.disconnected_at
+    FROM connected_accounts a LEFT JOIN users u ON u.id = a.user_id
+    WHERE ($1::uuid IS NULL OR a.user_id = $1) AND ($2::text IS NULL OR a.platform = $2)
+    ORDER BY u.email NULLS LAST, a.platform, a.platform_account_id
+"""
+
+
+async def list_accounts(user: User | uuid.UUID | None = None, *,
+                        platform: str | None = None) -> list[AccountSummary]:
+    """Connected accounts (disconnected ones too): one business's when `user` is given, else every one."""
+    uid = user.id if isinstance(user, User) else user
+    rows = await Tortoise.get_connection("default").execute_query_dict(
+        _ACCOUNTS, [uid, parse_platform(platform).value if platform else None])
+    return [AccountSummary(
+        id=r["id"], user_id=r["user_id"], user_email=r["email"], platform=r["platform"],
+        platform_account_id=r["platform_account_id"], business_name=r["business_name"], status=r["status"],
+        subscription=r["subscription_state"], token_expires_at=r["token_expires_at"],
+        connected_at=r["connected_at"], disconnected_at=r["disconnected_at"]) for r in rows]

@@ -17,12 +17,14 @@ from tortoise import Tortoise
 
 from papo.adapters.outbound.message import OutboundKind, TemplateMessage
 from papo.engine.render import BUILTINS, builtin_values, render
-from papo.enums import ConversationStatus, Platform
+from papo.enums import ConversationStatus, LeadQuality, Platform
 from papo.models import Conversation, Message
 from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_again, enqueue_outbound
 from papo.pipeline.window import WindowChecker
 from papo.services import NotFound, ServiceError
-from papo.services.leads import MessageLine, Page, message_line
+from papo.services.accounts import parse_platform
+from papo.services.ids import resolve_id
+from papo.services.leads import MessageLine, Page, message_line, parse_choice
 from papo.services.outbound import RETRYABLE, SendLedger, manual_reply
 from papo.services.templates import TemplateInfo, UserRef, list_templates, user_id
 
@@ -121,8 +123,28 @@ async def recent_conversations(user: UserRef, *, archived: bool = False, page: i
     return Page(tuple(_summary(r) for r in rows), page, pages, total)
 
 
+async def list_conversations(user: UserRef, *, platform: str | None = None, quality: str | None = None,
+                             status: str | None = None, limit: int = 50) -> list[ConversationSummary]:
+    """The business's conversations (archived ones too), latest message first, filtered by platform, the
+    customer's lead quality and the conversation's status (active, archived, muted)."""
+    where, params = ["c.user_id = $1"], [user_id(user)]
+    for column, value in (("c.platform", platform and parse_platform(platform).value),
+                          ("c.lead_quality", quality and parse_choice(LeadQuality, quality, "quality").value),
+                          (f"coalesce(c.status, '{ConversationStatus.ACTIVE}')",
+                           status and parse_choice(ConversationStatus, status, "status").value)):
+        if value:
+            params.append(value)
+            where.append(f"{column} = ${len(params)}")
+    rows = await Tortoise.get_connection("default").execute_query_dict(
+        _LIST.format(where=" AND ".join(where), limit=int(limit), offset=0), params)
+    return [_summary(r) for r in rows]
+
+
 async def _conversation(user: UserRef, conversation_id: str | uuid.UUID) -> Conversation:
-    found = await Conversation.get_or_none(id=parse_conversation_id(conversation_id), user_id=user_id(user))
+    """One of the business's conversations by its id or a unique prefix of it (6+ characters)."""
+    uid = user_id(user)
+    found = await Conversation.get_or_none(
+        id=await resolve_id("conversations", conversation_id, user_id=uid, what="conversation"), user_id=uid)
     if found is None:
         raise NotFound(f"no conversation {conversation_id}")
     return found

@@ -6,7 +6,7 @@ import uuid
 
 from tortoise import Tortoise
 
-from papo.services import ServiceError
+from papo.services import NotFound, ServiceError
 
 MIN_PREFIX = 6  # shorter prefixes match too many rows to be worth typing
 
@@ -33,3 +33,23 @@ async def id_with_prefix(table: str, prefix: str, *, user_id: uuid.UUID | None, 
     if len(rows) > 1:
         raise ServiceError(f"{prefix!r} matches several {what}s; give more of the id")
     return rows[0]["id"] if rows else None
+
+
+async def resolve_id(table: str, ref: str | uuid.UUID, *, user_id: uuid.UUID, what: str) -> uuid.UUID:
+    """The id `ref` names for this business: a whole id as given, else the one id starting with it.
+
+    NotFound when `ref` cannot be an id prefix or nothing of this business starts with it; the caller
+    still looks the row up with the business's id, so a whole id of another business finds nothing.
+    """
+    text = str(ref).strip().lower()
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        pass
+    prefix = id_prefix(text)
+    if prefix is None:
+        raise NotFound(f"no {what} {ref!r} (give its id, or at least its first {MIN_PREFIX} characters)")
+    found = await id_with_prefix(table, prefix, user_id=user_id, what=what)
+    if found is None:
+        raise NotFound(f"no {what} {ref!r} for this business")
+    return found

@@ -152,10 +152,10 @@ async def list_leads(user: UserRef, *, quality: str | None = None, status: str |
     """Leads filtered by quality/status/platform/tag, newest interaction first."""
     where, params = ["user_id = $1"], [user_id(user)]
     if quality:
-        params.append(_enum(LeadQuality, quality, "quality").value)
+        params.append(parse_choice(LeadQuality, quality, "quality").value)
         where.append(f"quality = ${len(params)}")
     if status:
-        params.append(_enum(LeadStatus, status, "status").value)
+        params.append(parse_choice(LeadStatus, status, "status").value)
         where.append(f"status = ${len(params)}")
     if platform:
         params.append(parse_platform(platform).value)
@@ -246,7 +246,8 @@ def _str(value: Any) -> str | None:
     return str(value.value if hasattr(value, "value") else value) if value is not None else None
 
 
-def _enum(kind: type[Any], value: str, field: str) -> Any:
+def parse_choice(kind: type[Any], value: str, field: str) -> Any:
+    """`value` as a member of the enum `kind`; ServiceError naming `field` and the allowed values."""
     try:
         return kind(value.strip().lower())
     except ValueError:
@@ -256,7 +257,7 @@ def _enum(kind: type[Any], value: str, field: str) -> Any:
 async def set_status(user: UserRef, lead_id: str | uuid.UUID, status: str) -> LeadStatus:
     """Change a lead's status (new, contacted, qualified, lost)."""
     lead = await _row(user, lead_id)
-    lead.status = _enum(LeadStatus, status, "status")
+    lead.status = parse_choice(LeadStatus, status, "status")
     await lead.save(update_fields=["status", "updated_at"])
     return lead.status
 
@@ -275,7 +276,7 @@ async def mark_contacted(user: UserRef, lead_id: str | uuid.UUID, *, now: dateti
 async def set_quality(user: UserRef, lead_id: str | uuid.UUID, quality: str) -> LeadQuality:
     """Grade a lead by hand; the pipeline's scoring continues from the grade's score."""
     lead = await _row(user, lead_id)
-    value = _enum(LeadQuality, quality, "quality")
+    value = parse_choice(LeadQuality, quality, "quality")
     meta = dict(lead.metadata) if isinstance(lead.metadata, dict) else {}
     meta.update(score=QUALITY_SCORE[value], graded_by_owner=True)
     lead.quality, lead.metadata = value, meta

@@ -8,8 +8,10 @@ published is still `scheduled`, with `queued_at` set for its current `publish_ru
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,10 +24,10 @@ from tortoise.transactions import in_transaction
 from papo.enums import Platform, PostStatus, SyncStatus
 from papo.models import ConnectedAccount, Post, PostSync
 from papo.services import NotFound, ServiceError
-from papo.services.ids import id_prefix, id_with_prefix
+from papo.services.ids import resolve_id
 from papo.services.media import allow_hosts, own_base
 from papo.services.post_rules import INSTAGRAM_HASHTAGS, Media, PostContent, normalize_hashtags, parse_media, validate
-from papo.services.post_views import PostView, post_view, post_views
+from papo.services.post_views import PostView, SyncView, post_view, post_views
 from papo.services.templates import UserRef, user_id
 from papo.streams.producer import Item, Producer
 from papo.streams.spec import StreamSpec
@@ -160,15 +162,7 @@ async def resolve_accounts(user: UserRef, refs: Sequence[str]) -> list[Connected
 async def find_post(user: UserRef, ref: str | uuid.UUID) -> Post:
     """The user's post by id or by a unique prefix of at least 6 characters of it."""
     uid = user_id(user)
-    text = str(ref).strip().lower()
-    try:
-        post = await Post.get_or_none(id=uuid.UUID(text), user_id=uid)
-    except ValueError:
-        prefix = id_prefix(text)
-        if prefix is None:
-            raise NotFound(f"no post {ref!r} (give its id, or at least its first 6 characters)") from None
-        found = await id_with_prefix("posts", prefix, user_id=uid, what="post")
-        post = await Post.get_or_none(id=found) if found else None
+    post = await Post.get_or_none(id=await resolve_id("posts", ref, user_id=uid, what="post"), user_id=uid)
     if post is None:
         raise NotFound(f"no post {ref!r} for this business")
     return post
@@ -331,6 +325,25 @@ async def list_posts(user: UserRef, *, status: str | None = None, limit: int = 5
 async def get_post(user: UserRef, ref: str) -> PostView:
     """One post with its per-platform results."""
     return await post_view(await find_post(user, ref))
+
+
+async def watch_results(user: UserRef, ref: str, *, within: float,
+                        interval: float = 0.5) -> AsyncIterator[SyncView]:
+    """Each account's result of a post as it settles (published or failed), in the order they settle,
+    until no account is pending or `within` seconds have passed (the post keeps publishing after that)."""
+    post = await find_post(user, ref)
+    deadline = time.monotonic() + within
+    seen: set[uuid.UUID] = set()
+    while True:
+        syncs = (await post_view(post)).syncs
+        for sync in syncs:
+            if sync.status != SyncStatus.PENDING and sync.id not in seen:
+                seen.add(sync.id)
+                yield sync
+        left = deadline - time.monotonic()
+        if left <= 0 or all(s.status != SyncStatus.PENDING for s in syncs):
+            return
+        await asyncio.sleep(min(interval, left))
 
 
 async def _state(post_id: uuid.UUID) -> str:

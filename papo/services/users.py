@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
+from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 
 from papo.enums import Plan
@@ -11,6 +15,20 @@ from papo.models import User
 from papo.services import NotFound, ServiceError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class UserSummary:
+    """A business in the list of users, with how much it has in Papo."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    plan: str
+    accounts: int  # connected now (disconnected ones are not counted)
+    conversations: int
+    leads: int
+    created_at: datetime | None
 
 
 def _plan(value: str | Plan) -> Plan:
@@ -42,3 +60,21 @@ async def get_user_by_email(email: str) -> User:
     if user is None:
         raise NotFound(f"no user with email {email.strip().lower()}")
     return user
+
+
+_USERS = """
+    SELECT u.id, u.email, u.name, coalesce(u.plan, 'free') AS plan, u.created_at,
+           (SELECT count(*) FROM connected_accounts a
+             WHERE a.user_id = u.id AND coalesce(a.status, 'connected') = 'connected') AS accounts,
+           (SELECT count(*) FROM conversations c WHERE c.user_id = u.id) AS conversations,
+           (SELECT count(*) FROM crm_leads l WHERE l.user_id = u.id) AS leads
+    FROM users u ORDER BY u.created_at, u.email
+"""
+
+
+async def list_users() -> list[UserSummary]:
+    """Every business user, oldest first, with its connected accounts, conversations and leads counted."""
+    rows = await Tortoise.get_connection("default").execute_query_dict(_USERS)
+    return [UserSummary(id=r["id"], email=r["email"], name=r["name"], plan=r["plan"], accounts=r["accounts"],
+                        conversations=r["conversations"], leads=r["leads"], created_at=r["created_at"])
+            for r in rows]

@@ -66,9 +66,14 @@ class FakeApis:
     privacy_options: list[str] = field(default_factory=lambda: ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS",
                                                                   "SELF_ONLY"])
     processing_polls: int = 1  # IN_PROGRESS / PROCESSING answers before a video is ready
+    holds: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
 
     def fail(self, method: str, path: str, *answers: tuple[int, dict[str, Any]]) -> None:
         self.scripted.setdefault((method, path), []).extend(answers)
+
+    def hold(self, method: str, path: str) -> asyncio.Event:
+        """Requests to (method, path) get no answer until the returned event is set (a slow platform)."""
+        return self.holds.setdefault((method, path), asyncio.Event())
 
     def url(self, path: str = "/") -> str:
         assert self.server is not None
@@ -87,6 +92,8 @@ class FakeApis:
         body = await request.read()
         call = Call(request.method, request.path, dict(request.query), dict(request.headers), body)
         self.calls.append(call)
+        if (request.method, request.path) in self.holds:
+            await self.holds[(request.method, request.path)].wait()
         scripted = self.scripted.get((request.method, request.path))
         if scripted:
             status, answer = scripted.pop(0)
