@@ -41,7 +41,7 @@ from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
 from papo.pipeline.window import WindowChecker
 from papo.runtime import Stores
-from papo.services import NotFound
+from papo.services import NotFound, handoff
 from papo.services import outbound as records
 from papo.services.notify import REPLY_FAILED, notify_owner
 from papo.services.outbound import CLAIMABLE, AccountProfile, Outcome, SendLedger
@@ -346,6 +346,8 @@ class OutboundPipeline:
     async def _settle(self, request: OutboundMessage, state: str, outcome: Outcome) -> str:
         """Write the outcome to the ledger at once, then the slower records."""
         await self.ledger.settle(request.outbound_id, state, outcome)
+        if state == "sent":  # before the platform's echo of it is read: Papo's own, not the owner's by hand
+            await handoff.remember_sent(self.redis, request.platform, outcome.platform_message_id)
         self._count(request, state)
         if outcome.status == "failed":
             log.warning("outbound %s to %s failed: %s", request.outbound_id, request.platform, outcome.error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,7 +22,7 @@ from papo.enums import ConversationStatus, Platform
 from papo.models import Conversation
 from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_outbound
 from papo.pipeline.window import WindowChecker
-from papo.services import NotFound, ServiceError
+from papo.services import NotFound, ServiceError, handoff
 from papo.services.leads import MessageLine, Page, message_line
 from papo.services.outbound import manual_reply
 from papo.services.templates import TemplateInfo, UserRef, list_templates, user_id
@@ -59,6 +60,7 @@ class ConversationView:
     remote_user_id: str
     messages: tuple[MessageLine, ...]
     window_open: bool | None  # None: the platform has no messaging window
+    paused_until: Any = None  # automation paused until then (human handoff); None: the bot answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +151,10 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
         last_text=rows[0]["message_text"] if rows else None,
         lead_quality=str(conv.lead_quality) if conv.lead_quality else None,
     )
+    paused = conv.automation_paused_until
     return ConversationView(summary=summary, remote_user_id=conv.remote_user_id,
-                            messages=tuple(message_line(r) for r in reversed(rows)), window_open=window)
+                            messages=tuple(message_line(r) for r in reversed(rows)), window_open=window,
+                            paused_until=paused if paused and paused > datetime.now(UTC) else None)
 
 
 async def approved_templates(user: UserRef, platform: str | Platform) -> tuple[TemplateInfo, ...]:
@@ -163,8 +167,11 @@ async def approved_templates(user: UserRef, platform: str | Platform) -> tuple[T
 
 async def reply(redis: aioredis.Redis, user: UserRef, conversation_id: str | uuid.UUID, text: str, *,
                 partitions: int = DEFAULT_PARTITIONS, window_hours: float = 24.0,
-                window_margin: float = 60.0) -> Queued:
-    """Queue the owner's reply; WindowClosed (with the approved templates) when the window is closed."""
+                window_margin: float = 60.0, handoff_hours: float = 12.0) -> Queued:
+    """Queue the owner's reply; WindowClosed (with the approved templates) when the window is closed.
+
+    The owner is now talking to the customer: automation pauses there for `handoff_hours`.
+    """
     conv = await _conversation(user, conversation_id)
     body = text.strip()
     if not body:
@@ -179,6 +186,7 @@ async def reply(redis: aioredis.Redis, user: UserRef, conversation_id: str | uui
     request = await manual_reply(conv.id, body)
     await enqueue_outbound(redis, request, partitions=partitions)
     await _reopen(conv)
+    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY)
     return Queued(request.outbound_id, body)
 
 
@@ -189,8 +197,10 @@ async def template_needs(template: TemplateInfo) -> tuple[str, ...]:
 
 async def send_template(redis: aioredis.Redis, user: UserRef, conversation_id: str | uuid.UUID,
                         template_id: str | uuid.UUID, values: dict[str, str] | None = None, *,
-                        language: str = "pt-BR", partitions: int = DEFAULT_PARTITIONS) -> Queued:
-    """Queue an approved WhatsApp template for a conversation (allowed outside the window)."""
+                        language: str = "pt-BR", partitions: int = DEFAULT_PARTITIONS,
+                        handoff_hours: float = 12.0) -> Queued:
+    """Queue an approved WhatsApp template for a conversation (allowed outside the window); automation
+    pauses there for `handoff_hours`, as after any reply by hand."""
     conv = await _conversation(user, conversation_id)
     templates = {str(t.id): t for t in await approved_templates(user, conv.platform)}
     template = templates.get(str(template_id))
@@ -213,6 +223,7 @@ async def send_template(redis: aioredis.Redis, user: UserRef, conversation_id: s
     )
     await enqueue_outbound(redis, replace(request, template=message), partitions=partitions)
     await _reopen(conv)
+    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY)
     return Queued(request.outbound_id, preview)
 
 
