@@ -125,7 +125,7 @@ def parse_windows(spec: str) -> tuple[Window, ...]:
                 raise ServiceError(f"{word!r} is not a range of hours like 09:00-18:00")
             start = _hhmm(match.group(1), match.group(2), end=False)
             stop = _hhmm(match.group(3), match.group(4), end=True)
-            if hhmm_minutes(start) == hhmm_minutes(stop) % (24 * 60):
+            if hhmm_minutes(start) == hhmm_minutes(stop):
                 raise ServiceError(f"{word!r} starts and ends at the same time; use 00:00-24:00 for a whole day")
             windows.append(Window(days, start, stop))
     if not windows:
