@@ -13,6 +13,8 @@ from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
 from papo.cli.bot import add_commands as add_bot_commands
 from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
+from papo.cli.conversations import add_commands as add_conversations_commands
+from papo.cli.conversations import add_user_commands
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
@@ -93,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--plan", default="free", help="free, starter, pro or consultancy (default: free)")
+    add_user_commands(user_sub, add)
+    add_conversations_commands(sub, add)
 
     account = sub.add_parser("account", help="manage connected platform accounts",
                              description="Manage connected platform accounts.")

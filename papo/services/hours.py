@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from papo.engine.render import BUILTINS, unknown_placeholders
 from papo.engine.schemas import hhmm_minutes
 from papo.models import OwnerSettings
 from papo.services import ServiceError
@@ -251,6 +252,9 @@ async def set_hours(user: UserRef, *, spec: str | None = None, clear: bool = Fal
         text = away_text.strip()
         if len(text) > MAX_AWAY_CHARS:
             raise ServiceError(f"the away text has {len(text)} characters; the limit is {MAX_AWAY_CHARS}")
+        unknown = unknown_placeholders(text, BUILTINS)
+        if unknown:
+            raise ServiceError(f"unknown variable {{{unknown[0]}}} in the away text (allowed: {', '.join(BUILTINS)})")
         row.away_text = text or None
     if timezone is not None:
         if known_zone(timezone.strip()) is None:
