@@ -79,6 +79,9 @@ def _buttons(t: Translator, kind: str, lead_id: uuid.UUID | None, conv_id: uuid.
     if kind == notify.POST_FAILED and post_id:
         return rows([button(t("alert.open_post"), PostAct(act="open", id=short(post_id))),
                      button(t("post.retry"), PostAct(act="retry", id=short(post_id)))])
+    if kind == notify.HANDOFF and conv_id:
+        return rows([button(t("alert.resume"), ConvAct(act="resume", id=short(conv_id)))],
+                    [*reply, button(t("alert.open_conversation"), ConvAct(act="open", id=short(conv_id)))])
     if kind in (notify.HOT_LEAD, notify.FOLLOW_UP_DUE):
         return rows(reply + lead, contacted) if (reply or lead) else None
     if reply or lead:
@@ -119,6 +122,12 @@ async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str
                  account_id=str(payload.get("account_id") or ""), **values)
     elif kind == notify.REPLY_FAILED:
         body = t("alert.reply_failed", error=views.snippet(str(payload.get("error") or ""), 300), **values)
+    elif kind == notify.HANDOFF:
+        until = payload.get("paused_until")
+        until_text = views.when(datetime.fromisoformat(until), tz, t) if isinstance(until, str) else "—"
+        message = payload.get("message") or t("alert.rule_default", **values)
+        body = t("alert.handoff", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800),
+                 until=until_text)
     elif kind == notify.RULE:
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.rule", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800))
