@@ -70,11 +70,8 @@ class AutomateStage:
         """Run on one committed batch (after the understanding stage)."""
         await self._owner_answered(result.new_messages)
         candidates = [m for m in result.new_messages if not handoff.is_echo(m.event)]
-        if not candidates:
-            return
-        paused = await handoff.paused_among((m.conversation_id for m in candidates), datetime.now(UTC))
-        replies = await self._away(candidates, paused)
-        # Only messages that some rule of their business could fire on cost Redis/SQL round trips.
+        # Only messages that some rule of their business could fire on, or that may be owed an away reply,
+        # cost Redis/SQL round trips.
         todo = []
         indexes: dict[uuid.UUID, RuleIndex] = {}
         for new in candidates:
@@ -82,6 +79,12 @@ class AutomateStage:
                 indexes[new.user_id] = await self._index(new.user_id)
             if _may_fire(indexes[new.user_id], new.event):
                 todo.append(new)
+        away = [m for m in candidates if m.event.kind in AWAY_KINDS and m.event.platform in AWAY_PLATFORMS
+                and await self._hours_of(m.user_id) is not None]
+        if not todo and not away:
+            return
+        paused = await handoff.paused_among((m.conversation_id for m in todo + away), datetime.now(UTC))
+        replies = await self._away(away, paused)
         if todo:
             facts = await _conversation_facts(todo)
             # Conversations concurrently (their Redis commands share pipelines), each one's messages in order.
@@ -108,12 +111,13 @@ class AutomateStage:
                 log.info("conversation %s handed off: the owner answered from the platform's app", conversation_id)
 
     async def _away(self, candidates: list[NewMessage], paused: set[uuid.UUID]) -> list[OutboundMessage]:
-        """The away replies owed: a direct message outside opening hours, once per conversation and closed period."""
+        """The away replies owed to these direct messages: outside opening hours, once per conversation and
+        closed period."""
         now = datetime.now(UTC)
         out: dict[str, OutboundMessage] = {}
         for new in candidates:
             event = new.event
-            if new.conversation_id in paused or event.kind not in AWAY_KINDS or event.platform not in AWAY_PLATFORMS:
+            if new.conversation_id in paused:
                 continue
             hours = await self._hours_of(new.user_id)
             if hours is None:
