@@ -162,7 +162,7 @@ CASES = [
     (["conversations", "pause", "12345678-1234-1234-1234-123456789012", "--hours", "0"], 2,
      "--hours: must be a number of hours above 0"),
     (["conversations", "pause", "abcdef", "--hours", "many"], 2, "--hours: must be a number of hours above 0"),
-    (["conversations", "resume", "nope"], 1, "no conversation 'nope'"),
+    (["conversations", "resume", "nope"], 1, "no conversation 'nope': give its id, or at least its first 6"),
     (["conversations", "resume", "abcdef", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
     (["user", "hours", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
     (["user", "hours", *USER, "--set", "mon-fri 9-18", "--clear"], 1, "give --set HOURS or --clear, not both"),

@@ -82,8 +82,9 @@ async def find_conversation(ref: str | uuid.UUID, user: UserRef | None = None) -
         found = uuid.UUID(str(ref).strip())
     except ValueError:
         prefix = id_prefix(ref)
-        if prefix:
-            found = await id_with_prefix("conversations", prefix, user_id=uid, what="conversation")
+        if prefix is None:
+            raise NotFound(f"no conversation {str(ref)!r}: give its id, or at least its first 6 characters") from None
+        found = await id_with_prefix("conversations", prefix, user_id=uid, what="conversation")
     conv = None
     if found is not None:
         conv = await (Conversation.get_or_none(id=found, user_id=uid) if uid else Conversation.get_or_none(id=found))
