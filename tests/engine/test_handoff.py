@@ -44,3 +44,13 @@ def test_a_handoff_drops_the_reply_of_the_same_event_and_keeps_tags() -> None:
 def test_the_business_app_echo_is_marked_as_the_owners() -> None:
     [echo] = [e for e in parse("whatsapp", "smb_echoes.json") if e.is_echo]
     assert echo.platform is Platform.WHATSAPP and echo.detail["sent_from"] == "whatsapp_business_app"
+
+
+def test_a_messenger_echo_names_its_app_so_papos_own_is_told_from_the_owners() -> None:
+    from papo.services.handoff import echo_origin
+
+    [echo] = [e for e in parse("facebook", "messenger.json") if e.is_echo]
+    assert str(echo.detail["app_id"]) == "1517776481860111"
+    assert echo_origin(echo, "1517776481860111") == "papo"  # sent through Papo's Meta app
+    assert echo_origin(echo, "999") == "owner"  # another app: the Page inbox, Business Suite…
+    assert echo_origin(echo, None) is None  # Papo's app id unknown: only the ids Papo sent can tell
