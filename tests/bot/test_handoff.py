@@ -83,3 +83,24 @@ async def test_opening_hours_away_text_and_holidays_are_edited_in_the_bot(harnes
     assert (await OwnerSettings.get(user_id=biz.user.id)).holidays == []
     await harness.press(ANA, "Desligar ausência")
     assert (await OwnerSettings.get(user_id=biz.user.id)).away_text is None
+
+
+async def test_the_rule_wizard_offers_the_handoff_action(harness: BotHarness) -> None:
+    from papo.models import AutomationRule
+
+    biz = await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
+    await harness.say(ANA, "/rules")
+    await harness.press(ANA, "Nova regra")
+    await harness.press(ANA, "Mensagem")
+    await harness.press(ANA, "Qualquer")
+    await harness.press(ANA, "Intenção")
+    await harness.press(ANA, "Reclamação")
+    await harness.press(ANA, "Pronto")
+    await harness.press(ANA, "Próximo: ação")
+    calls = await harness.press(ANA, "Passar para mim")
+    assert "o bot pausa nesta conversa" in screen(calls).text
+    await harness.say(ANA, "{name} reclamou: {text}")
+    await harness.say(ANA, "Reclamação → eu")
+    await harness.press(ANA, "Salvar e ligar")
+    rule = await AutomationRule.get(user_id=biz.user.id)
+    assert str(rule.action) == "handoff" and rule.action_data == {"message": "{name} reclamou: {text}"}
