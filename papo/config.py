@@ -168,6 +168,8 @@ class Settings(BaseSettings):
     posts_engagement_batch: int = Field(default=200, ge=1)
     posts_engagement_calls_per_hour: float = Field(default=60.0, gt=0)
     timezone: str = "America/Sao_Paulo"
+    # Human handoff: hours automation stays paused in a conversation after the owner answers it by hand.
+    handoff_hours: float = Field(default=12.0, gt=0, le=24 * 365)
 
     @field_validator("log_level")
     @classmethod

@@ -10,6 +10,8 @@ ACCOUNT_INDEX = KEY_PREFIX + "accounts"  # hash "platform:platform_account_id" -
 ACCOUNT_SECRETS = KEY_PREFIX + "account-secrets"  # hash "platform:platform_account_id" -> encrypted secret
 ACTIVE_CONVERSATION = KEY_PREFIX + "active:"  # + conversation id -> hash (last inbound time, platform…)
 ACTIVE_BY_USER = KEY_PREFIX + "recent:"  # + user id -> zset conversation id by last message time
+OWN_SENT = KEY_PREFIX + "own-sent:"  # + platform:platform message id -> "1": Papo sent it (its echo is not the owner's)
+OWN_SENT_TTL = 24 * 3600
 ACTIVE_TTL = 48 * 3600  # a conversation stays "active" in the cache two days (the 24 h window and then some)
 
 # Streams (see papo.streams.spec: each is partitioned; keys carry a hash tag per partition)

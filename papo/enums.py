@@ -101,6 +101,7 @@ class Action(StrEnum):
     SEND_TEMPLATE = "send_template"
     AI_REPLY = "ai_reply"
     NOTIFY_OWNER = "notify_owner"
+    HANDOFF = "handoff"  # issue 16: pause automation in the conversation and alert the owner
 
 
 class Intent(StrEnum):

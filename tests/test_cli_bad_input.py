@@ -164,6 +164,22 @@ CASES = [
     (["posts", "publish", "abcdef", *USER, "--wait", "--timeout", "0"], 2, "--timeout: must be a positive integer"),
     (["posts", "publish", "abcdef", *USER, "--timeout", "30"], 1, "--timeout and --json go with --wait"),
     (["posts", "publish", "abcdef", *USER, "--json"], 1, "--timeout and --json go with --wait"),
+    (["conversations", "pause", "abcdef"], 1, "no conversation 'abcdef'"),
+    (["conversations", "pause", "12345678-1234-1234-1234-123456789012", "--hours", "0"], 2,
+     "--hours: must be a number of hours above 0"),
+    (["conversations", "pause", "abcdef", "--hours", "many"], 2, "--hours: must be a number of hours above 0"),
+    (["conversations", "resume", "nope"], 1, "no conversation 'nope': give its id, or at least its first 6"),
+    (["conversations", "resume", "abcdef", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["user", "hours", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["user", "hours", *USER, "--set", "mon-fri 9-18", "--clear"], 1, "give --set HOURS or --clear, not both"),
+    (["user", "hours", *USER, "--set", "someday 09:00-18:00"], 1, "'someday' is not a day"),
+    (["user", "hours", *USER, "--set", "mon-fri"], 1, "needs days and hours"),
+    (["user", "hours", *USER, "--set", "mon 09:00-09:00"], 1, "starts and ends at the same time"),
+    (["user", "hours", *USER, "--set", "mon 25:00-26:00"], 1, "is not a time"),
+    (["user", "hours", *USER, "--away-text", "Oi {cliente}"], 1, "unknown variable {cliente}"),
+    (["user", "hours", *USER, "--timezone", "Mars/Base"], 1, "unknown time zone 'Mars/Base'"),
+    (["user", "holidays", *USER, "--add", "christmas"], 1, "'christmas' is not a date"),
+    (["user", "holidays", *USER, "--remove", "2026-12-25"], 1, "2026-12-25 is not one of the holidays"),
 ]
 
 

@@ -30,6 +30,10 @@ __all__ = ["WhatsAppAdapter", "br_phone_variants", "normalize_phone", "parse_ent
 
 log = logging.getLogger(__name__)
 
+# detail["sent_from"] of an smb_message_echo: the Cloud API never echoes what it sends itself, so every such
+# echo is a message the owner typed in the WhatsApp Business app (or a linked device).
+SENT_FROM_BUSINESS_APP = "whatsapp_business_app"
+
 Values = dict[str, Any]
 
 _MEDIA = {
@@ -252,6 +256,8 @@ def _message(
     detail = values.pop("detail", None)
     if context_detail:
         detail = {**(detail or {}), **context_detail}
+    if echo:  # only the WhatsApp Business app's echoes exist: the owner wrote it (human handoff)
+        detail = {**(detail or {}), "sent_from": SENT_FROM_BUSINESS_APP}
     values.setdefault("reply_to", reply_to)
     profile = as_dict(contact.get("profile"))
     referral = msg.get("referral")

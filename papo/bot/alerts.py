@@ -83,6 +83,9 @@ def _buttons(t: Translator, kind: str, lead_id: uuid.UUID | None, conv_id: uuid.
     if kind == notify.REPLY_FAILED and conv_id and message_id:  # send it again, or answer by hand
         retry = button(t("alert.retry"), ConvAct(act="retry", id=short(conv_id), v=short(message_id)))
         return rows([retry, *reply], lead)
+    if kind == notify.HANDOFF and conv_id:
+        return rows([button(t("alert.resume"), ConvAct(act="resume", id=short(conv_id)))],
+                    [*reply, button(t("alert.open_conversation"), ConvAct(act="open", id=short(conv_id)))])
     if kind in (notify.HOT_LEAD, notify.FOLLOW_UP_DUE):
         return rows(reply + lead, contacted) if (reply or lead) else None
     if reply or lead:
@@ -123,6 +126,12 @@ async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str
                  account_id=str(payload.get("account_id") or ""), **values)
     elif kind == notify.REPLY_FAILED:
         body = t("alert.reply_failed", error=views.snippet(str(payload.get("error") or ""), 300), **values)
+    elif kind == notify.HANDOFF:
+        until = payload.get("paused_until")
+        until_text = views.when(datetime.fromisoformat(until), tz, t) if isinstance(until, str) else "—"
+        message = payload.get("message") or t("alert.rule_default", **values)
+        body = t("alert.handoff", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800),
+                 until=until_text)
     elif kind == notify.RULE:
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.rule", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800))

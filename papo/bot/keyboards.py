@@ -125,6 +125,13 @@ class SetAct(CallbackData, prefix="se"):
     v: str = ""
 
 
+class HoursAct(CallbackData, prefix="ho"):
+    """Opening hours: show, hours, away, noaway, clear, addday, delday (v = ISO date)."""
+
+    act: str
+    v: str = ""
+
+
 def button(text: str, data: CallbackData) -> InlineKeyboardButton:
     """One inline button."""
     return InlineKeyboardButton(text=text, callback_data=data.pack())

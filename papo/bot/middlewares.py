@@ -61,6 +61,11 @@ class BotContext:
         return float(getattr(self.settings, "outbound_window_margin", 60.0))
 
     @property
+    def handoff_hours(self) -> float:
+        """PAPO_HANDOFF_HOURS: how long automation pauses after the owner answers by hand."""
+        return float(getattr(self.settings, "handoff_hours", 12.0))
+
+    @property
     def default_timezone(self) -> str:
         """PAPO_TIMEZONE."""
         return self.settings.timezone

@@ -114,6 +114,8 @@ def conversation(t: Translator, view: ConversationView, tz: str) -> str:
         window = t("conv.window_none")
     else:
         window = t("conv.window_open") if view.window_open else t("conv.window_closed")
+    bot = t("conv.paused", until=when(view.paused_until, tz, t)) if view.paused_until else t("conv.bot_on")
+    window = f"{window}\n{bot}"
     return t("conv.card", name=s.name, platform=platform_name(s.platform), status=t("conv.status." + s.status),
              window=window, messages=Safe(messages(t, view.messages, tz)))
 

@@ -14,13 +14,15 @@ from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
 from papo.cli.backup import add_commands as add_backup_commands
 from papo.cli.bot import add_commands as add_bot_commands
 from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
+from papo.cli.conversations import add_commands as add_handoff_commands
+from papo.cli.conversations import add_user_commands as add_user_hours
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
 from papo.cli.secret import add_commands as add_secret_commands
 from papo.cli.views import add_account_commands as add_account_list
 from papo.cli.views import add_commands as add_views_commands
-from papo.cli.views import add_user_commands
+from papo.cli.views import add_user_commands as add_user_list
 from papo.cli.webhooks import add_account_commands
 from papo.cli.webhooks import add_commands as add_webhooks_commands
 from papo.enums import Platform
@@ -99,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--plan", default="free", help="free, starter, pro or consultancy (default: free)")
-    add_user_commands(user_sub, add)
+    add_user_list(user_sub, add)
+    add_user_hours(user_sub, add)
 
     account = sub.add_parser("account", help="manage connected platform accounts",
                              description="Manage connected platform accounts.")
@@ -123,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_commands(account_sub, add)
     add_account_list(account_sub, add)
     add_webhooks_commands(sub, add)
-    add_views_commands(sub, add)
+    add_handoff_commands(add_views_commands(sub, add), add)
     return parser
 
 

@@ -175,7 +175,8 @@ def add_commands(sub: Any, add: Any) -> None:
                    help="message, comment, story_reply, story_mention, postback, referral, follow, like, story_view")
     p.add_argument("--platform", required=True, help="a platform, or any")
     p.add_argument("--condition", default="{}", help='JSON, e.g. {"keywords_any": ["preço"]}')
-    p.add_argument("--action", required=True, help="send_message, send_template, tag_lead, ai_reply, notify_owner")
+    p.add_argument("--action", required=True,
+                   help="send_message, send_template, tag_lead, ai_reply, notify_owner, handoff")
     p.add_argument("--data", default="{}", help='JSON action data, e.g. {"text": "Oi {first_name}!"}')
     p.add_argument("--disabled", action="store_true", help="store it switched off")
     p = add("list", cmd_rules_list, "list the rules", rules_sub)

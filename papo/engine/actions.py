@@ -11,6 +11,7 @@ from papo.engine.model import Action, EvalContext, LeadView, Note, RuleView, Tem
 from papo.engine.render import BUILTINS, builtin_values, render
 from papo.engine.schemas import (
     AiReplyData,
+    HandoffData,
     NotifyOwnerData,
     SendMessageData,
     SendTemplateData,
@@ -20,6 +21,7 @@ from papo.engine.schemas import (
 from papo.enums import Platform
 
 DEFAULT_NOTIFY = "{rule}: {name} on {platform}: {text}"
+DEFAULT_HANDOFF = "{name} ({platform}): {text}"
 NOTIFY_TEXT_CHARS = 500
 
 
@@ -104,6 +106,9 @@ def build_action(rule: RuleView, action_id: str, event: InboundEvent, classifica
     elif isinstance(data, NotifyOwnerData):
         extra = notify_variables(values, rule, event, classification)
         fields["text"] = render(data.message or DEFAULT_NOTIFY, extra)
+    elif isinstance(data, HandoffData):
+        extra = notify_variables(values, rule, event, classification)
+        fields.update(text=render(data.message or DEFAULT_HANDOFF, extra), hours=data.hours)
     action = Action(
         action_id=action_id, type=rule.action, rule_id=rule.id, rule_name=rule.name, trigger=rule.trigger,
         event_key=event.dedupe_key, platform=event.platform, account_id=event.account_id,

@@ -32,6 +32,7 @@ from papo.engine.model import (
 )
 from papo.engine.text import MAX_TEXT, fold_tag, padded, tokens
 from papo.engine.triggers import triggers_for
+from papo.enums import Action as ActionType
 from papo.timezones import known_zone
 
 _DEFAULT_CONTEXT = EvalContext()
@@ -138,7 +139,17 @@ def decide(event: InboundEvent, classification: Classification | None, lead: Lea
         actions.append(action)
         notes.extend(remarks)
         reply_taken = reply_taken or rule.is_reply
-    return Decision(tuple(actions), tuple(notes), triggers)
+    return _handed_off(Decision(tuple(actions), tuple(notes), triggers))
+
+
+def _handed_off(decision: Decision) -> Decision:
+    """A handoff takes the conversation out of the bot's hands at once: no automated reply to this event."""
+    if not any(a.type is ActionType.HANDOFF for a in decision.actions):
+        return decision
+    dropped = [a for a in decision.actions if a.is_reply]
+    notes = [Note(a.rule_id, "not sent: a handoff rule passed this conversation to the owner") for a in dropped]
+    return Decision(tuple(a for a in decision.actions if not a.is_reply), (*decision.notes, *notes),
+                    decision.triggers)
 
 
 def evaluate(event: InboundEvent, classification: Classification | None, lead: LeadView | None,

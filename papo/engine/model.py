@@ -190,6 +190,7 @@ class Action:
     fallback: TemplateCall | None = None  # send_message's template for when the 24 h window is closed
     tags: tuple[str, ...] = ()
     faq: str | None = None
+    hours: float | None = None  # handoff: how long to pause (None: PAPO_HANDOFF_HOURS)
 
     @property
     def is_reply(self) -> bool:
@@ -202,6 +203,9 @@ class Action:
             return f"tag {', '.join(self.tags)}"
         if self.type is ActionType.NOTIFY_OWNER:
             return f"notify owner: {self.text}"
+        if self.type is ActionType.HANDOFF:
+            length = f"{self.hours:g} h" if self.hours else "PAPO_HANDOFF_HOURS"
+            return f"hand off to the owner: pause automated replies for {length} and alert: {self.text}"
         if self.type is ActionType.AI_REPLY:
             return f"AI reply from the FAQ (fallback without a model: {self.text!r})"
         if self.template is not None:
@@ -221,7 +225,7 @@ class Action:
             "text": self.text, "buttons": list(self.buttons),
             "template": self.template.to_dict() if self.template else None,
             "fallback": self.fallback.to_dict() if self.fallback else None,
-            "tags": list(self.tags), "faq": self.faq,
+            "tags": list(self.tags), "faq": self.faq, "hours": self.hours,
         }
 
     @classmethod

@@ -385,4 +385,18 @@ class NotifyOwnerData(_ActionData):
         return _check_text(value, NOTIFY_VARIABLES)
 
 
-ActionData = SendMessageData | SendTemplateData | TagLeadData | AiReplyData | NotifyOwnerData
+class HandoffData(_ActionData):
+    """handoff: pause automated replies in the conversation and alert the owner with a "resume" button."""
+
+    is_reply: ClassVar[bool] = False
+
+    hours: float | None = Field(None, gt=0, le=24 * 365)  # default: PAPO_HANDOFF_HOURS
+    message: str | None = Field(None, max_length=1000)  # the alert's text; may quote the customer
+
+    @field_validator("message")
+    @classmethod
+    def _message(cls, value: str | None) -> str | None:
+        return _check_text(value, NOTIFY_VARIABLES)
+
+
+ActionData = SendMessageData | SendTemplateData | TagLeadData | AiReplyData | NotifyOwnerData | HandoffData

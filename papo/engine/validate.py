@@ -12,6 +12,7 @@ from papo.engine.schemas import (
     ActionData,
     AiReplyData,
     Condition,
+    HandoffData,
     NotifyOwnerData,
     SendMessageData,
     SendTemplateData,
@@ -26,6 +27,7 @@ ACTION_MODELS: dict[Action, type[ActionData]] = {
     Action.TAG_LEAD: TagLeadData,
     Action.AI_REPLY: AiReplyData,
     Action.NOTIFY_OWNER: NotifyOwnerData,
+    Action.HANDOFF: HandoffData,
 }
 REPLY_ACTIONS = frozenset({Action.SEND_MESSAGE, Action.SEND_TEMPLATE, Action.AI_REPLY})
 _TEXT_KEYS = ("keywords_any", "keywords_all", "regex", "intent_in", "sentiment_in", "language_in")

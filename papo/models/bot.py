@@ -59,6 +59,11 @@ class OwnerSettings(Model):
     alerts = fields.JSONField(default=dict)  # alert kind -> false to switch it off; absent = on
     quiet_start = fields.CharField(max_length=5, null=True)  # "HH:MM" in the owner's time zone
     quiet_end = fields.CharField(max_length=5, null=True)
+    # migration 0012: opening hours [{"days": [0..6], "start": "HH:MM", "end": "HH:MM"}], holidays
+    # ["2026-12-25", …] and the away text sent outside them (papo/services/hours.py).
+    business_hours = fields.JSONField(null=True)
+    holidays = fields.JSONField(null=True)
+    away_text = fields.TextField(null=True)
     created_at = created_at()
     updated_at = updated_at()
 

@@ -30,6 +30,9 @@ class Conversation(Model):
     tags = text_array()
     created_at = created_at()
     updated_at = updated_at()
+    # migration 0012 (handoff): no automated reply while this is in the future; why it was paused.
+    automation_paused_until = fields.DatetimeField(null=True)
+    automation_paused_reason = fields.CharField(max_length=20, null=True)
 
     class Meta:
         table = "conversations"

@@ -42,7 +42,7 @@ from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
 from papo.pipeline.window import WindowChecker
 from papo.runtime import Stores
-from papo.services import NotFound
+from papo.services import NotFound, handoff
 from papo.services import outbound as records
 from papo.services.notify import REPLY_FAILED, notify_owner
 from papo.services.outbound import CLAIMABLE, AccountProfile, Outcome, SendLedger
@@ -358,6 +358,8 @@ class OutboundPipeline:
         # A failed request is kept whole in the ledger: the owner's "retry" sends exactly it again.
         extra = {"request": json.dumps(request.to_dict(), ensure_ascii=False)} if failed else {}
         await self.ledger.settle(request.outbound_id, state, outcome, **extra)
+        if state == "sent":  # before the platform's echo of it is read: Papo's own, not the owner's by hand
+            await handoff.remember_sent(self.redis, request.platform, outcome.platform_message_id)
         self._count(request, state)
         if state == "sent" and request.received_at is not None:
             await metrics.REPLY_SECONDS.observe(self.auto, max(0.0, (datetime.now(UTC) - request.received_at)

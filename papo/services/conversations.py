@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -21,7 +22,7 @@ from papo.enums import ConversationStatus, LeadQuality, Platform
 from papo.models import Conversation, Message
 from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_again, enqueue_outbound
 from papo.pipeline.window import WindowChecker
-from papo.services import NotFound, ServiceError
+from papo.services import NotFound, ServiceError, handoff
 from papo.services.accounts import parse_platform
 from papo.services.ids import resolve_id
 from papo.services.leads import MessageLine, Page, message_line, parse_choice
@@ -70,6 +71,7 @@ class ConversationView:
     messages: tuple[MessageLine, ...]
     window_open: bool | None  # None: the platform has no messaging window
     failed_reply: uuid.UUID | None = None  # the newest shown reply that failed (the owner may send it again)
+    paused_until: Any = None  # automation paused until then (human handoff); None: the bot answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +184,11 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
     )
     failed = next((r["id"] for r in rows if r["sender"] == "user" and r["delivery_status"] == "failed"
                    and r["outbound_id"]), None)
+    paused = conv.automation_paused_until
     return ConversationView(summary=summary, remote_user_id=conv.remote_user_id,
                             messages=tuple(message_line(r) for r in reversed(rows)), window_open=window,
-                            failed_reply=failed)
+                            failed_reply=failed,
+                            paused_until=paused if paused and paused > datetime.now(UTC) else None)
 
 
 async def approved_templates(user: UserRef, platform: str | Platform) -> tuple[TemplateInfo, ...]:
@@ -197,8 +201,11 @@ async def approved_templates(user: UserRef, platform: str | Platform) -> tuple[T
 
 async def reply(redis: aioredis.Redis, user: UserRef, conversation_id: str | uuid.UUID, text: str, *,
                 partitions: int = DEFAULT_PARTITIONS, window_hours: float = 24.0,
-                window_margin: float = 60.0) -> Queued:
-    """Queue the owner's reply; WindowClosed (with the approved templates) when the window is closed."""
+                window_margin: float = 60.0, handoff_hours: float = 12.0) -> Queued:
+    """Queue the owner's reply; WindowClosed (with the approved templates) when the window is closed.
+
+    The owner is now talking to the customer: automation pauses there for `handoff_hours`.
+    """
     conv = await _conversation(user, conversation_id)
     body = text.strip()
     if not body:
@@ -213,6 +220,7 @@ async def reply(redis: aioredis.Redis, user: UserRef, conversation_id: str | uui
     request = await manual_reply(conv.id, body)
     await enqueue_outbound(redis, request, partitions=partitions)
     await _reopen(conv)
+    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY)
     return Queued(request.outbound_id, body)
 
 
@@ -265,8 +273,10 @@ async def template_needs(template: TemplateInfo) -> tuple[str, ...]:
 
 async def send_template(redis: aioredis.Redis, user: UserRef, conversation_id: str | uuid.UUID,
                         template_id: str | uuid.UUID, values: dict[str, str] | None = None, *,
-                        language: str = "pt-BR", partitions: int = DEFAULT_PARTITIONS) -> Queued:
-    """Queue an approved WhatsApp template for a conversation (allowed outside the window)."""
+                        language: str = "pt-BR", partitions: int = DEFAULT_PARTITIONS,
+                        handoff_hours: float = 12.0) -> Queued:
+    """Queue an approved WhatsApp template for a conversation (allowed outside the window); automation
+    pauses there for `handoff_hours`, as after any reply by hand."""
     conv = await _conversation(user, conversation_id)
     templates = {str(t.id): t for t in await approved_templates(user, conv.platform)}
     template = templates.get(str(template_id))
@@ -289,6 +299,7 @@ async def send_template(redis: aioredis.Redis, user: UserRef, conversation_id: s
     )
     await enqueue_outbound(redis, replace(request, template=message), partitions=partitions)
     await _reopen(conv)
+    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY)
     return Queued(request.outbound_id, preview)
 
 

@@ -34,6 +34,7 @@ ACCOUNT_DISCONNECTED = "account_disconnected"
 ACCOUNT_CLAIMED = "account_claimed"  # another business tried to connect an account this one holds
 REPLY_FAILED = "reply_failed"  # a reply to a customer gave up or was refused: it never reached them
 RULE = "rule"  # a notify_owner automation rule fired
+HANDOFF = "handoff"  # a handoff rule paused automation in a conversation: the owner takes it from here
 KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, ACCOUNT_CLAIMED,
          REPLY_FAILED, RULE)
 

@@ -1,4 +1,5 @@
-"""Conversations: recent ones, the last messages, replying (templates outside the window), archive, mute."""
+"""Conversations: recent ones, the last messages, replying (templates outside the window), archive, mute, and
+human handoff (the bot paused while the owner answers; pause/resume buttons, also on handoff alerts)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from papo.bot.locales import Translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, need_id, show
 from papo.bot.routers.leads import open_card
-from papo.services import NotFound, conversations, leads
+from papo.services import NotFound, conversations, handoff, leads
 from papo.services.conversations import AlreadyRetried, CannotRetry, ConversationView, WindowClosed
 from papo.services.owners import Owner
 from papo.services.templates import TemplateInfo
@@ -76,7 +77,9 @@ def card_markup(t: Translator, view: ConversationView) -> InlineKeyboardMarkup:
                 ConvAct(act="unarchive" if status == "archived" else "archive", id=cid)),
          button(t("conv.unmute") if status == "muted" else t("conv.mute"),
                 ConvAct(act="unmute" if status == "muted" else "mute", id=cid))],
-        [button(t("conv.lead"), ConvAct(act="lead", id=cid))],
+        [button(t("conv.resume") if view.paused_until else t("conv.pause"),
+                ConvAct(act="resume" if view.paused_until else "pause", id=cid)),
+         button(t("conv.lead"), ConvAct(act="lead", id=cid))],
         [back(t, Nav(to="convs"))],
     )
 
@@ -104,6 +107,20 @@ async def set_status(query: CallbackQuery, callback_data: ConvAct, owner: Owner,
     conv_id = need_id(callback_data.id)
     await conversations.set_status(owner.user_id, conv_id, status)
     callback_answer.text = t(f"conv.done.{callback_data.act}")
+    await open_conversation(query, owner, t, ctx, conv_id)
+
+
+@router.callback_query(ConvAct.filter(F.act.in_({"pause", "resume"})))
+async def pause_or_resume(query: CallbackQuery, callback_data: ConvAct, owner: Owner, t: Translator,
+                          ctx: BotContext, callback_answer: CallbackAnswer) -> None:
+    """Pause the bot in this conversation (PAPO_HANDOFF_HOURS) or give it back ("Resume bot", also on alerts)."""
+    conv_id = need_id(callback_data.id)
+    if callback_data.act == "pause":
+        state = await handoff.pause(owner.user_id, conv_id, hours=ctx.handoff_hours, reason=handoff.MANUAL)
+        callback_answer.text = t("conv.done.pause", until=views.when(state.paused_until, owner.prefs.timezone, t))
+    else:
+        await handoff.resume(owner.user_id, conv_id)
+        callback_answer.text = t("conv.done.resume")
     await open_conversation(query, owner, t, ctx, conv_id)
 
 
@@ -141,7 +158,8 @@ async def send_reply(message: Message, owner: Owner, t: Translator, ctx: BotCont
     conv_id = need_id((await state.get_data()).get("conv", ""))
     try:
         await conversations.reply(ctx.redis, owner.user_id, conv_id, message.text or "", partitions=ctx.partitions,
-                                  window_hours=ctx.window_hours, window_margin=ctx.window_margin)
+                                  window_hours=ctx.window_hours, window_margin=ctx.window_margin,
+                                  handoff_hours=ctx.handoff_hours)
     except WindowClosed:
         await state.clear()
         await _offer_templates(message, owner, t, conv_id)
@@ -239,6 +257,7 @@ async def template_values(message: Message, owner: Owner, t: Translator, ctx: Bo
 async def _send_template(event: Event, owner: Owner, t: Translator, ctx: BotContext, conv_id: uuid.UUID,
                          tpl_id: uuid.UUID, values: dict[str, str]) -> None:
     queued = await conversations.send_template(ctx.redis, owner.user_id, conv_id, tpl_id, values,
-                                               language=owner.prefs.language, partitions=ctx.partitions)
+                                               language=owner.prefs.language, partitions=ctx.partitions,
+                                               handoff_hours=ctx.handoff_hours)
     await show(event, t("conv.template_queued", preview=queued.text),
                rows([back(t, ConvAct(act="open", id=short(conv_id)))]))

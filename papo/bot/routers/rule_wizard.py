@@ -249,7 +249,7 @@ def _action_data(action: str, text: str) -> dict[str, Any]:
     match action:
         case Action.SEND_MESSAGE:
             return {"text": text}
-        case Action.NOTIFY_OWNER:
+        case Action.NOTIFY_OWNER | Action.HANDOFF:
             return {"message": text}
         case Action.TAG_LEAD:
             return {"tags": [tag.strip() for tag in text.split(",") if tag.strip()]}

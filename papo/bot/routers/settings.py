@@ -10,7 +10,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
 from papo.bot.filters import TextInput
-from papo.bot.keyboards import Nav, SetAct, back, button, grid, rows
+from papo.bot.keyboards import HoursAct, Nav, SetAct, back, button, grid, rows
 from papo.bot.locales import LANGUAGE_NAMES, LANGUAGES, Translator, translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, show
@@ -43,6 +43,7 @@ async def show_settings(event: Event, owner_prefs: OwnerPrefs, t: Translator) ->
                   *grid(toggles),
                   [button(t("settings.quiet"), SetAct(act="quiet"))] +
                   ([button(t("settings.quiet_clear"), SetAct(act="noquiet"))] if owner_prefs.quiet_start else []),
+                  [button(t("settings.hours"), HoursAct(act="show"))],
                   [back(t, Nav(to="menu"))])
     await show(event, _text(t, owner_prefs), markup)
 
