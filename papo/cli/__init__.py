@@ -13,6 +13,7 @@ from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
 from papo.cli.bot import add_commands as add_bot_commands
 from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
+from papo.cli.customers import add_commands as add_customer_commands
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_posts_commands(sub, add)
     add_bot_commands(sub, add)
     add_secret_commands(sub, add)
+    add_customer_commands(sub, add)
 
     user = sub.add_parser("user", help="manage business users", description="Manage business users.")
     user_sub = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
