@@ -57,6 +57,32 @@ def customer(user: UserRef, platform: str | Platform, remote_user_id: str) -> Cu
     return Customer(user_id(user), kind, remote)
 
 
+async def customer_of_lead(user: UserRef, lead_id: uuid.UUID) -> tuple[Customer, str]:
+    """The customer behind one of the business's leads, and the name they go by; NotFound otherwise."""
+    from papo.models import Lead
+
+    lead = await Lead.get_or_none(id=lead_id, user_id=user_id(user))
+    if lead is None or lead.remote_user_id.startswith(ERASED_PREFIX):
+        raise NotFound(f"no lead {lead_id}")
+    return customer(user, str(lead.platform), lead.remote_user_id), lead.remote_user_name or lead.remote_user_id
+
+
+async def customer_of_conversation(user: UserRef, conversation_id: uuid.UUID) -> tuple[Customer, str]:
+    """The customer of one of the business's conversations, and the name they go by; NotFound otherwise."""
+    from papo.models import Conversation
+
+    conv = await Conversation.get_or_none(id=conversation_id, user_id=user_id(user))
+    if conv is None or conv.remote_user_id.startswith(ERASED_PREFIX):
+        raise NotFound(f"no conversation {conversation_id}")
+    return customer(user, str(conv.platform), conv.remote_user_id), conv.remote_user_name or conv.remote_user_id
+
+
+def export_file_name(who: Customer) -> str:
+    """`papo-customer-<platform>-<id>.json`, with only safe characters from the id."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", who.remote_user_id)[:60]
+    return f"papo-customer-{who.platform.value}-{safe}.json"
+
+
 # ------------------------------------------------------------------ finding the customer's rows
 
 

@@ -1,6 +1,6 @@
 """A business's leads as a spreadsheet: CSV (standard library) or XLSX (openpyxl), one row per lead.
 
-The same filters as the CRM lists (quality, status); erased customers are not leads any more and are left
+The same filters as the CRM lists (quality, status, platform, tag); erased customers are not leads any more and are left
 out. Times are written in the owner's time zone, as the bot shows them.
 """
 
@@ -35,9 +35,10 @@ def parse_format(value: str) -> str:
 
 
 async def lead_rows(user: UserRef, *, quality: str | None = None, status: str | None = None,
+                    platform: str | None = None, tag: str | None = None,
                     timezone: str = "America/Sao_Paulo") -> list[list[Any]]:
     """The leads as rows in COLUMNS order, newest interaction first."""
-    where, params = lead_filter(user, quality=quality, status=status)
+    where, params = lead_filter(user, quality=quality, status=status, platform=platform, tag=tag)
     rows = await Tortoise.get_connection("default").execute_query_dict(
         "SELECT id, remote_user_name, platform, remote_user_id, email, phone, quality, status, metadata, tags, "
         f"last_interaction, next_followup, created_at FROM crm_leads WHERE {where} "
@@ -84,8 +85,9 @@ def to_xlsx(rows: list[list[Any]]) -> bytes:
 
 
 async def export_leads(user: UserRef, *, fmt: str = "csv", quality: str | None = None, status: str | None = None,
+                       platform: str | None = None, tag: str | None = None,
                        timezone: str = "America/Sao_Paulo") -> tuple[bytes, int]:
-    """The file's bytes in `fmt` and how many leads it holds."""
+    """The file's bytes in `fmt` and how many leads it holds (filtered like the CRM lists)."""
     kind = parse_format(fmt)
-    rows = await lead_rows(user, quality=quality, status=status, timezone=timezone)
+    rows = await lead_rows(user, quality=quality, status=status, platform=platform, tag=tag, timezone=timezone)
     return (to_xlsx(rows) if kind == "xlsx" else to_csv(rows)), len(rows)
