@@ -73,9 +73,16 @@ def cmd_customer_erase(args: argparse.Namespace) -> int:
     from papo.services.customer_erase import erase_customer
 
     async def work(settings: Any, stores: Any) -> Any:
+        from pymongo.errors import PyMongoError
+        from redis.exceptions import RedisError
+
         who = await _customer(args)  # a bad user or id is said before asking for confirmation
         _confirm(args)
-        return await erase_customer(stores, settings, who)
+        try:
+            return await erase_customer(stores, settings, who)
+        except (PyMongoError, RedisError) as exc:
+            raise CommandError(f"a store failed during the erasure ({exc.__class__.__name__}: {exc}); "
+                               "run the same command again when it answers") from None
 
     report = run_with_stores(args, work)
     print_json({**asdict(report), "erased": not report.nothing})

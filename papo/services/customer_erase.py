@@ -97,65 +97,80 @@ class _Found:
 async def erase_customer(stores: Stores, settings: Any, who: Customer) -> Erasure:
     """Erase the customer (see the module docstring); what was changed."""
     report = Erasure()
+    # MongoDB and Redis first, found through the rows as they are: if either cannot be reached, nothing is
+    # erased yet and the erasure simply runs again (once PostgreSQL is done, the rows no longer lead to the
+    # customer). Then once more after PostgreSQL, for what the pipeline wrote meanwhile.
+    async with in_transaction() as conn:
+        before, _ = await _look(conn, who, lock=False)
+    await _erase_elsewhere(stores, who, before, report)
     found = await _erase_rows(who, report)
-    # MongoDB and Redis after the commit: the rows are what finds their documents and keys.
-    await _erase_documents(stores, who, found, report)
-    await _erase_keys(stores, who, found, report)
+    await _erase_elsewhere(stores, who, found, report)
     report.media_files = await _erase_media(settings, found.media)
     return report
 
 
+async def _erase_elsewhere(stores: Stores, who: Customer, found: _Found, report: Erasure) -> None:
+    """MongoDB documents and Redis keys (both idempotent: a second pass changes only what is new)."""
+    await _erase_documents(stores, who, found, report)
+    await _erase_keys(stores, who, found, report)
+
+
+async def _look(conn: Any, who: Customer, *, lock: bool) -> tuple[_Found, list[uuid.UUID]]:
+    """The customer's conversations and what the other stores need from them, and the lead ids.
+
+    With `lock`, the lead row is locked first, then the conversations: the order the CRM stage takes them.
+    """
+    key = [who.user_id, who.platform.value, who.remote_user_id]
+    leads = await conn.execute_query_dict(
+        "SELECT id, phone FROM crm_leads WHERE user_id = $1 AND platform = $2 AND remote_user_id = $3"
+        + (" FOR UPDATE" if lock else ""), key)
+    convs = await conn.execute_query_dict(
+        "SELECT c.id, a.platform_account_id FROM conversations c LEFT JOIN connected_accounts a "
+        "ON a.id = c.account_id WHERE c.user_id = $1 AND c.platform = $2 AND c.remote_user_id = $3"
+        + (" FOR UPDATE OF c" if lock else ""), key)
+    found = _Found(conversations=[c["id"] for c in convs],
+                   accounts=sorted({c["platform_account_id"] for c in convs if c["platform_account_id"]}),
+                   phones={lead["phone"] for lead in leads if lead["phone"]})
+    if found.conversations:
+        rows = await conn.execute_query_dict(
+            "SELECT m.media_url, m.kind, m.platform_message_id, m.metadata ->> 'remote_user_phone' AS phone, "
+            "c.account_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+            "WHERE m.conversation_id = ANY($1::uuid[])", [found.conversations])
+        found.media = media_names(rows)
+        found.phones |= {r["phone"] for r in rows if r["phone"]}
+        found.comments = [(r["account_id"], r["platform_message_id"]) for r in rows
+                          if r["kind"] == "comment" and r["platform_message_id"] and r["account_id"]]
+    return found, [lead["id"] for lead in leads]
+
+
 async def _erase_rows(who: Customer, report: Erasure) -> _Found:
     """The PostgreSQL part, in one transaction."""
-    found = _Found()
-    key = [who.user_id, who.platform.value, who.remote_user_id]
     now = datetime.now(UTC)
     async with in_transaction() as conn:
-        leads = await conn.execute_query_dict(
-            "SELECT id, phone FROM crm_leads WHERE user_id = $1 AND platform = $2 AND remote_user_id = $3 FOR UPDATE",
-            key)
-        convs = await conn.execute_query_dict(
-            "SELECT c.id, a.platform_account_id FROM conversations c LEFT JOIN connected_accounts a "
-            "ON a.id = c.account_id WHERE c.user_id = $1 AND c.platform = $2 AND c.remote_user_id = $3 "
-            "FOR UPDATE OF c", key)
-        found.conversations = [c["id"] for c in convs]
-        found.accounts = sorted({c["platform_account_id"] for c in convs if c["platform_account_id"]})
-        found.phones = {lead["phone"] for lead in leads if lead["phone"]}
+        found, lead_ids = await _look(conn, who, lock=True)
         if found.conversations:
-            await _clear_messages(conn, found, report)
+            count, _ = await conn.execute_query(
+                "UPDATE messages SET message_text = NULL, media_url = NULL, media_id = NULL, media_mime = NULL, "
+                "platform_message_id = NULL, reply_to_id = NULL, post_id = NULL, metadata = NULL, "
+                "delivery_error = NULL WHERE conversation_id = ANY($1::uuid[])", [found.conversations])
+            report.messages = int(count)
             count, _ = await conn.execute_query(
                 "UPDATE conversations SET platform_conversation_id = $2 || id::text, remote_user_id = $2 || id::text, "
                 "remote_user_name = NULL, remote_user_avatar = NULL, tags = '{}', status = 'archived' "
                 "WHERE id = ANY($1::uuid[])", [found.conversations, ERASED_PREFIX])
             report.conversations = int(count)
-        if leads:
+        if lead_ids:
             count, _ = await conn.execute_query(
                 "UPDATE crm_leads SET remote_user_id = $2 || id::text, remote_user_name = NULL, email = NULL, "
                 "phone = NULL, tags = '{}', next_followup = NULL, "
                 "metadata = jsonb_strip_nulls(jsonb_build_object('score', metadata -> 'score', 'erased_at', $3::text)) "
-                "WHERE id = ANY($1::uuid[])", [[lead["id"] for lead in leads], ERASED_PREFIX, now.isoformat()])
+                "WHERE id = ANY($1::uuid[])", [lead_ids, ERASED_PREFIX, now.isoformat()])
             report.leads = int(count)
         count, _ = await conn.execute_query(
-            "DELETE FROM interactions WHERE user_id = $1 AND platform = $2 AND remote_user_id = $3", key)
+            "DELETE FROM interactions WHERE user_id = $1 AND platform = $2 AND remote_user_id = $3",
+            [who.user_id, who.platform.value, who.remote_user_id])
         report.interactions = int(count)
     return found
-
-
-async def _clear_messages(conn: Any, found: _Found, report: Erasure) -> None:
-    """Note what the other stores need from the messages, then take the person out of them."""
-    rows = await conn.execute_query_dict(
-        "SELECT m.media_url, m.kind, m.platform_message_id, m.metadata ->> 'remote_user_phone' AS phone, "
-        "c.account_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE m.conversation_id = ANY($1::uuid[])", [found.conversations])
-    found.media = media_names(rows)
-    found.phones |= {r["phone"] for r in rows if r["phone"]}
-    found.comments = [(r["account_id"], r["platform_message_id"]) for r in rows
-                      if r["kind"] == "comment" and r["platform_message_id"] and r["account_id"]]
-    count, _ = await conn.execute_query(
-        "UPDATE messages SET message_text = NULL, media_url = NULL, media_id = NULL, media_mime = NULL, "
-        "platform_message_id = NULL, reply_to_id = NULL, post_id = NULL, metadata = NULL, delivery_error = NULL "
-        "WHERE conversation_id = ANY($1::uuid[])", [found.conversations])
-    report.messages = int(count)
 
 
 async def _erase_documents(stores: Stores, who: Customer, found: _Found, report: Erasure) -> None:
@@ -165,7 +180,7 @@ async def _erase_documents(stores: Stores, who: Customer, found: _Found, report:
         result = await db[MONGO_AI_INTERACTIONS].update_many(
             ai_filter(who, found.conversations),
             {"$set": {"user_message": None, "ai_response": None, "conversation_id": None, "erased": True}})
-        report.ai_interactions = result.modified_count
+        report.ai_interactions += result.modified_count
         cursor = db[MONGO_ANALYTICS].find(analytics_filter(who, found.conversations))
         for doc in await cursor.to_list(length=None):
             data = {k: v for k, v in (doc.get("data") or {}).items() if k not in PERSONAL_EVENT_KEYS}
@@ -174,7 +189,7 @@ async def _erase_documents(stores: Stores, who: Customer, found: _Found, report:
     accounts = sorted(set(found.accounts) | set(await account_ids(who)))
     query = raw_filter(who, accounts)
     if query is not None:
-        report.raw_webhooks = (await db[MONGO_RAW_WEBHOOKS].delete_many(query)).deleted_count
+        report.raw_webhooks += (await db[MONGO_RAW_WEBHOOKS].delete_many(query)).deleted_count
 
 
 async def _erase_keys(stores: Stores, who: Customer, found: _Found, report: Erasure) -> None:
