@@ -169,7 +169,7 @@ CASES = [
      1, "no customer '1'"),
     (["customer", "erase", *USER, "--platform", "whatsapp", "--remote-id", "5511999"], 1, "give --yes to confirm"),
     (["customer", "erase", *USER, "--platform", "whatsapp", "--remote-id", "erased:1", "--yes"], 1,
-     "is not a platform id"),
+     "is not a customer's platform id"),
     (["customer", "erase", *USER, "--platform", "whatsapp", "--yes"], 2, "required: --remote-id"),
     (["leads", "export", *USER, "--format", "pdf"], 2, "--format: invalid choice: 'pdf'"),
     (["leads", "export", *USER, "--quality", "boiling"], 2, "--quality: invalid choice: 'boiling'"),

@@ -12,27 +12,22 @@ from papo.cli.common import CommandError, print_json, run_with_stores
 from papo.enums import LeadQuality, LeadStatus, Platform
 
 
-def _customer(args: argparse.Namespace) -> Any:
+async def _customer(args: argparse.Namespace) -> Any:
     """The Customer the options name (the user must exist)."""
     from papo.services.customer_data import customer
     from papo.services.users import get_user_by_email
 
-    async def find() -> Any:
-        return customer(await get_user_by_email(args.user), args.platform, args.remote_id)
-
-    return find()
+    return customer(await get_user_by_email(args.user), args.platform, args.remote_id)
 
 
-def _write(output: str | None, data: bytes, *, binary: bool = False) -> None:
-    """`data` to the file named, or to stdout (a binary file only when stdout is not a terminal)."""
+def _write(output: str | None, data: bytes) -> None:
+    """`data` to the file named (whole or not at all), or to stdout."""
     if output and output != "-":
         path = Path(output)
         partial = path.with_name(f".{path.name}.part")
         partial.write_bytes(data)
         partial.replace(path)  # a half-written export is never left under the real name
         return
-    if binary and sys.stdout.isatty():
-        raise CommandError("an xlsx file is binary: give --output FILE (or redirect stdout to a file)")
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
@@ -103,10 +98,10 @@ def cmd_leads_export(args: argparse.Namespace) -> int:
         return await export_leads(user, fmt=args.format, quality=args.quality, status=args.status,
                                   timezone=prefs.timezone)
 
-    if args.format == "xlsx" and not (args.output and args.output != "-") and sys.stdout.isatty():
+    if args.format == "xlsx" and not (args.output and args.output != "-") and sys.stdout.isatty():  # checked first
         raise CommandError("an xlsx file is binary: give --output FILE (or redirect stdout to a file)")
     data, count = run_with_stores(args, work)
-    _write(args.output, data, binary=args.format == "xlsx")
+    _write(args.output, data)
     if args.output and args.output != "-":
         print(f"exported {count} lead(s) to {args.output}", file=sys.stderr)
     return 0

@@ -10,7 +10,8 @@ Where the customer's data lives:
 - MongoDB: `ai_interactions` of those conversations (the classified text), `analytics_logs` events that
   name one of them, `raw_webhooks` bodies that name the customer and one of the business's accounts;
 - Redis: the active-conversation cache (`papo:active:<conversation>`), rule cooldowns and reply caps,
-  the WhatsApp phone → user id index, private-reply claims on the customer's comments;
+  the WhatsApp phone → user id index, private-reply claims on the customer's comments, and the owner alerts
+  about the customer still in the `papo:notify` stream (it keeps the last 100,000);
 - files: Papo's own uploads (`<PAPO_DATA_DIR>/media/`) that the customer's messages point at.
 """
 
@@ -22,16 +23,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import redis.asyncio as aioredis
 from tortoise import Tortoise
 
 from papo.constants import ACTIVE_CONVERSATION, MONGO_AI_INTERACTIONS, MONGO_ANALYTICS, MONGO_RAW_WEBHOOKS
 from papo.enums import Platform
+from papo.models import Conversation, Lead
 from papo.runtime import Stores
 from papo.services import NotFound, ServiceError
 from papo.services.accounts import parse_platform
 from papo.services.ids import ERASED_PREFIX
 from papo.services.media import find_media
+from papo.services.notify import NOTIFY_STREAM
 from papo.services.templates import UserRef, user_id
+from papo.streams import codec
 
 FORMAT_VERSION = 1
 MAX_REMOTE_ID = 255
@@ -50,17 +55,15 @@ def customer(user: UserRef, platform: str | Platform, remote_user_id: str) -> Cu
     """A Customer from input; ServiceError for an unknown platform or an empty/erased id."""
     remote = (remote_user_id or "").strip()
     if not remote:
-        raise ServiceError("--remote-id: must not be empty")
+        raise ServiceError("the customer's platform id (--remote-id) must not be empty")
     if len(remote) > MAX_REMOTE_ID or remote.startswith(ERASED_PREFIX):
-        raise ServiceError(f"--remote-id: {remote_user_id[:40]!r} is not a platform id")
+        raise ServiceError(f"{remote_user_id[:40]!r} is not a customer's platform id")
     kind = platform if isinstance(platform, Platform) else parse_platform(platform)
     return Customer(user_id(user), kind, remote)
 
 
 async def customer_of_lead(user: UserRef, lead_id: uuid.UUID) -> tuple[Customer, str]:
     """The customer behind one of the business's leads, and the name they go by; NotFound otherwise."""
-    from papo.models import Lead
-
     lead = await Lead.get_or_none(id=lead_id, user_id=user_id(user))
     if lead is None or lead.remote_user_id.startswith(ERASED_PREFIX):
         raise NotFound(f"no lead {lead_id}")
@@ -69,8 +72,6 @@ async def customer_of_lead(user: UserRef, lead_id: uuid.UUID) -> tuple[Customer,
 
 async def customer_of_conversation(user: UserRef, conversation_id: uuid.UUID) -> tuple[Customer, str]:
     """The customer of one of the business's conversations, and the name they go by; NotFound otherwise."""
-    from papo.models import Conversation
-
     conv = await Conversation.get_or_none(id=conversation_id, user_id=user_id(user))
     if conv is None or conv.remote_user_id.startswith(ERASED_PREFIX):
         raise NotFound(f"no conversation {conversation_id}")
@@ -155,6 +156,30 @@ def raw_filter(who: Customer, accounts: list[str]) -> dict[str, Any] | None:
     ]}
 
 
+async def alert_entries(redis: aioredis.Redis, who: Customer, conversation_ids: list[uuid.UUID],
+                        lead_ids: list[uuid.UUID], *, page: int = 1000) -> list[tuple[str, dict[str, Any]]]:
+    """Owner alerts about the customer still in the notify stream: (entry id, decoded entry)."""
+    convs, leads = {str(c) for c in conversation_ids}, {str(lead) for lead in lead_ids}
+    found, start = [], "-"
+    while True:
+        batch = await redis.xrange(NOTIFY_STREAM, min=start, count=page)
+        for entry_id, fields in batch:
+            try:
+                data = codec.decode(fields)
+            except codec.CodecError:
+                continue
+            payload = data.get("payload") or {}
+            if str(data.get("user_id")) != str(who.user_id) or not isinstance(payload, dict):
+                continue
+            named = payload.get("remote_user_id") == who.remote_user_id and \
+                payload.get("platform", who.platform.value) == who.platform.value
+            if named or str(payload.get("conversation_id")) in convs or str(payload.get("lead_id")) in leads:
+                found.append((entry_id, data))
+        if len(batch) < page:
+            return found
+        start = f"({batch[-1][0]}"  # exclusive: after the last entry read
+
+
 def media_names(messages: list[dict[str, Any]]) -> list[str]:
     """Names of Papo's own uploads (`…/media/<name>`) the messages point at."""
     names = []
@@ -195,12 +220,12 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-async def _find(stores: Stores, collection: str, query: dict[str, Any] | None) -> list[dict[str, Any]]:
+async def _find(stores: Stores, collection: str, query: dict[str, Any] | None,
+                order: str = "created_at") -> list[dict[str, Any]]:
+    """The documents matching `query`, oldest first (none for no query)."""
     if query is None:
         return []
-    cursor = stores.analytics.db[collection].find(query).sort("created_at" if collection != MONGO_RAW_WEBHOOKS
-                                                               else "received_at", 1)
-    return await cursor.to_list(length=None)
+    return await stores.analytics.db[collection].find(query).sort(order, 1).to_list(length=None)
 
 
 async def export_customer(stores: Stores, settings: Any, who: Customer) -> dict[str, Any]:
@@ -212,7 +237,7 @@ async def export_customer(stores: Stores, settings: Any, who: Customer) -> dict[
     interactions = await interaction_rows(who)
     ai = await _find(stores, MONGO_AI_INTERACTIONS, ai_filter(who, conv_ids)) if conv_ids else []
     events = await _find(stores, MONGO_ANALYTICS, analytics_filter(who, conv_ids)) if conv_ids else []
-    raw = await _find(stores, MONGO_RAW_WEBHOOKS, raw_filter(who, await account_ids(who)))
+    raw = await _find(stores, MONGO_RAW_WEBHOOKS, raw_filter(who, await account_ids(who)), "received_at")
     if not (conversations or lead or interactions or raw):
         raise NotFound(f"no customer {who.remote_user_id!r} on {who.platform.value} for this business")
     by_conv: dict[Any, list[dict[str, Any]]] = {c: [] for c in conv_ids}
@@ -236,4 +261,6 @@ async def export_customer(stores: Stores, settings: Any, who: Customer) -> dict[
         "raw_webhooks": raw,
         "media_files": media_files(settings, messages),
         "caches": {"active_conversations": cache},
+        "owner_alerts": [data for _, data in await alert_entries(
+            stores.redis, who, conv_ids, [lead["id"]] if lead else [])],
     })

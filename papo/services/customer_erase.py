@@ -9,8 +9,9 @@ What counts in the stats stays, anonymised; what only describes the person goes:
 - MongoDB: `ai_interactions` keep intent, sentiment and score (the stats' top intents) without the text or
   the conversation; `analytics_logs` events keep their type, platform, time and figures without the ids that
   lead back to the person; archived raw webhook bodies naming the customer are deleted.
-- Redis: the active-conversation cache, rule cooldowns and reply caps, the WhatsApp phone index entries and
-  private-reply claims of the customer's comments are deleted.
+- Redis: the active-conversation cache, rule cooldowns and reply caps, the WhatsApp phone index entries,
+  private-reply claims of the customer's comments and owner alerts about the customer (`papo:notify`; the
+  alert consumer acknowledges an entry that is gone) are deleted.
 - Files: Papo's uploads the customer's messages point at, unless a post or another message uses them.
 
 Idempotent: erased rows no longer carry the customer's id, so erasing again finds nothing. A message of
@@ -48,12 +49,14 @@ from papo.services.customer_data import (
     Customer,
     account_ids,
     ai_filter,
+    alert_entries,
     analytics_filter,
     media_names,
     raw_filter,
 )
 from papo.services.ids import ERASED_PREFIX
 from papo.services.media import find_media
+from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.whatsapp_ids import PHONE_INDEX
 
@@ -92,6 +95,7 @@ class _Found:
     accounts: list[str] = field(default_factory=list)  # platform ids of the conversations' accounts
     phones: set[str] = field(default_factory=set)
     media: list[str] = field(default_factory=list)
+    leads: list[uuid.UUID] = field(default_factory=list)
 
 
 async def erase_customer(stores: Stores, settings: Any, who: Customer) -> Erasure:
@@ -140,7 +144,8 @@ async def _look(conn: Any, who: Customer, *, lock: bool) -> tuple[_Found, list[u
         found.phones |= {r["phone"] for r in rows if r["phone"]}
         found.comments = [(r["account_id"], r["platform_message_id"]) for r in rows
                           if r["kind"] == "comment" and r["platform_message_id"] and r["account_id"]]
-    return found, [lead["id"] for lead in leads]
+    found.leads = [lead["id"] for lead in leads]
+    return found, found.leads
 
 
 async def _erase_rows(who: Customer, report: Erasure) -> _Found:
@@ -200,6 +205,9 @@ async def _erase_keys(stores: Stores, who: Customer, found: _Found, report: Eras
     keys += [f"{PRIVATE_REPLY_KEY}{account}:{comment}" for account, comment in found.comments]
     if keys:
         report.redis_keys += int(await redis.delete(*keys))
+    alerts = [entry_id for entry_id, _ in await alert_entries(redis, who, found.conversations, found.leads)]
+    if alerts:
+        report.redis_keys += int(await redis.xdel(NOTIFY_STREAM, *alerts))
     if found.conversations:
         report.redis_keys += int(await redis.zrem(f"{ACTIVE_BY_USER}{who.user_id}",
                                                   *(str(c) for c in found.conversations)))

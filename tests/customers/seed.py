@@ -16,6 +16,7 @@ from papo.models import ConnectedAccount, Conversation, Interaction, Lead, Messa
 from papo.runtime import Stores
 from papo.services.accounts import connect_account
 from papo.services.media import StoredMedia, store_media
+from papo.services.notify import HOT_LEAD, notify_owner
 from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.users import create_user
 from papo.services.whatsapp_ids import PHONE_INDEX
@@ -101,4 +102,6 @@ async def seed_customer(stores: Stores, settings: Any, user: User, account: Conn
     await redis.zadd(replies, {"a1": at.timestamp()})
     await redis.hset(PHONE_INDEX + account.platform_account_id, PHONE, customer)
     await redis.set(f"{PRIVATE_REPLY_KEY}{account.id}:{comment_id}", "out-2")
+    await notify_owner(redis, user.id, HOT_LEAD, {"conversation_id": conv.id, "remote_user_id": customer,
+                                                  "customer": name, "platform": "whatsapp", "text": text})
     return Seeded(user, account, conv, lead, media, raw_id)

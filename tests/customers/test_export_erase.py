@@ -28,6 +28,7 @@ from papo.services.customer_data import customer, export_customer
 from papo.services.customer_erase import erase_customer
 from papo.services.inbound import persist_batch
 from papo.services.media import find_media
+from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.stats import compute_stats
 from papo.services.whatsapp_ids import PHONE_INDEX
@@ -58,6 +59,7 @@ async def _everything(stores: Stores, seeded: Seeded) -> dict[str, Any]:
         "ai": await db[MONGO_AI_INTERACTIONS].find({"user_id": seeded.user.id}).to_list(length=None),
         "events": await db[MONGO_ANALYTICS].find({"user_id": seeded.user.id}).to_list(length=None),
         "raw": await db[MONGO_RAW_WEBHOOKS].count_documents({"_id": seeded.raw_id}),
+        "alerts": [f for _, f in await redis.xrange(NOTIFY_STREAM) if str(seeded.user.id) in f["data"]],
         "keys": [await redis.exists(f"{ACTIVE_CONVERSATION}{seeded.conversation.id}"), await redis.exists(fired),
                  await redis.exists(replies),
                  await redis.zscore(f"{ACTIVE_BY_USER}{seeded.user.id}", str(seeded.conversation.id)) is not None,
@@ -86,6 +88,8 @@ async def test_export_holds_every_kind_of_data_of_that_business_only(stores: Sto
     found = find_media(settings, ana.media.name)
     assert media["name"] == ana.media.name and found is not None and str(found[0]) == media["path"]
     assert doc["caches"]["active_conversations"][str(ana.conversation.id)]["remote_user_id"] == BSUID
+    [alert] = doc["owner_alerts"]
+    assert alert["kind"] == "hot_lead" and alert["payload"]["text"] == "Quero um bolo de pão de ló"
     # Beto's copy of the same customer is not in Ana's export
     text = json.dumps(doc, ensure_ascii=False)
     assert "Meu carro" not in text and str(beto.conversation.id) not in text and beto.raw_id not in text
@@ -102,7 +106,7 @@ async def test_erase_clears_every_store_keeps_totals_and_spares_the_other_busine
     report = await erase_customer(stores, settings, customer(ana.user, "whatsapp", BSUID))
     assert (report.conversations, report.messages, report.leads, report.interactions) == (1, 3, 1, 1)
     assert (report.ai_interactions, report.analytics_events, report.raw_webhooks) == (1, 2, 1)
-    assert report.media_files == [ana.media.name] and report.redis_keys == 6
+    assert report.media_files == [ana.media.name] and report.redis_keys == 7
 
     after = await _everything(stores, ana)
     conv, lead = after["conversation"], after["lead"]
@@ -119,7 +123,7 @@ async def test_erase_clears_every_store_keeps_totals_and_spares_the_other_busine
     assert ai["user_message"] is None and ai["conversation_id"] is None and ai["intent"] == "purchase"
     assert all("conversation_id" not in e["data"] and e["data"]["erased"] for e in after["events"])
     assert {e["event_type"] for e in after["events"]} == {"lead_qualified", "message_sent"}
-    assert after["raw"] == 0 and after["keys"] == [0, 0, 0, False, False, False]
+    assert after["raw"] == 0 and after["keys"] == [0, 0, 0, False, False, False] and after["alerts"] == []
     assert find_media(settings, ana.media.name) is None
     # the business's numbers did not move
     assert await compute_stats(ana.user, stores.analytics, days=7, timezone=tz, now=now) == before
@@ -135,6 +139,7 @@ async def test_erase_clears_every_store_keeps_totals_and_spares_the_other_busine
     assert [m.message_text for m in beto_after["messages"]] == [m.message_text for m in beto_before["messages"]]
     assert beto_after["ai"] == beto_before["ai"] and beto_after["events"] == beto_before["events"]
     assert (beto_after["raw"], beto_after["keys"], beto_after["interactions"]) == (1, [1, 1, 1, True, True, True], 1)
+    assert len(beto_after["alerts"]) == 1
     assert find_media(settings, beto.media.name) is not None
 
 
@@ -174,7 +179,7 @@ async def test_bad_customer_input_is_refused(stores: Stores, settings: Any) -> N
     user, _ = await business("ana@doceria.com.br", "Doceria da Ana", ANA_WABA)
     with pytest.raises(ServiceError, match="must not be empty"):
         customer(user, "whatsapp", " ")
-    with pytest.raises(ServiceError, match="is not a platform id"):
+    with pytest.raises(ServiceError, match="is not a customer.s platform id"):
         customer(user, "whatsapp", "erased:123")
     with pytest.raises(ServiceError, match="platform 'fax'"):
         customer(user, "fax", "1")
