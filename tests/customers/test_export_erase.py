@@ -179,7 +179,7 @@ async def test_bad_customer_input_is_refused(stores: Stores, settings: Any) -> N
     user, _ = await business("ana@doceria.com.br", "Doceria da Ana", ANA_WABA)
     with pytest.raises(ServiceError, match="must not be empty"):
         customer(user, "whatsapp", " ")
-    with pytest.raises(ServiceError, match="is not a customer.s platform id"):
+    with pytest.raises(ServiceError, match="is not a customer's platform id"):
         customer(user, "whatsapp", "erased:123")
     with pytest.raises(ServiceError, match="platform 'fax'"):
         customer(user, "fax", "1")
