@@ -223,14 +223,14 @@ async def _forget_phones(stores: Stores, who: Customer, found: _Found) -> int:
     """
     removed = 0
     for account in sorted(set(found.accounts) | set(await account_ids(who))):
+        if await _shared(who, account):
+            continue
         index = PHONE_INDEX + account
         phones = {p for p in found.phones if p}
-        async for phone, owner in stores.redis.hscan_iter(index):
+        async for phone, owner in stores.redis.hscan_iter(index):  # one pass over the number's customers
             if owner == who.remote_user_id:
                 phones.add(phone)
         phones.add(who.remote_user_id)  # a phone-keyed customer (no user id) is its own entry
-        if await _shared(who, account):
-            continue
         removed += int(await stores.redis.hdel(index, *phones))
     return removed
 
