@@ -206,3 +206,15 @@ async def test_cli_export_to_a_file_and_erase_with_yes(env: Path, stores: Stores
                        "--remote-id", BSUID, "--yes") == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["erased"] is False and "nothing to erase" in captured.err
+
+
+async def test_a_number_two_businesses_share_keeps_its_phone_index_entry(stores: Stores, settings: Any) -> None:
+    ana_user, ana_account = await business("ana@doceria.com.br", "Doceria da Ana", ANA_WABA)
+    beto_user, beto_account = await business("beto@oficina.com.br", "Oficina do Beto", ANA_WABA)  # same number
+    await seed_customer(stores, settings, ana_user, ana_account)
+    await seed_customer(stores, settings, beto_user, beto_account)
+    await erase_customer(stores, settings, customer(ana_user, "whatsapp", BSUID))
+    # Beto still talks to the customer on that number: the phone still files under the BSUID
+    assert await stores.redis.hget(PHONE_INDEX + ANA_WABA, PHONE) == BSUID
+    await erase_customer(stores, settings, customer(beto_user, "whatsapp", BSUID))
+    assert await stores.redis.hget(PHONE_INDEX + ANA_WABA, PHONE) is None
