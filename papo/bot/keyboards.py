@@ -66,6 +66,25 @@ class LeadAct(CallbackData, prefix="la"):
     v: str = ""
 
 
+class LeadExport(CallbackData, prefix="lx"):
+    """Export the leads of a list (the LeadList filter: q, s, p, t) as `f` (csv or xlsx; "" = choose)."""
+
+    f: str = ""
+    q: str = ""
+    s: str = ""
+    p: str = ""
+    t: str = ""
+
+
+class DataAct(CallbackData, prefix="dr"):
+    """A data request (LGPD) for the customer of a lead (`of` "l") or a conversation ("c"): export, erase,
+    erase confirmed (yes)."""
+
+    act: str
+    of: str
+    id: str
+
+
 class ConvList(CallbackData, prefix="cl"):
     """A page of conversations (archived ones when `arch`)."""
 
@@ -173,3 +192,9 @@ def main_menu(t: Translator, *, posts: bool) -> InlineKeyboardMarkup:
         builder.add(button(t(f"menu.{section}"), Nav(to=section)))
     builder.adjust(2)
     return builder.as_markup()
+
+
+def data_row(t: Translator, of: str, item: str) -> list[InlineKeyboardButton]:
+    """The data-request buttons (LGPD) of a lead card (`of` "l") or a conversation ("c")."""
+    return [button(t("data.export"), DataAct(act="export", of=of, id=item)),
+            button(t("data.erase"), DataAct(act="erase", of=of, id=item))]

@@ -16,6 +16,7 @@ from papo.cli.bot import add_commands as add_bot_commands
 from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
 from papo.cli.conversations import add_commands as add_handoff_commands
 from papo.cli.conversations import add_user_commands as add_user_hours
+from papo.cli.customers import add_commands as add_customer_commands
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
@@ -126,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_account_commands(account_sub, add)
     add_account_list(account_sub, add)
     add_webhooks_commands(sub, add)
-    add_handoff_commands(add_views_commands(sub, add), add)
+    subs = add_views_commands(sub, add)
+    add_handoff_commands(subs["conversations"], add)
+    add_customer_commands(sub, add, leads_sub=subs["leads"])
     return parser
 
 

@@ -244,8 +244,9 @@ def _list_options(p: Any, statuses: tuple[str, ...], *, quality: str, status: st
     _json_flag(p)
 
 
-def add_commands(sub: Any, add: Add) -> Any:
-    """Register `papo leads list` and `papo conversations list|show`; returns the `conversations` subparsers."""
+def add_commands(sub: Any, add: Add) -> dict[str, Any]:
+    """Register `papo leads list` and `papo conversations list|show`; returns both subparsers, for the
+    commands other modules add to them (`leads export`, `conversations pause|resume`)."""
     leads = sub.add_parser("leads", help="the business's CRM leads", description="The business's CRM leads.")
     leads_sub = leads.add_subparsers(dest="leads_command", metavar="ACTION", required=True)
     p = add("list", cmd_leads_list, "list leads, latest interaction first", leads_sub)
@@ -264,7 +265,7 @@ def add_commands(sub: Any, add: Add) -> Any:
     p.add_argument("--user", required=True, help="the owner's email")
     p.add_argument("--last", type=positive_int, default=20, help="how many recent messages (default 20)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of the text view")
-    return convs_sub
+    return {"leads": leads_sub, "conversations": convs_sub}
 
 
 def add_user_commands(user_sub: Any, add: Add) -> None:

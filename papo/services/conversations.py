@@ -24,7 +24,7 @@ from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_again, enqueue_ou
 from papo.pipeline.window import WindowChecker
 from papo.services import NotFound, ServiceError, handoff
 from papo.services.accounts import parse_platform
-from papo.services.ids import resolve_id
+from papo.services.ids import ERASED_PREFIX, NOT_ERASED, resolve_id
 from papo.services.leads import MessageLine, Page, message_line, parse_choice
 from papo.services.outbound import RETRYABLE, SendLedger, manual_reply
 from papo.services.templates import TemplateInfo, UserRef, list_templates, user_id
@@ -113,7 +113,7 @@ async def recent_conversations(user: UserRef, *, archived: bool = False, page: i
                                per_page: int = 8) -> Page[ConversationSummary]:
     """The business's conversations, latest message first (archived ones only when asked)."""
     conn = Tortoise.get_connection("default")
-    where = "c.user_id = $1 AND " + ("c.status = 'archived'" if archived else
+    where = f"c.user_id = $1 AND c.{NOT_ERASED} AND " + ("c.status = 'archived'" if archived else
                                       "coalesce(c.status, 'active') <> 'archived'")
     params: list[Any] = [user_id(user)]
     total = (await conn.execute_query_dict(f"SELECT count(*) AS n FROM conversations c WHERE {where}",
@@ -147,7 +147,7 @@ async def _conversation(user: UserRef, conversation_id: str | uuid.UUID) -> Conv
     uid = user_id(user)
     found = await Conversation.get_or_none(
         id=await resolve_id("conversations", conversation_id, user_id=uid, what="conversation"), user_id=uid)
-    if found is None:
+    if found is None or found.remote_user_id.startswith(ERASED_PREFIX):
         raise NotFound(f"no conversation {conversation_id}")
     return found
 

@@ -9,6 +9,10 @@ from tortoise import Tortoise
 from papo.services import NotFound, ServiceError
 
 MIN_PREFIX = 6  # shorter prefixes match too many rows to be worth typing
+# An erased customer's conversations and lead keep their rows (the stats count them) under this id prefix
+# plus their own row id (papo.services.customer_erase); lists of conversations and leads leave them out.
+ERASED_PREFIX = "erased:"
+NOT_ERASED = "remote_user_id NOT LIKE 'erased:%'"  # SQL: the row is a customer's, not an erased one
 
 
 def id_prefix(ref: str | uuid.UUID) -> str | None:

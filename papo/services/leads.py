@@ -18,6 +18,7 @@ from papo.enums import LeadQuality, LeadStatus, Platform
 from papo.models import Lead
 from papo.services import NotFound, ServiceError
 from papo.services.accounts import parse_platform
+from papo.services.ids import ERASED_PREFIX, NOT_ERASED
 from papo.services.templates import UserRef, user_id
 
 MAX_TAGS = 20
@@ -103,7 +104,8 @@ def _name(row: dict[str, Any] | Lead) -> str:
     return get("remote_user_name") or get("remote_user_id") or "?"
 
 
-def _score(metadata: Any) -> float | None:
+def lead_score(metadata: Any) -> float | None:
+    """The lead's score from its metadata (None when it has none)."""
     if isinstance(metadata, str):
         import json
 
@@ -115,7 +117,7 @@ def _score(metadata: Any) -> float | None:
 def _summary(row: dict[str, Any]) -> LeadSummary:
     return LeadSummary(
         id=row["id"], name=_name(row), platform=row["platform"], quality=row["quality"], status=row["status"],
-        score=_score(row["metadata"]), tags=tuple(row["tags"] or ()), last_interaction=row["last_interaction"],
+        score=lead_score(row["metadata"]), tags=tuple(row["tags"] or ()), last_interaction=row["last_interaction"],
         next_followup=row["next_followup"],
     )
 
@@ -131,7 +133,8 @@ def parse_lead_id(value: str | uuid.UUID) -> uuid.UUID:
 async def lead_counts(user: UserRef) -> LeadCounts:
     """Counts by quality and by status."""
     rows = await Tortoise.get_connection("default").execute_query_dict(
-        "SELECT quality, status, count(*) AS n FROM crm_leads WHERE user_id = $1 GROUP BY quality, status",
+        f"SELECT quality, status, count(*) AS n FROM crm_leads WHERE user_id = $1 AND {NOT_ERASED} "
+        "GROUP BY quality, status",
         [user_id(user)],
     )
     by_quality = {q.value: 0 for q in LeadQuality}
@@ -146,11 +149,10 @@ _COLUMNS = "id, remote_user_id, remote_user_name, platform, quality, status, tag
            "next_followup"
 
 
-async def list_leads(user: UserRef, *, quality: str | None = None, status: str | None = None,
-                     platform: str | None = None, tag: str | None = None, page: int = 0,
-                     per_page: int = 8) -> Page[LeadSummary]:
-    """Leads filtered by quality/status/platform/tag, newest interaction first."""
-    where, params = ["user_id = $1"], [user_id(user)]
+def lead_filter(user: UserRef, *, quality: str | None = None, status: str | None = None,
+                platform: str | None = None, tag: str | None = None) -> tuple[str, list[Any]]:
+    """The SQL condition and parameters for the business's (not erased) leads matching the filters."""
+    where, params = [f"user_id = $1 AND {NOT_ERASED}"], [user_id(user)]
     if quality:
         params.append(parse_choice(LeadQuality, quality, "quality").value)
         where.append(f"quality = ${len(params)}")
@@ -163,7 +165,15 @@ async def list_leads(user: UserRef, *, quality: str | None = None, status: str |
     if tag:
         params.append(tag)
         where.append(f"${len(params)} = ANY(tags)")
-    return await _page(" AND ".join(where), params, page, per_page)
+    return " AND ".join(where), params
+
+
+async def list_leads(user: UserRef, *, quality: str | None = None, status: str | None = None,
+                     platform: str | None = None, tag: str | None = None, page: int = 0,
+                     per_page: int = 8) -> Page[LeadSummary]:
+    """Leads filtered by quality/status/platform/tag, newest interaction first."""
+    where, params = lead_filter(user, quality=quality, status=status, platform=platform, tag=tag)
+    return await _page(where, params, page, per_page)
 
 
 async def _page(where: str, params: list[Any], page: int, per_page: int) -> Page[LeadSummary]:
@@ -186,7 +196,7 @@ async def search_leads(user: UserRef, query: str, *, page: int = 0, per_page: in
     if len(text) < 2:
         raise ServiceError("search: type at least 2 characters")
     params: list[Any] = [user_id(user), f"%{_like(text)}%"]
-    where = "user_id = $1 AND (remote_user_name ILIKE $2 OR email ILIKE $2"
+    where = f"user_id = $1 AND {NOT_ERASED} AND (remote_user_name ILIKE $2 OR email ILIKE $2"
     digits = re.sub(r"\D", "", text)
     if len(digits) >= 4:
         params.append(f"%{digits}%")
@@ -200,7 +210,7 @@ def _like(text: str) -> str:
 
 async def _row(user: UserRef, lead_id: str | uuid.UUID) -> Lead:
     lead = await Lead.get_or_none(id=parse_lead_id(lead_id), user_id=user_id(user))
-    if lead is None:
+    if lead is None or lead.remote_user_id.startswith(ERASED_PREFIX):
         raise NotFound(f"no lead {lead_id}")
     return lead
 
@@ -224,7 +234,7 @@ async def get_lead(user: UserRef, lead_id: str | uuid.UUID, *, messages: int = 5
     )
     summary = LeadSummary(
         id=lead.id, name=_name(lead), platform=str(lead.platform), quality=_str(lead.quality),
-        status=_str(lead.status), score=_score(lead.metadata), tags=tuple(lead.tags or ()),
+        status=_str(lead.status), score=lead_score(lead.metadata), tags=tuple(lead.tags or ()),
         last_interaction=lead.last_interaction, next_followup=lead.next_followup,
     )
     return LeadCard(

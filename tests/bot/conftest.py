@@ -1,7 +1,7 @@
 """A local server that speaks the Telegram Bot API, and a harness that drives the real aiogram Dispatcher/Bot.
 
 The fake answers getMe, getUpdates (long polling over a queue), sendMessage, editMessageText,
-editMessageReplyMarkup, answerCallbackQuery, sendPhoto (multipart), setMyCommands, setWebhook,
+editMessageReplyMarkup, answerCallbackQuery, sendPhoto and sendDocument (multipart), setMyCommands, setWebhook,
 deleteWebhook, getWebhookInfo, getFile and file downloads (`GET /file/bot<token>/<path>`, from `files`),
 and records every call. `BotHarness` feeds updates through
 `Dispatcher.feed_update` (the same path polling takes after getUpdates) and finds buttons by text.
@@ -55,15 +55,23 @@ class Call:
     params: dict[str, str]
     files: dict[str, bytes]
     authorized: bool = True
+    filenames: dict[str, str] = field(default_factory=dict)  # multipart part -> the file name it was sent with
 
     def json(self, name: str) -> Any:
         """A JSON-encoded parameter (reply_markup, commands…)."""
         return json.loads(self.params[name]) if name in self.params else None
 
+    def _part(self, name: str) -> str:
+        ref = self.params.get(name, "")
+        return ref.removeprefix("attach://") if ref.startswith("attach://") else name
+
     def file(self, name: str) -> bytes:
         """An uploaded file parameter (aiogram sends `photo=attach://<part>` and the part itself)."""
-        ref = self.params.get(name, "")
-        return self.files[ref.removeprefix("attach://")] if ref.startswith("attach://") else self.files[name]
+        return self.files[self._part(name)]
+
+    def filename(self, name: str) -> str:
+        """The file name an uploaded file parameter was sent with."""
+        return self.filenames[self._part(name)]
 
     @property
     def text(self) -> str:
@@ -113,19 +121,21 @@ class FakeTelegram:
     def to_chat(self, chat_id: int) -> list[Call]:
         """What the bot showed in a chat: messages, edits and photos."""
         return [c for c in self.calls if c.chat_id == chat_id and c.method in (
-            "sendMessage", "editMessageText", "sendPhoto", "editMessageReplyMarkup")]
+            "sendMessage", "editMessageText", "sendPhoto", "sendDocument", "editMessageReplyMarkup")]
 
     async def handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         form = await request.post()
         params: dict[str, str] = {}
         files: dict[str, bytes] = {}
+        filenames: dict[str, str] = {}
         for key, value in form.items():
             if hasattr(value, "file"):
                 files[key] = value.file.read()
+                filenames[key] = value.filename
             else:
                 params[key] = str(value)
-        call = Call(method, params, files, authorized=request.match_info["token"] == TOKEN)
+        call = Call(method, params, files, authorized=request.match_info["token"] == TOKEN, filenames=filenames)
         self.calls.append(call)
         if not call.authorized:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
@@ -169,6 +179,14 @@ class FakeTelegram:
             case "sendPhoto":
                 photo = {"file_id": f"photo{next(self.counter)}", "file_unique_id": "u1", "width": 800, "height": 420}
                 return self._message(call, photo=[photo], caption=call.params.get("caption", ""))
+            case "sendDocument":
+                part = call._part("document")
+                if part not in call.files:  # a file_id or URL instead of an upload
+                    return web.json_response({"ok": False, "error_code": 400,
+                                              "description": "Bad Request: wrong file identifier"}, status=400)
+                document = {"file_id": f"doc{next(self.counter)}", "file_unique_id": f"ud{next(self.counter)}",
+                            "file_name": call.filenames.get(part, ""), "file_size": len(call.files[part])}
+                return self._message(call, document=document, caption=call.params.get("caption", ""))
             case "answerCallbackQuery" | "setMyCommands" | "deleteWebhook" | "setWebhook" | "deleteMyCommands":
                 return True
             case "getFile":

@@ -10,6 +10,7 @@ from aiogram import Router
 
 from papo.bot.routers import (
     conversations,
+    data_requests,
     hours,
     leads,
     posts,
@@ -21,8 +22,8 @@ from papo.bot.routers import (
     templates,
 )
 
-ORDER = (start.router, leads.router, conversations.router, templates.router, rule_wizard.router, rules.router,
-         posts.router, stats.router, settings.router, hours.router, start.fallback)
+ORDER = (start.router, leads.router, conversations.router, data_requests.router, templates.router,
+         rule_wizard.router, rules.router, posts.router, stats.router, settings.router, hours.router, start.fallback)
 
 
 def copy_router(source: Router) -> Router:

@@ -14,7 +14,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 
 from papo.bot import views
 from papo.bot.filters import TextInput
-from papo.bot.keyboards import ConvAct, ConvList, Nav, back, button, pager, rows, short
+from papo.bot.keyboards import ConvAct, ConvList, Nav, back, button, data_row, pager, rows, short
 from papo.bot.locales import Translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, need_id, show
@@ -80,6 +80,7 @@ def card_markup(t: Translator, view: ConversationView) -> InlineKeyboardMarkup:
         [button(t("conv.resume") if view.paused_until else t("conv.pause"),
                 ConvAct(act="resume" if view.paused_until else "pause", id=cid)),
          button(t("conv.lead"), ConvAct(act="lead", id=cid))],
+        data_row(t, "c", cid),
         [back(t, Nav(to="convs"))],
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiogram import F
@@ -21,10 +20,12 @@ from papo.bot.keyboards import (
     STATUS_ICON,
     ConvAct,
     LeadAct,
+    LeadExport,
     LeadList,
     Nav,
     back,
     button,
+    data_row,
     grid,
     pager,
     rows,
@@ -62,18 +63,21 @@ async def overview(event: Event, owner: Owner, t: Translator, state: FSMContext)
                       LeadList(s=s.value)) for s in LeadStatus]),
         [button(t("leads.by_platform"), LeadAct(act="platforms")), button(t("leads.by_tag"), LeadAct(act="tagsf"))],
         [button(t("leads.all"), LeadList()), button(t("leads.search"), LeadAct(act="search"))],
+        [button(t("leads.export"), LeadExport())],
         [back(t, Nav(to="menu"))],
     )
     await show(event, views.lead_counts(t, counts), markup)
 
 
-async def _tag_for(owner: Owner, key: str) -> str | None:
+async def tag_for(owner: Owner, key: str) -> str | None:
+    """The owner's tag whose key a button carries (None for no tag)."""
     if not key:
         return None
     return next((tag for tag in await leads.distinct_tags(owner.user_id) if tag_key(tag) == key), None)
 
 
-def _describe(t: Translator, data: LeadList, tag: str | None) -> str:
+def describe_filter(t: Translator, data: LeadList, tag: str | None) -> str:
+    """A list's filter in words ("Quente · Novo"), or "All"."""
     parts = []
     if data.q:
         parts.append(views.quality(t, data.q))
@@ -89,18 +93,20 @@ def _describe(t: Translator, data: LeadList, tag: str | None) -> str:
 @router.callback_query(LeadList.filter())
 async def lead_list(query: CallbackQuery, callback_data: LeadList, owner: Owner, t: Translator) -> None:
     """One page of leads matching the filter, newest interaction first."""
-    tag = await _tag_for(owner, callback_data.t)
+    tag = await tag_for(owner, callback_data.t)
     page = await leads.list_leads(owner.user_id, quality=callback_data.q or None, status=callback_data.s or None,
                                   platform=callback_data.p or None, tag=tag, page=callback_data.page)
-    text = t("leads.list", filter=_describe(t, callback_data, tag), total=page.total)
-    await show(query, text if page.total else t("leads.empty", filter=_describe(t, callback_data, tag)),
-               _list_markup(t, page, lambda n: callback_data.model_copy(update={"page": n})))
+    text = t("leads.list", filter=describe_filter(t, callback_data, tag), total=page.total)
+    await show(query, text if page.total else t("leads.empty", filter=describe_filter(t, callback_data, tag)),
+               _list_markup(t, page, callback_data))
 
 
-def _list_markup(t: Translator, page: Page[leads.LeadSummary], make: Callable[[int], LeadList]) -> InlineKeyboardMarkup:
+def _list_markup(t: Translator, page: Page[leads.LeadSummary], listing: LeadList) -> InlineKeyboardMarkup:
+    export = LeadExport(q=listing.q, s=listing.s, p=listing.p, t=listing.t)
     return rows(
         *[[button(views.lead_button(lead), LeadAct(act="open", id=short(lead.id)))] for lead in page.items],
-        pager(page.page, page.pages, make),
+        pager(page.page, page.pages, lambda n: listing.model_copy(update={"page": n})),
+        [button(t("leads.export"), export)] if page.total else [],
         [back(t, Nav(to="leads"))],
     )
 
@@ -134,6 +140,7 @@ def card_markup(t: Translator, card: LeadCard) -> InlineKeyboardMarkup:
         [button(t("lead.tags"), LeadAct(act="tags", id=lid)), button(t("lead.followup"), LeadAct(act="fu", id=lid))],
         [button(t("lead.contacted"), LeadAct(act="contacted", id=lid))] if card.lead.status != "contacted" else [],
         conv,
+        data_row(t, "l", lid),
         [back(t, Nav(to="leads"))],
     )
 
