@@ -55,19 +55,20 @@ async def test_backup_then_restore_into_empty_stores(stores, settings, tmp_path)
     await stores.analytics.db["ai_interactions"].insert_one(dict(interaction))
     await stores.redis.xadd("papo:backup-test:stream", {"body": "ação"})
     await stores.redis.set("papo:backup-test:ttl", "1", ex=3600)
-    (settings.data_dir / "media").mkdir(parents=True, exist_ok=True)
-    (settings.data_dir / "media" / "bolo.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    data_dir = tmp_path / "data"  # not the session's: other tests leave media there
+    (data_dir / "media").mkdir(parents=True)
+    (data_dir / "media" / "bolo.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
 
     source = {"database_url": stores.urls.database_url, "redis_url": stores.urls.redis_url,
               "mongo_url": stores.urls.mongo_url, "mongo_database": settings.mongo_database}
     backup_dir = tmp_path / "backup"
-    code, out, err = await _papo(source, settings.data_dir, "backup", "--output", str(backup_dir))
+    code, out, err = await _papo(source, data_dir, "backup", "--output", str(backup_dir))
     assert code == 0, err
     assert out.startswith(f"backup written to {backup_dir}: ") and "2 Redis keys" in out and "1 media files" in out
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert manifest["postgres"]["messages"] == 2 and manifest["mongo"]["ai_interactions"] == 1
 
-    code, _, err = await _papo(source, settings.data_dir, "backup", "--output", str(backup_dir))
+    code, _, err = await _papo(source, data_dir, "backup", "--output", str(backup_dir))
     assert code == 1 and err.strip() == f"papo: {backup_dir} already holds a backup: choose another --output"
 
     # A fresh machine: another database on the same server, another Redis database, another Mongo db.
