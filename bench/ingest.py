@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -212,6 +214,20 @@ async def prepare(urls: dict[str, str], data_dir: Path) -> None:
         "--token", "t")
 
 
+@contextlib.asynccontextmanager
+async def bench_stores() -> AsyncIterator[tuple[dict[str, str], Path]]:
+    """Store URLs (PAPO_BENCH_*_URL, else an embedded stack in a temporary directory), migrated, with the
+    bench's business and WhatsApp account; and the data directory the servers run in."""
+    with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
+        data_dir = Path(tmp)
+        given = {k: os.environ.get(f"PAPO_BENCH_{k.upper()}") for k in ("database_url", "redis_url", "mongo_url")}
+        with Stack(data_dir / "stack", **given) as stack:
+            info = stack.start()
+            urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
+            await prepare(urls, data_dir)
+            yield urls, data_dir
+
+
 def median_round(rounds: list[dict[str, float]]) -> dict[str, float]:
     """The round with the median throughput (not the best one)."""
     return sorted(rounds, key=lambda r: r["rps"])[len(rounds) // 2]
@@ -280,159 +296,147 @@ async def main() -> None:
         return
     fsync_note = ""
 
-    with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
-        data_dir = Path(tmp)
-        given = {k: os.environ.get(f"PAPO_BENCH_{k.upper()}") for k in ("database_url", "redis_url", "mongo_url")}
-        with Stack(data_dir / "stack", **given) as stack:
-            info = stack.start()
-            urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
-            await prepare(urls, data_dir)
-            bare_port, papo_port = free_port(), free_port()
-            bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), args.loop])
-            papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"],
-                                    env=papo_env(urls, data_dir, papo_port, args.loop), cwd=data_dir)
-            try:
-                await wait_http(f"http://127.0.0.1:{bare_port}/")
-                await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
-                warm = [whatsapp_body(10_000_000 + i) for i in range(500)]
-                await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", warm, args.concurrency)
-                await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", warm, args.concurrency)
-                if use_wrk:
-                    modes = ["always", "everysec"] if args.fsync == "both" else [args.fsync]
-                    per_round = 60_000  # unique events per Papo round (more than one round can take here)
-                    script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds * len(modes))
-                    bases: list[dict[str, float]] = []
-                    by_mode: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
-                    turn = 0
-                    for _ in range(args.rounds):  # alternate, so every server sees the same machine conditions
-                        bases.append(wrk_load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", script, body_file,
-                                              start=0, seconds=args.seconds, concurrency=args.concurrency,
-                                              server=bare.pid))
-                        for mode in modes:
-                            await set_fsync(urls["redis_url"], mode)
-                            by_mode[mode].append(wrk_load(
-                                f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", script, body_file,
-                                start=turn * per_round, seconds=args.seconds, concurrency=args.concurrency,
-                                server=papo.pid))
-                            turn += 1
-                    await set_fsync(urls["redis_url"], "always")
-                    ourss = by_mode[modes[0]]
-                    base, ours = (median_round(rounds) for rounds in (bases, ourss))
-                    ratios = [o["rps"] / b["rps"] for b, o in zip(bases, ourss, strict=True)]
-                    cpu = (statistics.median(b["cpu_us"] for b in bases), statistics.median(o["cpu_us"] for o in ourss))
-                    client = (f"wrk, {args.rounds} alternating rounds of {args.seconds} s, median round of each;"
-                              f" Redis appendfsync {modes[0]}")
-                    for mode in modes[1:]:
-                        other = [o["rps"] / b["rps"] for b, o in zip(bases, by_mode[mode], strict=True)]
-                        cost = [a["rps"] / o["rps"] for a, o in zip(ourss, by_mode[mode], strict=True)]
-                        fsync_note = (f"  appendfsync {mode}: ratio per round {', '.join(f'{r:.2f}' for r in other)}"
-                                      f" (median {statistics.median(other):.2f}x); {modes[0]}/{mode} throughput per"
-                                      f" round {', '.join(f'{c:.2f}' for c in cost)} (median"
-                                      f" {statistics.median(cost):.2f}, worst {min(cost):.2f}); p99 {modes[0]}"
-                                      f" {statistics.median(o['p99_ms'] for o in ourss):.1f} ms vs {mode}"
-                                      f" {statistics.median(o['p99_ms'] for o in by_mode[mode]):.1f} ms")
-                else:
-                    bodies = [whatsapp_body(i) for i in range(args.requests)]
-                    base = await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", bodies, args.concurrency)
-                    ours = await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", bodies, args.concurrency)
-                    ratios = [ours["rps"] / base["rps"]]
-                    cpu = None
-                    client = f"{args.requests} requests from a Python aiohttp client (it limits the bare handler)"
-            finally:
-                for proc in (bare, papo):
-                    proc.terminate()
-                    proc.wait(timeout=20)
+    async with bench_stores() as (urls, data_dir):
+        bare_port, papo_port = free_port(), free_port()
+        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port), args.loop])
+        papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"],
+                                env=papo_env(urls, data_dir, papo_port, args.loop), cwd=data_dir)
+        try:
+            await wait_http(f"http://127.0.0.1:{bare_port}/")
+            await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
+            warm = [whatsapp_body(10_000_000 + i) for i in range(500)]
+            await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", warm, args.concurrency)
+            await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", warm, args.concurrency)
+            if use_wrk:
+                modes = ["always", "everysec"] if args.fsync == "both" else [args.fsync]
+                per_round = 60_000  # unique events per Papo round (more than one round can take here)
+                script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds * len(modes))
+                bases: list[dict[str, float]] = []
+                by_mode: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+                turn = 0
+                for _ in range(args.rounds):  # alternate, so every server sees the same machine conditions
+                    bases.append(wrk_load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", script, body_file,
+                                          start=0, seconds=args.seconds, concurrency=args.concurrency,
+                                          server=bare.pid))
+                    for mode in modes:
+                        await set_fsync(urls["redis_url"], mode)
+                        by_mode[mode].append(wrk_load(
+                            f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", script, body_file,
+                            start=turn * per_round, seconds=args.seconds, concurrency=args.concurrency,
+                            server=papo.pid))
+                        turn += 1
+                await set_fsync(urls["redis_url"], "always")
+                ourss = by_mode[modes[0]]
+                base, ours = (median_round(rounds) for rounds in (bases, ourss))
+                ratios = [o["rps"] / b["rps"] for b, o in zip(bases, ourss, strict=True)]
+                cpu = (statistics.median(b["cpu_us"] for b in bases), statistics.median(o["cpu_us"] for o in ourss))
+                client = (f"wrk, {args.rounds} alternating rounds of {args.seconds} s, median round of each;"
+                          f" Redis appendfsync {modes[0]}")
+                for mode in modes[1:]:
+                    other = [o["rps"] / b["rps"] for b, o in zip(bases, by_mode[mode], strict=True)]
+                    cost = [a["rps"] / o["rps"] for a, o in zip(ourss, by_mode[mode], strict=True)]
+                    fsync_note = (f"  appendfsync {mode}: ratio per round {', '.join(f'{r:.2f}' for r in other)}"
+                                  f" (median {statistics.median(other):.2f}x); {modes[0]}/{mode} throughput per"
+                                  f" round {', '.join(f'{c:.2f}' for c in cost)} (median"
+                                  f" {statistics.median(cost):.2f}, worst {min(cost):.2f}); p99 {modes[0]}"
+                                  f" {statistics.median(o['p99_ms'] for o in ourss):.1f} ms vs {mode}"
+                                  f" {statistics.median(o['p99_ms'] for o in by_mode[mode]):.1f} ms")
+            else:
+                bodies = [whatsapp_body(i) for i in range(args.requests)]
+                base = await load(f"http://127.0.0.1:{bare_port}/webhooks/whatsapp", bodies, args.concurrency)
+                ours = await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", bodies, args.concurrency)
+                ratios = [ours["rps"] / base["rps"]]
+                cpu = None
+                client = f"{args.requests} requests from a Python aiohttp client (it limits the bare handler)"
+        finally:
+            for proc in (bare, papo):
+                proc.terminate()
+                proc.wait(timeout=20)
 
-            print(f"ingest, signed WhatsApp webhooks, {args.concurrency} connections, one server process each"
-                  f" on {args.loop}; {client}")
-            print(f"  bare aiohttp handler : {base['rps']:8.0f} req/s  p50 {base['p50_ms']:6.2f} ms"
-                  f"  p99 {base['p99_ms']:6.2f} ms")
-            print(f"  papo /webhooks       : {ours['rps']:8.0f} req/s  p50 {ours['p50_ms']:6.2f} ms"
-                  f"  p99 {ours['p99_ms']:6.2f} ms  errors {ours['errors']:.0f}")
-            print(f"  ratio papo/bare      : median {statistics.median(ratios):.2f}x, worst {min(ratios):.2f}x"
-                  f" (per round: {', '.join(f'{r:.2f}' for r in ratios)}; {time.strftime('%Y-%m-%d')})")
-            if fsync_note:
-                print(fsync_note)
-            if cpu is not None:  # steadier than throughput on a shared machine: what one request costs the server
-                print(f"  server CPU per request: bare {cpu[0]:.0f} µs, papo {cpu[1]:.0f} µs (medians of the rounds)"
-                      f" -> capacity ratio {cpu[0] / cpu[1]:.2f}x")
-            print(f"  Little's law at {args.concurrency} connections: mean latency = {args.concurrency} / throughput"
-                  f" = {args.concurrency / ours['rps'] * 1000:.1f} ms for Papo")
+        print(f"ingest, signed WhatsApp webhooks, {args.concurrency} connections, one server process each"
+              f" on {args.loop}; {client}")
+        print(f"  bare aiohttp handler : {base['rps']:8.0f} req/s  p50 {base['p50_ms']:6.2f} ms"
+              f"  p99 {base['p99_ms']:6.2f} ms")
+        print(f"  papo /webhooks       : {ours['rps']:8.0f} req/s  p50 {ours['p50_ms']:6.2f} ms"
+              f"  p99 {ours['p99_ms']:6.2f} ms  errors {ours['errors']:.0f}")
+        print(f"  ratio papo/bare      : median {statistics.median(ratios):.2f}x, worst {min(ratios):.2f}x"
+              f" (per round: {', '.join(f'{r:.2f}' for r in ratios)}; {time.strftime('%Y-%m-%d')})")
+        if fsync_note:
+            print(fsync_note)
+        if cpu is not None:  # steadier than throughput on a shared machine: what one request costs the server
+            print(f"  server CPU per request: bare {cpu[0]:.0f} µs, papo {cpu[1]:.0f} µs (medians of the rounds)"
+                  f" -> capacity ratio {cpu[0] / cpu[1]:.2f}x")
+        print(f"  Little's law at {args.concurrency} connections: mean latency = {args.concurrency} / throughput"
+              f" = {args.concurrency / ours['rps'] * 1000:.1f} ms for Papo")
 
-            # Drain: exactly --drain queued events (the same figure whatever the client queued above), then time
-            # one worker persisting them all.
-            queued = await queued_events(urls["redis_url"])
-            if queued > args.drain:
-                queued = await queued_events(urls["redis_url"], trim=True)
-            extra = [whatsapp_body(20_000_000 + i) for i in range(max(0, args.drain - queued))]
-            papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
-                                    cwd=data_dir)
-            try:
-                await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
-                if extra:
-                    await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", extra, args.concurrency)
-            finally:
-                papo.terminate()
-                papo.wait(timeout=20)
-            total = await queued_events(urls["redis_url"])
-            worker = subprocess.Popen([sys.executable, "-m", "papo", "worker"], env=papo_env(urls, data_dir, 8080),
-                                      cwd=data_dir)
-            try:
-                started = time.perf_counter()
-                done = 0
-                first_at, first_count = None, 0
-                while done < total:
-                    await asyncio.sleep(0.1)
-                    done = await count_messages(urls["database_url"])
-                    if first_at is None and done:
-                        first_at, first_count = time.perf_counter(), done
-                    if time.perf_counter() - started > 300:
-                        raise RuntimeError(f"drain stalled at {done}/{total}")
-                elapsed = time.perf_counter() - started
-                steady = (total - first_count) / max(1e-9, time.perf_counter() - first_at)
-            finally:
-                worker.terminate()
-                worker.wait(timeout=30)
-            print(f"worker drain: {total} events persisted in {elapsed:.2f} s = {total / elapsed:.0f} events/s"
-                  f" including the process start-up; {steady:.0f} events/s once running (one worker process)")
+        # Drain: exactly --drain queued events (the same figure whatever the client queued above), then time
+        # one worker persisting them all.
+        queued = await queued_events(urls["redis_url"])
+        if queued > args.drain:
+            queued = await queued_events(urls["redis_url"], trim=True)
+        extra = [whatsapp_body(20_000_000 + i) for i in range(max(0, args.drain - queued))]
+        papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
+                                cwd=data_dir)
+        try:
+            await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
+            if extra:
+                await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", extra, args.concurrency)
+        finally:
+            papo.terminate()
+            papo.wait(timeout=20)
+        total = await queued_events(urls["redis_url"])
+        worker = subprocess.Popen([sys.executable, "-m", "papo", "worker"], env=papo_env(urls, data_dir, 8080),
+                                  cwd=data_dir)
+        try:
+            started = time.perf_counter()
+            done = 0
+            first_at, first_count = None, 0
+            while done < total:
+                await asyncio.sleep(0.1)
+                done = await count_messages(urls["database_url"])
+                if first_at is None and done:
+                    first_at, first_count = time.perf_counter(), done
+                if time.perf_counter() - started > 300:
+                    raise RuntimeError(f"drain stalled at {done}/{total}")
+            elapsed = time.perf_counter() - started
+            steady = (total - first_count) / max(1e-9, time.perf_counter() - first_at)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        print(f"worker drain: {total} events persisted in {elapsed:.2f} s = {total / elapsed:.0f} events/s"
+              f" including the process start-up; {steady:.0f} events/s once running (one worker process)")
 
 
 async def compare_loops(args: argparse.Namespace) -> None:
     """A bare handler and `papo serve` on each event loop, all four alternating round by round (wrk)."""
-    with tempfile.TemporaryDirectory(prefix="papo-bench-") as tmp:
-        data_dir = Path(tmp)
-        given = {k: os.environ.get(f"PAPO_BENCH_{k.upper()}") for k in ("database_url", "redis_url", "mongo_url")}
-        with Stack(data_dir / "stack", **given) as stack:
-            info = stack.start()
-            urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
-            await prepare(urls, data_dir)
-            ports = {(kind, loop): free_port() for kind in ("bare", "papo") for loop in LOOPS}
-            procs = {}
-            for (kind, loop), port in ports.items():
-                procs[kind, loop] = (
-                    subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port), loop]) if kind == "bare" else
-                    subprocess.Popen([sys.executable, "-m", "papo", "serve"], cwd=data_dir,
-                                     env=papo_env(urls, data_dir, port, loop)))
-            per_round = 60_000
-            script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds * len(LOOPS))
-            results: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in ports}
-            try:
-                warm = [whatsapp_body(10_000_000 + i) for i in range(500)]
-                for (kind, _), port in ports.items():
-                    await wait_http(f"http://127.0.0.1:{port}/" + ("healthz" if kind == "papo" else ""))
-                    await load(f"http://127.0.0.1:{port}/webhooks/whatsapp", warm, args.concurrency)
-                turn = 0
-                for _ in range(args.rounds):
-                    for key, port in ports.items():
-                        results[key].append(wrk_load(
-                            f"http://127.0.0.1:{port}/webhooks/whatsapp", script, body_file,
-                            start=turn * per_round if key[0] == "papo" else 0, seconds=args.seconds,
-                            concurrency=args.concurrency, server=procs[key].pid))
-                        turn += key[0] == "papo"
-            finally:
-                for proc in procs.values():
-                    proc.terminate()
-                    proc.wait(timeout=20)
+    async with bench_stores() as (urls, data_dir):
+        ports = {(kind, loop): free_port() for kind in ("bare", "papo") for loop in LOOPS}
+        procs = {}
+        for (kind, loop), port in ports.items():
+            procs[kind, loop] = (
+                subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port), loop]) if kind == "bare" else
+                subprocess.Popen([sys.executable, "-m", "papo", "serve"], cwd=data_dir,
+                                 env=papo_env(urls, data_dir, port, loop)))
+        per_round = 60_000
+        script, body_file = write_wrk_inputs(data_dir, per_round * args.rounds * len(LOOPS))
+        results: dict[tuple[str, str], list[dict[str, float]]] = {key: [] for key in ports}
+        try:
+            warm = [whatsapp_body(10_000_000 + i) for i in range(500)]
+            for (kind, _), port in ports.items():
+                await wait_http(f"http://127.0.0.1:{port}/" + ("healthz" if kind == "papo" else ""))
+                await load(f"http://127.0.0.1:{port}/webhooks/whatsapp", warm, args.concurrency)
+            turn = 0
+            for _ in range(args.rounds):
+                for key, port in ports.items():
+                    results[key].append(wrk_load(
+                        f"http://127.0.0.1:{port}/webhooks/whatsapp", script, body_file,
+                        start=turn * per_round if key[0] == "papo" else 0, seconds=args.seconds,
+                        concurrency=args.concurrency, server=procs[key].pid))
+                    turn += key[0] == "papo"
+        finally:
+            for proc in procs.values():
+                proc.terminate()
+                proc.wait(timeout=20)
     print(f"ingest by event loop, signed WhatsApp webhooks, wrk {args.concurrency} connections, {args.rounds}"
           f" alternating rounds of {args.seconds} s, appendfsync always ({time.strftime('%Y-%m-%d')})")
     for loop in LOOPS:
