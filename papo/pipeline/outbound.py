@@ -322,8 +322,9 @@ class OutboundPipeline:
         await self.ledger.settle(request.outbound_id, "retry", error=exc.describe())
         delay = min(self.settings.retry_max, self.settings.retry_base * 2 ** (attempts - 1))
         delay = max(delay / 2 + random.uniform(0, delay / 2), min(exc.retry_after or 0.0, self.settings.retry_max))
-        log.info("outbound %s: attempt %d failed (%s); retrying in %.2fs",
-                 request.outbound_id, attempts, exc.describe(), delay)
+        # The one line per attempt (the consumer adds none for a RetryLater), counted like "gave up after N".
+        log.warning("outbound %s to %s: attempt %d of %d failed (%s); retrying in %.2fs", request.outbound_id,
+                    request.platform, attempts, self.settings.max_attempts, exc.describe(), delay)
         self._count(request, "retry")
         await asyncio.sleep(delay)
         raise RetryLater(exc.describe())

@@ -315,8 +315,8 @@ class PostPublisher:
             return False
         delay = min(self.settings.retry_max, self.settings.retry_base * 2 ** (attempts - 1))
         delay = max(delay / 2 + random.uniform(0, delay / 2), min(exc.retry_after or 0.0, self.settings.retry_max))
-        log.info("post sync %s (%s): attempt %d failed (%s); again in %.2fs",
-                 sync.id, sync.platform, attempts, exc.describe(), delay)
+        log.warning("post sync %s (%s): attempt %d of %d failed (%s); retrying in %.2fs", sync.id, sync.platform,
+                    attempts, self.settings.max_attempts, exc.describe(), delay)
         OUTCOMES.inc(platform=str(sync.platform), outcome="retry")
         await asyncio.sleep(delay)
         return True
