@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -64,6 +66,24 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM set `stop`, and "Stopping…" is said at once: while the roles drain, not after.
+
+    Every long-running command installs it before its roles start, so that from the signal on nothing
+    new begins (no new batch, poll or round: each loop checks `stop`) and the operator knows the wait
+    that follows is the drain.
+    """
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            print(f"Stopping… ({sig.name}: finishing the work in hand)", file=sys.stderr, flush=True)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
 
 
 class StoresUnavailable(Exception):

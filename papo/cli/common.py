@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -85,6 +86,13 @@ def setup_logging(level: str) -> None:
     # aiohttp's access log is noisy at INFO for webhooks; keep it at WARNING unless debugging.
     if level != "DEBUG":
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def run_role(main: typing.Coroutine[Any, Any, object]) -> None:
+    """Run a long-running role until it stops (its loop said "Stopping…" at the signal), then say "Stopped."."""
+    with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the loop installed its signal handlers
+        asyncio.run(main)
+    print("Stopped.", file=sys.stderr, flush=True)
 
 
 def print_error(message: str) -> None:
