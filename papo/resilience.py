@@ -69,6 +69,11 @@ def is_store_down(exc: BaseException) -> bool:
     return isinstance(exc, STORE_DOWN) and not isinstance(exc, PEER_DOWN)
 
 
+def is_expected(exc: BaseException) -> bool:
+    """True for an outage (a store or an outside API unreachable), False for a bug."""
+    return is_store_down(exc) or isinstance(exc, PEER_DOWN)
+
+
 class Backoff:
     """Exponential delays with full jitter, from `first` up to `cap` seconds."""
 
@@ -106,7 +111,7 @@ class Outage:
     def failed(self, exc: BaseException) -> float:
         """Record a failure (logged if it starts an outage, or if it is a bug); return how long to wait."""
         self.failures += 1
-        if not (is_store_down(exc) or isinstance(exc, PEER_DOWN)):
+        if not is_expected(exc):
             self.log.error("%s failed; retrying", self.what, exc_info=exc)
         elif self.since is None:
             self.log.warning("%s: %s unreachable (%s); retrying with backoff", self.what, _store_name(exc),
@@ -127,10 +132,11 @@ class Outage:
     async def wait(self, exc: BaseException, stop: asyncio.Event | None = None) -> None:
         """`failed(exc)`, then sleep the backoff delay (returns early when `stop` is set).
 
-        Once `stop` is set a failure is not logged: it is the stop cutting a call short (a cancelled read
-        that closed its connection), and an operator who pressed Ctrl-C should read nothing after it.
+        Once `stop` is set an unreachable store or peer is not logged: it is the stop cutting a call short (a
+        cancelled read that closed its connection), and an operator who pressed Ctrl-C should not read of an
+        outage that is not one. A bug is still logged.
         """
-        if stop is not None and stop.is_set():
+        if stop is not None and stop.is_set() and is_expected(exc):
             return
         await pause(stop, self.failed(exc))
 
@@ -253,7 +259,7 @@ async def every(what: str, round_: Callable[[], Awaitable[object]], stop: asynci
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad round must not stop the role
-            if stop.is_set():  # the stop cut the round short: nothing to report (see Outage.wait)
+            if stop.is_set() and is_expected(exc):  # the stop cut the round short (see Outage.wait)
                 break
             delay = outage.failed(exc)
             if not interval:
