@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"  # webhook: updates arrive at PAPO_PUBLIC_URL
     telegram_webhook_secret: SecretStr | None = None  # default: derived from the bot token
     telegram_bot_username: str | None = None  # for t.me links when Telegram cannot be asked
+    # While the Bot API cannot be reached, polling and alerts retry after a delay doubling from min to max s.
+    telegram_backoff_min: float = Field(default=1.0, gt=0)
+    telegram_backoff_max: float = Field(default=60.0, gt=0)
 
     # Behaviour.
     webhook_max_body: int = Field(default=1024 * 1024, ge=1024)

@@ -69,6 +69,11 @@ def is_store_down(exc: BaseException) -> bool:
     return isinstance(exc, STORE_DOWN) and not isinstance(exc, PEER_DOWN)
 
 
+def is_expected(exc: BaseException) -> bool:
+    """True for an outage (a store or an outside API unreachable), False for a bug."""
+    return is_store_down(exc) or isinstance(exc, PEER_DOWN)
+
+
 class Backoff:
     """Exponential delays with full jitter, from `first` up to `cap` seconds."""
 
@@ -106,11 +111,11 @@ class Outage:
     def failed(self, exc: BaseException) -> float:
         """Record a failure (logged if it starts an outage, or if it is a bug); return how long to wait."""
         self.failures += 1
-        if not (is_store_down(exc) or isinstance(exc, PEER_DOWN)):
+        if not is_expected(exc):
             self.log.error("%s failed; retrying", self.what, exc_info=exc)
         elif self.since is None:
             self.log.warning("%s: %s unreachable (%s); retrying with backoff", self.what, _store_name(exc),
-                             _reason(exc))
+                             reason(exc))
         if self.since is None:
             self.since = time.monotonic()
         return self.backoff.next()
@@ -125,13 +130,24 @@ class Outage:
             self.backoff.reset()
 
     async def wait(self, exc: BaseException, stop: asyncio.Event | None = None) -> None:
-        """`failed(exc)`, then sleep the backoff delay (returns early when `stop` is set)."""
-        delay = self.failed(exc)
-        if stop is None:
-            await asyncio.sleep(delay)
+        """`failed(exc)`, then sleep the backoff delay (returns early when `stop` is set).
+
+        Once `stop` is set an unreachable store or peer is not logged: it is the stop cutting a call short (a
+        cancelled read that closed its connection), and an operator who pressed Ctrl-C should not read of an
+        outage that is not one. A bug is still logged.
+        """
+        if stop is not None and stop.is_set() and is_expected(exc):
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+        await pause(stop, self.failed(exc))
+
+
+async def pause(stop: asyncio.Event | None, seconds: float) -> None:
+    """Sleep `seconds`, or less when `stop` is set meanwhile."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def until_done(what: str, step: Callable[[], Awaitable[T]], logger: logging.Logger, *,
@@ -185,7 +201,8 @@ def _store_name(exc: BaseException) -> str:
     return "a store"
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """An error in one short line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
@@ -242,6 +259,8 @@ async def every(what: str, round_: Callable[[], Awaitable[object]], stop: asynci
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one bad round must not stop the role
+            if stop.is_set() and is_expected(exc):  # the stop cut the round short (see Outage.wait)
+                break
             delay = outage.failed(exc)
             if not interval:
                 wait = delay

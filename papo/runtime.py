@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -88,6 +89,24 @@ def run_role(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
     """asyncio.run for a long-running role, on the configured event loop."""
     with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
         return runner.run(main)
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM set `stop`, and "Stopping…" is said at once: while the roles drain, not after.
+
+    Every long-running command installs it before its roles start, so that from the signal on nothing
+    new begins (no new batch, poll or round: each loop checks `stop`) and the operator knows the wait
+    that follows is the drain.
+    """
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            print(f"Stopping… ({sig.name}: finishing the work in hand)", file=sys.stderr, flush=True)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
 
 
 class StoresUnavailable(Exception):

@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from typing import Any
 
 from papo.resilience import Outage, keep_alive, until_done
-from papo.runtime import Stores, StoreUrls, open_stores
+from papo.runtime import Stores, StoreUrls, open_stores, stop_on_signals
 from papo.services.media import sweep_media
 from papo.services.posts import enqueue_due, requeue_queued, seconds_to_next_due
 
@@ -85,8 +84,6 @@ async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> N
 async def run_scheduler_process(settings: Any, urls: StoreUrls) -> None:
     """The `papo scheduler` process: open stores, run until SIGINT/SIGTERM, close."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     async with open_stores(urls, settings, pool_max=4) as stores:
         await asyncio.gather(keep_alive("scheduler", stop), run_scheduler(stores, settings, stop))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Callable, Iterable
 
@@ -14,7 +13,7 @@ from papo import db
 from papo.app import create_app
 from papo.config import Settings
 from papo.resilience import start_steps
-from papo.runtime import StoreUrls, open_stores, tune_gc
+from papo.runtime import StoreUrls, open_stores, stop_on_signals, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +31,7 @@ async def serve_forever(
     if migrate:
         await db.migrate(urls.database_url)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
 
     pool = 10 + (settings.stream_partitions + 6 if "worker" in roles else 0) + (2 if "scheduler" in roles else 0)
     async with open_stores(urls, settings, pool_max=pool) as stores, \

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import socket
 from collections.abc import Sequence
 
@@ -24,7 +23,7 @@ from papo.pipeline.queues import Queues, inbound_spec
 from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
 from papo.resilience import keep_alive, supervise, until_done
-from papo.runtime import Stores, StoreUrls, open_stores, token_cipher, tune_gc
+from papo.runtime import Stores, StoreUrls, open_stores, stop_on_signals, token_cipher, tune_gc
 from papo.services import account_index
 from papo.streams.consumer import PartitionedConsumer
 
@@ -87,9 +86,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
 async def run_worker(settings: Settings, urls: StoreUrls) -> None:
     """The `papo worker` process: open stores, run until SIGINT/SIGTERM, drain, close."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop)
     async with open_stores(urls, settings, pool_max=max(4, settings.stream_partitions + 6)) as stores:
         tune_gc()
         await run_roles(stores, settings, stop)

@@ -2,7 +2,9 @@
 buttons to act on it, and send it to every linked Telegram account of the business.
 
 Per owner: switches per kind (off = acknowledged, not sent) and quiet hours (sent silently, so nothing is
-lost and nothing rings at night); muted conversations send no alerts. Each (entry, chat) is sent once: a
+lost and nothing rings at night); muted conversations send no alerts. While Telegram cannot be reached the
+entries stay pending, uncounted, and are tried again with a backoff (the outage is logged once, by the
+bot's reachability middleware). Each (entry, chat) is sent once: a
 marker is written after a successful send and checked before it, and an entry is acknowledged only
 after every chat is done, so a crash redelivers only what did not go out. Entries older than a day are
 dropped with a log line rather than delivered stale; an entry that keeps failing is dropped after
@@ -31,8 +33,9 @@ from papo.bot import views
 from papo.bot.keyboards import ConvAct, LeadAct, PostAct, button, rows, short
 from papo.bot.locales import Translator, translator
 from papo.bot.middlewares import BotContext
+from papo.bot.reachability import UNREACHABLE
 from papo.constants import KEY_PREFIX
-from papo.resilience import every, until_done
+from papo.resilience import Backoff, every, pause, until_done
 from papo.services import conversations, leads, notify, owners
 from papo.streams import codec
 
@@ -154,6 +157,9 @@ class AlertConsumer:
         self.claim_idle_ms = claim_idle_ms
         self.max_attempts = max_attempts
         self.delivered = 0
+        settings = context.settings
+        self.backoff = Backoff(first=settings.telegram_backoff_min, cap=settings.telegram_backoff_max)
+        self.held = False  # Telegram was unreachable: this consumer's pending entries go first next round
 
     async def ensure_group(self) -> None:
         """Create the consumer group (from the stream's start: alerts queued before the bot ran count)."""
@@ -167,13 +173,32 @@ class AlertConsumer:
         """Deliver until `stop` is set."""
         if await until_done("alert consumer group", self.ensure_group, log, stop=stop) is None and stop.is_set():
             return
-        await every("alert delivery round", self.run_once, stop, 0, log)  # it blocks on its own read
+        await every("alert delivery round", lambda: self._round(stop), stop, 0, log)  # it blocks on its read
+
+    async def _round(self, stop: asyncio.Event) -> int:
+        """One round; when Telegram could not be reached, wait the backoff before the next one."""
+        done = await self.run_once()
+        if self.held:
+            await pause(stop, self.backoff.next())
+        else:
+            self.backoff.reset()
+        return done
 
     async def run_once(self, *, block_ms: int | None = None) -> int:
-        """Reclaim stalled entries, read new ones, deliver them; how many were settled."""
-        claimed = await self.redis.xautoclaim(notify.NOTIFY_STREAM, notify.NOTIFY_GROUP, self.consumer,
-                                              min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch)
-        entries = list(claimed[1]) if claimed else []
+        """Retry what Telegram's outage held back, else reclaim stalled entries and read new ones; deliver them.
+
+        Returns how many were settled.
+        """
+        entries: list[Any] = []
+        if self.held:  # this consumer's own pending entries ("0"), in order
+            read = await self.redis.xreadgroup(notify.NOTIFY_GROUP, self.consumer, {notify.NOTIFY_STREAM: "0"},
+                                               count=self.batch)
+            entries = [e for _, batch in read or [] for e in batch]
+            self.held = False
+        if not entries:
+            claimed = await self.redis.xautoclaim(notify.NOTIFY_STREAM, notify.NOTIFY_GROUP, self.consumer,
+                                                  min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch)
+            entries = list(claimed[1]) if claimed else []
         if not entries:
             read = await self.redis.xreadgroup(notify.NOTIFY_GROUP, self.consumer, {notify.NOTIFY_STREAM: ">"},
                                                count=self.batch, block=self.block_ms if block_ms is None else block_ms)
@@ -185,6 +210,8 @@ class AlertConsumer:
                 continue
             if await self.handle(entry_id, fields):
                 done += 1
+            elif self.held:  # Telegram is unreachable: the rest of the batch stays pending with this one
+                break
         return done
 
     async def _ack(self, entry_id: str) -> None:
@@ -213,6 +240,10 @@ class AlertConsumer:
         except TelegramRetryAfter as exc:
             log.warning("Telegram asks to wait %ss; notification %s stays pending", exc.retry_after, entry_id)
             await asyncio.sleep(min(float(exc.retry_after), 30.0))
+            return False
+        except UNREACHABLE:  # not this alert's fault: the delivery is not counted, and it is tried again
+            await self.redis.hincrby(ATTEMPTS, entry_id, -1)
+            self.held = True
             return False
         await self._ack(entry_id)
         return True
@@ -246,7 +277,7 @@ class AlertConsumer:
                 log.info("Telegram user %s blocked the bot; alerts paused for them", chat.telegram_user_id)
                 await owners.mark_blocked(chat.telegram_user_id)
                 continue
-            except TelegramRetryAfter:
+            except (TelegramRetryAfter, *UNREACHABLE):
                 raise
             except TelegramAPIError as exc:  # a refused message will not pass on a retry either
                 log.warning("alert %s to chat %s refused: %s", entry_id, chat.chat_id, exc)

@@ -32,10 +32,11 @@ from papo.bot.alerts import AlertConsumer, FollowUpScanner
 from papo.bot.heartbeat import Heartbeat
 from papo.bot.locales import LANGUAGES, Translator, translator
 from papo.bot.middlewares import AccessMiddleware, BotContext, ContextMiddleware
+from papo.bot.reachability import UNREACHABLE, polling_backoff, quiet_polling_logs, reachability
 from papo.bot.routers import get_routers
 from papo.config import ConfigError, Settings
 from papo.constants import KEY_PREFIX
-from papo.resilience import Backoff, Outage
+from papo.resilience import Backoff, Outage, pause
 from papo.runtime import Stores
 from papo.services import NotFound, ServiceError
 
@@ -57,10 +58,14 @@ def bot_token(settings: Settings) -> str:
 
 
 def make_bot(settings: Settings) -> Bot:
-    """A Bot talking to PAPO_TELEGRAM_API_URL (Telegram's, or a local Bot API server), HTML by default."""
+    """A Bot talking to PAPO_TELEGRAM_API_URL (Telegram's, or a local Bot API server), HTML by default, whose
+    outages are logged once per change of state (papo.bot.reachability)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.url("telegram_api_url")))
-    return Bot(bot_token(settings), session=session,
-               default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
+    bot = Bot(bot_token(settings), session=session,
+              default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True))
+    reachability(bot)
+    quiet_polling_logs()
+    return bot
 
 
 def fsm_storage(context: BotContext) -> BaseStorage:
@@ -138,10 +143,13 @@ async def run_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *
         await bot.delete_webhook(drop_pending_updates=False)  # polling and a webhook cannot both be on
         await set_commands(bot)
         log.info("admin bot @%s polling", me.username)
+        # aiogram retries getUpdates itself; we only set its backoff (its per-try lines are replaced).
         polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, close_bot_session=False,
-                                                       polling_timeout=polling_timeout), name="bot-polling")
+                                                       polling_timeout=polling_timeout,
+                                                       backoff_config=polling_backoff(settings)), name="bot-polling")
         background = [
-            asyncio.create_task(AlertConsumer(bot, context, consumer=consumer_name()).run(stop), name="bot-alerts"),
+            asyncio.create_task(AlertConsumer(bot, context, consumer=consumer_name()).run(stop),
+                                name="bot-alerts"),
             asyncio.create_task(FollowUpScanner(context, every=scan_every).run(stop), name="bot-followups"),
         ]
         waiter = asyncio.create_task(stop.wait())
@@ -162,20 +170,34 @@ async def run_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *
             await bot.session.close()
 
 
-async def supervise_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *, retry: float = 10.0) -> None:
-    """The bot as a role of `papo up`: restarted after a failure (Telegram unreachable at start, a bug), given up
-    only when Telegram refuses the token — the rest of Papo keeps running either way."""
-    outage = Outage(log, "the admin bot", backoff=Backoff(first=retry / 4, cap=retry * 6))
-    while not stop.is_set():
-        try:
-            await run_polling(stores, settings, stop)
-            return
-        except TelegramUnauthorizedError:
-            log.error("Telegram refused PAPO_TELEGRAM_TOKEN (check it with @BotFather); the admin bot is not running")
-            await stop.wait()  # a role that returns early would stop `papo up`: wait with the others
-            return
-        except Exception as exc:  # retried: alerts must not stop for good (logged once per outage)
-            await outage.wait(exc, stop)
+async def supervise_polling(stores: Stores, settings: Settings, stop: asyncio.Event, *, bot: Bot | None = None,
+                            exit_on_refusal: bool = False) -> None:
+    """The bot as a role: restarted after a failure (Telegram unreachable at start, a bug), given up only when
+    Telegram refuses the token — the rest of Papo keeps running either way (`exit_on_refusal`: raise then,
+    for `papo bot`, which has nothing else to run)."""
+    outage = Outage(log, "the admin bot", backoff=Backoff(first=settings.telegram_backoff_min,
+                                                          cap=settings.telegram_backoff_max))
+    own_bot = bot is None
+    bot = bot or make_bot(settings)  # one bot across restarts: its reachability says "unreachable" once, not per try
+    try:
+        while not stop.is_set():
+            try:
+                await run_polling(stores, settings, stop, bot=bot)
+                return
+            except TelegramUnauthorizedError:
+                if exit_on_refusal:
+                    raise
+                log.error("Telegram refused PAPO_TELEGRAM_TOKEN (check it with @BotFather); "
+                          "the admin bot is not running")
+                await stop.wait()  # a role that returns early would stop `papo up`: wait with the others
+                return
+            except UNREACHABLE:  # already logged by the bot's reachability (once per outage): wait and retry
+                await pause(stop, outage.backoff.next())
+            except Exception as exc:  # a bug: logged with its traceback, retried (alerts must not stop for good)
+                await outage.wait(exc, stop)
+    finally:
+        if own_bot:
+            await bot.session.close()
 
 
 def webhook_secret(settings: Settings) -> str:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from papo.cli.common import CommandError, run_with_stores, settings_from
+from papo.cli.common import CommandError, run_role, run_with_stores, settings_from
 
 
 def add_commands(sub: Any, add: Callable[..., Any]) -> None:
@@ -103,23 +101,27 @@ def cmd_bot(args: argparse.Namespace) -> int:
     """Run the admin bot by long polling against configured stores (or a running `papo up`)."""
     from papo.bot.dispatcher import bot_token
     from papo.cli.run import role_setup
-    from papo.runtime import open_stores, run_role
+    from papo.runtime import open_stores, stop_on_signals
 
     bot_token(settings_from(args))  # fail fast, naming PAPO_TELEGRAM_TOKEN, before looking for stores
     settings, urls = role_setup(args)
 
     async def main() -> None:
-        from papo.bot.dispatcher import run_polling
+        from papo.bot.dispatcher import supervise_polling
         from papo.resilience import keep_alive
 
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         async with open_stores(urls, settings, pool_max=5) as stores:
             print("Papo admin bot running — Ctrl-C to stop", file=sys.stderr, flush=True)
-            await asyncio.gather(keep_alive("bot", stop), run_polling(stores, settings, stop))
+            # Supervised: a Telegram that cannot be reached at start is waited for (with backoff), not fatal.
+            await asyncio.gather(keep_alive("bot", stop),
+                                 supervise_polling(stores, settings, stop, exit_on_refusal=True))
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run_role(settings, main())
+    from aiogram.exceptions import TelegramUnauthorizedError
+
+    try:
+        run_role(main(), settings)
+    except TelegramUnauthorizedError:
+        raise CommandError("Telegram refused PAPO_TELEGRAM_TOKEN: check it with @BotFather") from None
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -102,6 +103,16 @@ def setup_logging(level: str) -> None:
     # aiohttp's access log is noisy at INFO for webhooks; keep it at WARNING unless debugging.
     if level != "DEBUG":
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def run_role(main: typing.Coroutine[Any, Any, object], settings: Any) -> None:
+    """Run a long-running role on the configured event loop (PAPO_EVENT_LOOP) until it stops (its loop said
+    "Stopping…" at the signal), then say "Stopped."."""
+    from papo.runtime import run_role as run_on_loop
+
+    with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the loop installed its signal handlers
+        run_on_loop(settings, main)
+    print("Stopped.", file=sys.stderr, flush=True)
 
 
 def print_error(message: str) -> None:

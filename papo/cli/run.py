@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
 from typing import Any
 
-from papo.cli.common import CommandError, settings_from, setup_logging
+from papo.cli.common import CommandError, run_role, settings_from, setup_logging
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -42,11 +41,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         urls = StoreUrls(info.database_url, info.redis_url, info.mongo_url)
         _run_role(settings, serve_forever(settings, urls, migrate=True, roles=("web", "worker", "scheduler", "bot"),
                                          on_listening=stack.publish))
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # before the roles ran (their loop says "Stopping…" itself, at the signal)
+        print("Stopping…", file=sys.stderr, flush=True)
     finally:
-        print("Stopping…", file=sys.stderr)
         stack.stop()
+    print("Stopped.", file=sys.stderr, flush=True)
     return 0
 
 
@@ -71,8 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from papo.serve import serve_forever
 
     settings, urls = role_setup(args)
-    with contextlib.suppress(KeyboardInterrupt):
-        _run_role(settings, serve_forever(settings, urls, migrate=False))
+    run_role(serve_forever(settings, urls, migrate=False), settings)
     return 0
 
 
@@ -81,8 +79,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from papo.worker import run_worker
 
     settings, urls = role_setup(args)
-    with contextlib.suppress(KeyboardInterrupt):
-        _run_role(settings, run_worker(settings, urls))
+    run_role(run_worker(settings, urls), settings)
     return 0
 
 
@@ -129,8 +126,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from papo.scheduler import run_scheduler_process
 
     settings, urls = role_setup(args)
-    with contextlib.suppress(KeyboardInterrupt):
-        _run_role(settings, run_scheduler_process(settings, urls))
+    run_role(run_scheduler_process(settings, urls), settings)
     return 0
 
 

@@ -11,7 +11,6 @@ sync keeps its own numbers; the post's are their sums. Kwai has no insights API 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import math
@@ -31,6 +30,7 @@ from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.pipeline.publish import PublishSettings, base_url_for
 from papo.pipeline.ratelimit import Limit, RateLimiter, account_bucket
+from papo.resilience import every
 from papo.runtime import Stores
 from papo.services import NotFound
 from papo.services import outbound as accounts
@@ -127,17 +127,16 @@ async def refresh_round(stores: Stores, publish_settings: Any, settings: Engagem
 
 async def run_engagement(stores: Stores, settings: Any, stop: asyncio.Event, session: aiohttp.ClientSession,
                          cipher: TokenCipher, worker_id: str) -> None:
-    """Refresh engagement every `posts_engagement_interval` seconds until `stop` (one worker per round)."""
+    """Refresh engagement every `posts_engagement_interval` seconds until `stop` (one worker per round).
+
+    A round that fails because a store is down is logged once per outage (`every`), a bug at every round.
+    """
     config = EngagementSettings.from_settings(settings)
-    while not stop.is_set():
-        try:
-            if await stores.redis.set(LOCK_KEY, worker_id, nx=True, ex=max(1, int(config.interval))):
-                count = await refresh_round(stores, settings, config, session, cipher)
-                if count:
-                    log.info("engagement: refreshed %d post publication(s)", count)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # one bad round must not stop the worker
-            log.exception("engagement round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=min(config.interval, 60.0))
+
+    async def round_() -> None:
+        if await stores.redis.set(LOCK_KEY, worker_id, nx=True, ex=max(1, int(config.interval))):
+            count = await refresh_round(stores, settings, config, session, cipher)
+            if count:
+                log.info("engagement: refreshed %d post publication(s)", count)
+
+    await every("engagement round", round_, stop, min(config.interval, 60.0), log)

@@ -41,6 +41,7 @@ from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
 from papo.pipeline.window import WindowChecker
+from papo.resilience import pause
 from papo.runtime import Stores
 from papo.services import NotFound, handoff
 from papo.services import outbound as records
@@ -163,8 +164,10 @@ class OutboundPipeline:
     """Handles batches of one outbound partition (the PartitionedConsumer calls `handle`)."""
 
     def __init__(self, stores: Stores, settings: OutboundSettings, *, session: aiohttp.ClientSession,
-                 cipher: TokenCipher, senders: SenderRegistry | None = None, worker_id: str = "papo") -> None:
+                 cipher: TokenCipher, senders: SenderRegistry | None = None, worker_id: str = "papo",
+                 stop: asyncio.Event | None = None) -> None:
         self.stores = stores
+        self.stop = stop  # set: a backoff is cut short (the entry stays pending for the next worker)
         self.redis = stores.redis
         self.settings = settings
         self.session = session
@@ -331,10 +334,11 @@ class OutboundPipeline:
         await self.ledger.settle(request.outbound_id, "retry", error=exc.describe())
         delay = min(self.settings.retry_max, self.settings.retry_base * 2 ** (attempts - 1))
         delay = max(delay / 2 + random.uniform(0, delay / 2), min(exc.retry_after or 0.0, self.settings.retry_max))
-        log.info("outbound %s: attempt %d failed (%s); retrying in %.2fs",
-                 request.outbound_id, attempts, exc.describe(), delay)
+        # The one line per attempt (the consumer adds none for a RetryLater), counted like "gave up after N".
+        log.warning("outbound %s to %s: attempt %d of %d failed (%s); retrying in %.2fs", request.outbound_id,
+                    request.platform, attempts, self.settings.max_attempts, exc.describe(), delay)
         self._count(request, "retry")
-        await asyncio.sleep(delay)
+        await pause(self.stop, delay)
         raise RetryLater(exc.describe())
 
     async def _in_doubt(self, request: OutboundMessage, attempts: int, entry: Entry | None,
@@ -432,7 +436,7 @@ async def run_outbound(stores: Stores, settings: Any, stop: asyncio.Event, sessi
                        cipher: TokenCipher, worker_id: str) -> None:
     """Send until `stop` is set (what `papo worker` adds to its roles)."""
     pipeline = OutboundPipeline(stores, OutboundSettings.from_settings(settings), session=session, cipher=cipher,
-                                worker_id=worker_id)
+                                worker_id=worker_id, stop=stop)
     consumer = outbound_consumer(stores, pipeline, worker_id=worker_id, batch=getattr(settings, "worker_batch", 64),
                                  lease_ms=getattr(settings, "worker_lease_ms", 1_500))
     await consumer.run(stop)

@@ -44,13 +44,14 @@ from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform, PostStatus, SyncStatus
 from papo.models import ConnectedAccount, Post, PostSync
 from papo.pipeline.ratelimit import Bucket, Limit, RateLimiter, account_bucket
+from papo.resilience import pause
 from papo.runtime import Stores
 from papo.services import NotFound
 from papo.services import outbound as accounts
 from papo.services.media import media_source
 from papo.services.notify import POST_FAILED, notify_owner
 from papo.services.posts import content_of, posts_spec
-from papo.streams.consumer import Entry, PartitionedConsumer
+from papo.streams.consumer import Entry, PartitionedConsumer, Retry
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,9 @@ class PostPublisher:
 
     def __init__(self, stores: Stores, settings: PublishSettings, *, session: aiohttp.ClientSession,
                  cipher: TokenCipher, publishers: PublisherRegistry | None = None, worker_id: str = "papo",
-                 media: MediaSource | None = None) -> None:
+                 media: MediaSource | None = None, stop: asyncio.Event | None = None) -> None:
         self.stores = stores
+        self.stop = stop  # set: no new attempt after a backoff (the entry stays pending for the next worker)
         self.redis = stores.redis
         self.settings = settings
         self.session = session
@@ -187,7 +189,11 @@ class PostPublisher:
         if post is None or post.status != PostStatus.SCHEDULED or post.publish_run != run or post.queued_at is None:
             return "stale"  # finished, cancelled, or a newer run exists: nothing to do for this entry
         syncs = await PostSync.filter(post_id=post.id, status=SyncStatus.PENDING).order_by("created_at")
-        outcomes = await asyncio.gather(*(self._guarded(post, sync) for sync in syncs))
+        # Every account finishes (or stops) before an error is raised: none is left running on its own.
+        outcomes = await asyncio.gather(*(self._guarded(post, sync) for sync in syncs), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         rechecks = [o.after for o in outcomes if isinstance(o, _Recheck)]
         if rechecks:
             when = datetime.now(UTC) + timedelta(seconds=min(rechecks))
@@ -315,10 +321,12 @@ class PostPublisher:
             return False
         delay = min(self.settings.retry_max, self.settings.retry_base * 2 ** (attempts - 1))
         delay = max(delay / 2 + random.uniform(0, delay / 2), min(exc.retry_after or 0.0, self.settings.retry_max))
-        log.info("post sync %s (%s): attempt %d failed (%s); again in %.2fs",
-                 sync.id, sync.platform, attempts, exc.describe(), delay)
+        log.warning("post sync %s (%s): attempt %d of %d failed (%s); retrying in %.2fs", sync.id, sync.platform,
+                    attempts, self.settings.max_attempts, exc.describe(), delay)
         OUTCOMES.inc(platform=str(sync.platform), outcome="retry")
-        await asyncio.sleep(delay)
+        await pause(self.stop, delay)
+        if self.stop is not None and self.stop.is_set():
+            raise Retry(f"stopping: attempt {attempts + 1} of post sync {sync.id} is left to the next worker")
         return True
 
     async def _still_processing(self, sync: PostSync, ctx: PublishContext, exc: StillProcessing) -> str | _Recheck:
@@ -390,7 +398,7 @@ async def run_publisher(stores: Stores, settings: Any, stop: asyncio.Event, sess
                         cipher: TokenCipher, worker_id: str) -> None:
     """Publish until `stop` is set (what `papo worker` adds to its roles)."""
     publisher = PostPublisher(stores, PublishSettings.from_settings(settings), session=session, cipher=cipher,
-                              worker_id=worker_id, media=media_source(settings))
+                              worker_id=worker_id, media=media_source(settings), stop=stop)
     consumer = publish_consumer(stores, publisher, worker_id=worker_id,
                                 lease_ms=getattr(settings, "worker_lease_ms", 1_500),
                                 max_deliveries=getattr(settings, "worker_max_deliveries", 5),

@@ -89,8 +89,10 @@ class Fenced(Exception):
 
 
 class Retry(Exception):
-    """An expected, retryable failure of a handler (a platform's 429, say): counted like any failure,
-    but logged as one warning line with its reason, not a traceback (those are for bugs)."""
+    """An expected, retryable failure of a handler (a platform's 429, say): counted like any failure, but
+    the handler that raises it logs it (one warning line with its reason and its own attempt count, which
+    the final "gave up after N attempts" matches); the consumer adds no line and no traceback (those are
+    for bugs)."""
 
 
 PLAUSIBLE_MS = 1_600_000_000_000  # 2020-09: an entry id below it was not made by a Redis clock
@@ -330,9 +332,11 @@ class PartitionedConsumer:
                 if together:  # maybe another partition's batch: find out alone
                     return await self._process(partition, entries, together=False)
                 raise
+            expected = isinstance(exc, Retry)
             # Alone from here on: a bad entry of another partition must not count against ours.
             if len(entries) > 1 or together:
-                log.warning("batch of %d failed on %s (%s); retrying entry by entry", len(entries), key, exc)
+                (log.debug if expected else log.warning)("batch of %d failed on %s (%s); retrying entry by entry",
+                                                         len(entries), key, exc)
                 settled = 0
                 for entry in entries:
                     if await self._process(partition, [entry], together=False) != 1:
@@ -341,8 +345,8 @@ class PartitionedConsumer:
                 return settled
             entry = entries[0]
             failures = await self.redis.hincrby(self.spec.failures_key(partition), entry.id, 1)
-            if isinstance(exc, Retry):
-                log.warning("entry %s of %s: %s (try %d of %d)", entry.id, key, exc, failures, self.max_deliveries)
+            if expected:
+                log.debug("entry %s of %s: %s (delivery %d of %d)", entry.id, key, exc, failures, self.max_deliveries)
             else:
                 log.exception("entry %s of %s failed (try %d of %d)", entry.id, key, failures, self.max_deliveries)
             if failures < self.max_deliveries:

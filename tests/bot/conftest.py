@@ -106,6 +106,22 @@ class FakeTelegram:
         assert self.server is not None
         return str(self.server.make_url("/")).rstrip("/")
 
+    async def start(self, port: int | None = None) -> None:
+        """Listen (on `port`, to come back where the bot looks for it after `stop()`)."""
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self.handle)
+        app.router.add_get("/bot{token}/{method}", self.handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self.download)
+        self.server = TestServer(app, port=port)
+        await self.server.start_server()
+
+    async def stop(self) -> int:
+        """Close the port, as if Telegram were unreachable; returns the port for `start()`."""
+        assert self.server is not None and self.server.port is not None
+        port = self.server.port
+        await self.server.close()
+        return port
+
     def push(self, update: dict[str, Any]) -> None:
         """Queue an update for getUpdates."""
         self.updates.append(update)
@@ -214,12 +230,7 @@ class FakeTelegram:
 @pytest_asyncio.fixture(loop_scope="session")
 async def telegram() -> AsyncIterator[FakeTelegram]:
     server = FakeTelegram()
-    app = web.Application()
-    app.router.add_post("/bot{token}/{method}", server.handle)
-    app.router.add_get("/bot{token}/{method}", server.handle)
-    app.router.add_get("/file/bot{token}/{path:.+}", server.download)
-    server.server = TestServer(app)
-    await server.server.start_server()
+    await server.start()
     yield server
     await server.server.close()
 

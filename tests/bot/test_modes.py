@@ -87,7 +87,7 @@ async def test_a_refused_token_stops_only_the_bot_role(settings: Any, stores: An
 
     local = bot_settings(settings, telegram).model_copy(update={"telegram_token": SecretStr("999:refused")})
     stop = asyncio.Event()
-    task = asyncio.create_task(supervise_polling(stores, local, stop, retry=0.1))
+    task = asyncio.create_task(supervise_polling(stores, local, stop))
     await asyncio.sleep(1)
     assert not task.done()  # waits with the other roles instead of ending `papo up`
     stop.set()

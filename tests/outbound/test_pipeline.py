@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +20,7 @@ from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import SendLedger, account_problem, manual_reply
 from papo.streams import codec
 from papo.streams.admin import list_dead
+from tests.conftest import eventually
 from tests.outbound.conftest import deliver, entry_for, sent_rows
 
 WABA_NUMBER = "106540352242922"
@@ -164,6 +167,27 @@ async def test_500s_are_retried_then_dead_lettered_with_the_error_recorded(store
     [row] = await sent_rows(delivery_status="sent")
     assert len(fake.calls) == 7 and row.metadata["attempts"] >= 1
     assert fake.calls[-1].json["messaging_type"] == "RESPONSE"
+
+
+async def test_a_stop_cuts_a_retry_backoff_short_and_nothing_is_sent_after_it(stores, fake, make_pipeline,
+                                                                             scene) -> None:
+    s = await scene(Platform.WHATSAPP, phone=PHONE)
+    fake.script(f"/{WABA_NUMBER}/messages", (500, {"error": {"message": "Service unavailable", "code": 2}}))
+    pipeline = make_pipeline(retry_base=30.0, retry_max=30.0)  # the next attempt would be 15-30 s away
+    pipeline.stop = stop = asyncio.Event()  # what run_outbound passes: the worker's stop
+    task = asyncio.create_task(pipeline.handle([entry_for(s.request(outbound_id="stop-1"))]))
+    await eventually(lambda: _is(bool(fake.calls)))
+    await asyncio.sleep(0.1)
+    stopped_at = time.monotonic()
+    stop.set()  # Ctrl-C: the backoff ends now; the entry stays pending for the next worker
+    with pytest.raises(RetryLater):
+        await asyncio.wait_for(task, timeout=5)
+    assert time.monotonic() - stopped_at < 1.0 and len(fake.calls) == 1
+    assert (await SendLedger(stores.redis).get("stop-1")).state == "retry"
+
+
+async def _is(value: bool) -> bool:
+    return value
 
 
 async def test_permanent_errors_are_recorded_and_not_retried(stores, fake, make_pipeline, scene) -> None:

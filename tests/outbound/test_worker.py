@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -67,3 +68,29 @@ async def test_many_conversations_are_sent_once_each_and_in_order(
     for s in scenes:
         bodies = [c.json["text"]["body"] for c in fake.calls if c.json["to"] == s.phone]
         assert bodies == ["msg 0", "msg 1", "msg 2"]
+
+
+async def test_a_retried_send_logs_one_warning_per_attempt_and_no_traceback(
+    settings, stores, fake, scene, outbound_worker, caplog
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="papo")
+    s = await scene(Platform.WHATSAPP, phone="5511987654321")
+    busy = (429, {"error": {"message": "(#130429) Rate limit hit", "code": 130429}})
+    down = (500, {"error": {"message": "An unexpected error has occurred.", "code": 2, "is_transient": True}})
+    fake.script(f"/{WABA_NUMBER}/messages", busy, down, down, down, down)
+    request = s.request(outbound_id="whatsapp:wamid.HBgN500:rule-1")
+    assert await enqueue_outbound(stores.redis, request, partitions=settings.stream_partitions)
+
+    async def failed() -> bool:
+        return await Message.filter(outbound_id=request.outbound_id, delivery_status="failed").exists()
+
+    await eventually(failed)
+    await asyncio.sleep(0.3)
+    assert len(fake.calls) == 5  # settings.worker_max_deliveries
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 5, lines  # one per attempt, nothing from the consumer on top
+    for n, line in enumerate(lines[:4], start=1):
+        assert line.startswith(f"outbound {request.outbound_id} to whatsapp: attempt {n} of 5 failed (")
+    assert "(130429: (#130429) Rate limit hit)" in lines[0] and "(2: An unexpected error" in lines[1]
+    assert "gave up after 5 attempts: 2: An unexpected error has occurred." in lines[4]
+    assert not any(r.exc_info for r in caplog.records) and "Traceback" not in caplog.text

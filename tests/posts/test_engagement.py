@@ -72,3 +72,28 @@ async def test_old_posts_are_left_alone_and_one_worker_runs_a_round(stores, apis
     stop.set()
     await task
     assert (await PostSync.get(post_id=post.id)).metrics_updated_at is None
+
+
+async def test_rounds_while_redis_is_down_log_one_line_not_a_traceback_each(stores, settings, caplog) -> None:
+    import dataclasses
+    import logging
+
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    from papo.stack.process import free_ports
+
+    (dead,) = free_ports(1)  # nothing listens there: Redis "down"
+    down = dataclasses.replace(stores, redis=aioredis.Redis(port=dead, retry=Retry(NoBackoff(), 0)))
+    local = settings.model_copy(update={"posts_engagement_interval": 0.1})
+    caplog.set_level(logging.WARNING)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_engagement(down, local, stop, None, TokenCipher(TEST_SECRET), "w1"))
+    await asyncio.sleep(1.5)  # a dozen rounds
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    await down.redis.aclose()
+    lines = [r.getMessage() for r in caplog.records if r.name == "papo.pipeline.engagement"]
+    assert len(lines) == 1 and lines[0].startswith("engagement round: Redis unreachable (ConnectionError"), lines
+    assert "Traceback" not in caplog.text
