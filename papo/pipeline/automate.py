@@ -54,7 +54,8 @@ class AutomateStage:
 
     async def __call__(self, result: BatchResult) -> None:
         """Run on one committed batch (after the understanding stage)."""
-        candidates = [m for m in result.new_messages if not m.event.is_echo and m.event.kind is not EventKind.ECHO]
+        candidates = [m for m in result.new_messages if not m.event.is_echo and m.event.kind is not EventKind.ECHO
+                      and m.message_id not in result.handled]
         # Only messages that some rule of their business could fire on cost Redis/SQL round trips.
         todo = []
         indexes: dict[uuid.UUID, RuleIndex] = {}
@@ -156,13 +157,7 @@ class AutomateStage:
             kind = OutboundKind.REPLY
         return OutboundMessage(
             outbound_id=action.action_id,
-            platform=event.platform,
-            user_id=str(new.user_id),
-            account_id=str(new.account_id),
-            platform_account_id=event.account_id,
-            conversation_id=str(new.conversation_id),
-            recipient_id=event.remote_user_id,
-            recipient_phone=event.remote_user_phone,
+            **answer_to(new),
             kind=kind,
             text=text if template is None else None,
             buttons=tuple(Button(id=title[:256], title=title) for title in action.buttons),
@@ -174,6 +169,14 @@ class AutomateStage:
             automation_rule_id=action.rule_id,
             automated=True,
         )
+
+
+def answer_to(new: NewMessage) -> dict[str, Any]:
+    """The OutboundMessage fields that address an answer to the customer who sent `new`."""
+    event = new.event
+    return {"platform": event.platform, "user_id": str(new.user_id), "account_id": str(new.account_id),
+            "platform_account_id": event.account_id, "conversation_id": str(new.conversation_id),
+            "recipient_id": event.remote_user_id, "recipient_phone": event.remote_user_phone}
 
 
 def _may_fire(index: RuleIndex, event: Any) -> bool:

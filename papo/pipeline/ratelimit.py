@@ -129,6 +129,16 @@ class RateLimiter:
             waited += wait
 
 
+def campaign_bucket(account_id: str, per_second: float) -> Bucket:
+    """Broadcast sends of one account: never more than `per_second` in any one second.
+
+    A bucket lets `burst + rate` through in its first second; a tenth of the budget as burst and the rest
+    as rate keeps every one-second window at or under the limit while a campaign runs flat out.
+    """
+    burst = max(1.0, per_second / 10)
+    return account_bucket(account_id, "campaign", Limit(max(0.1, per_second - burst), burst))
+
+
 def send_buckets(request: OutboundMessage, limits: Any) -> list[Bucket]:
     """The buckets one send draws from; `limits` is an OutboundSettings (rates per account and customer)."""
     acc = request.account_id
@@ -144,6 +154,8 @@ def send_buckets(request: OutboundMessage, limits: Any) -> list[Bucket]:
         buckets.append(account_bucket(acc, "send", Limit.per_day(limits.youtube_replies_per_day)))
     if request.kind is OutboundKind.PRIVATE_REPLY:
         buckets.append(account_bucket(acc, "private", Limit.per_hour(limits.private_replies_per_hour)))
+    if request.campaign_id:
+        buckets.append(campaign_bucket(acc, limits.broadcast_per_second))
     if request.platform is Platform.WHATSAPP:
         # WhatsApp's pair limit: about one message per 6 s to the same customer, after a small burst.
         pair = Limit(1.0 / limits.whatsapp_pair_seconds, limits.whatsapp_pair_burst)

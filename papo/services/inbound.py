@@ -50,6 +50,8 @@ class BatchResult:
     # Filled by the stages that follow persistence (understanding, then automation).
     classifications: dict[uuid.UUID, Any] = field(default_factory=dict)  # message id -> Classification
     leads: dict[tuple[uuid.UUID, str, str], Any] = field(default_factory=dict)  # (user, platform, remote) -> LeadState
+    # Messages a stage fully answered (an opt-out keyword): automation does not run its rules on them.
+    handled: set[uuid.UUID] = field(default_factory=set)
 
 
 def _metadata(event: InboundEvent) -> dict[str, Any] | None:
