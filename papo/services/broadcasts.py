@@ -306,6 +306,15 @@ class BroadcastView:
         """Recipients with a final outcome."""
         return self.total - self.counts.get("pending", 0) - self.counts.get("queued", 0)
 
+    def funnel(self) -> dict[str, int]:
+        """How far the messages got: reached the platform, delivered, read, answered; and the rest."""
+        c = self.counts
+        return {"sent": c.get("sent", 0) + c.get("delivered", 0) + c.get("read", 0),
+                "delivered": c.get("delivered", 0) + c.get("read", 0), "read": c.get("read", 0),
+                "replied": self.replied, "failed": c.get("failed", 0) + c.get("unknown", 0),
+                "skipped": c.get("skipped", 0) + c.get("cancelled", 0),
+                "pending": c.get("pending", 0) + c.get("queued", 0)}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON for the CLI."""
         out = asdict(self)
