@@ -30,7 +30,7 @@ from papo.pipeline.window import WindowChecker
 from papo.resilience import Outage
 from papo.runtime import Stores
 from papo.services import broadcast_send as store
-from papo.services.outbound import SendLedger
+from papo.services.outbound import SENT_KEY, SendLedger
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ class BroadcastRunner:
             entry = await self.ledger.get(row["outbound_id"])
             if entry is None:
                 again.append(row)
+            elif entry.state == "sending" and not await self._stale(row["outbound_id"]):
+                continue  # a worker is sending it right now
             elif entry.state == "sending" or (entry.state in ("sent", "failed", "skipped", "unknown", "gave_up")
                                               and entry.recorded):
                 # In doubt, or settled while its conversation went away (so no `messages` row says so).
@@ -134,6 +136,14 @@ class BroadcastRunner:
             log.warning("broadcast %s: %d queued recipient(s) had no request on the stream; appending them again",
                         campaign.id, len(again))
         return await self._append(campaign, again) if again else 0
+
+    async def _stale(self, outbound_id: str) -> bool:
+        """Whether a send claimed in the ledger started long enough ago for its worker to be gone."""
+        started = await self.stores.redis.hget(SENT_KEY + outbound_id, "started")
+        try:
+            return time.time() - float(started or 0) > self.requeue_after
+        except ValueError:
+            return True
 
     async def _account_ids(self, bid: uuid.UUID) -> dict[uuid.UUID, str]:
         if bid not in self._accounts:

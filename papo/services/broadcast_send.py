@@ -129,7 +129,8 @@ async def next_due_in() -> float | None:
 
 async def sync(broadcast_id: uuid.UUID, *, queued_only: bool = False) -> None:
     """Bring recipients up to date with their `messages` rows (and, fully, their replies)."""
-    states = ["queued"] if queued_only else ["queued", "sent", "delivered"]
+    # "unknown" too: a send the runner had to call in doubt may still get its `messages` row (and then it says).
+    states = ["queued"] if queued_only else ["queued", "sent", "delivered", "unknown"]
     await _conn().execute_query(_SYNC, [broadcast_id, states])
     if not queued_only:
         await _conn().execute_query(_REPLIED, [broadcast_id])
