@@ -10,6 +10,9 @@ outbound stream under `outbound_id`) → sent | failed | skipped | unknown (in d
 delivered → read, copied from the `messages` row of that outbound id, which the status webhooks update.
 `replied_at` is the first customer message after the send.
 
+`idx_conversations_customer` on conversations (user_id, platform, remote_user_id): finding each lead's
+conversation was a scan of the business's conversations per lead.
+
 `opt_outs`: customers who wrote "sair", "parar", "stop", "baja"…, per business, platform and customer;
 the row goes when they opt in again. Nobody listed here is ever in a broadcast.
 
@@ -98,4 +101,7 @@ class Migration(migrations.Migration):
         ops.RunSQL("CREATE INDEX idx_broadcast_recipients_state ON broadcast_recipients (broadcast_id, state, id)",
                    reverse_sql="DROP INDEX IF EXISTS idx_broadcast_recipients_state"),
         ops.RunSQL(OPT_OUTS, reverse_sql="DROP TABLE IF EXISTS opt_outs"),
+        # A customer's conversations of a business (a broadcast's segment finds each lead's newest one).
+        ops.RunSQL("CREATE INDEX idx_conversations_customer ON conversations (user_id, platform, remote_user_id)",
+                   reverse_sql="DROP INDEX IF EXISTS idx_conversations_customer"),
     ]
