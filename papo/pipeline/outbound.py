@@ -370,7 +370,7 @@ class OutboundPipeline:
         if outcome.status == "failed":
             log.warning("outbound %s to %s failed: %s", request.outbound_id, request.platform, outcome.error)
         await self._finish(request, state, outcome, recorded=False, logged=False)
-        if outcome.status == "failed":
+        if outcome.status == "failed" and not request.campaign_id:  # a campaign's failures are on its card
             await self._tell_owner(request, outcome)
         return state
 
