@@ -28,7 +28,7 @@ from aiogram.types import InlineKeyboardMarkup
 from redis.exceptions import ResponseError
 
 from papo.bot import views
-from papo.bot.keyboards import ConvAct, LeadAct, PostAct, button, rows, short
+from papo.bot.keyboards import BcAct, ConvAct, LeadAct, PostAct, button, rows, short
 from papo.bot.locales import Translator, translator
 from papo.bot.middlewares import BotContext
 from papo.constants import KEY_PREFIX
@@ -79,6 +79,10 @@ def _buttons(t: Translator, kind: str, lead_id: uuid.UUID | None, conv_id: uuid.
     if kind == notify.POST_FAILED and post_id:
         return rows([button(t("alert.open_post"), PostAct(act="open", id=short(post_id))),
                      button(t("post.retry"), PostAct(act="retry", id=short(post_id)))])
+    broadcast_id = _uuid(payload.get("broadcast_id"))
+    if kind == notify.BROADCAST_FINISHED and broadcast_id:
+        return rows([button(t("alert.open_broadcast"), BcAct(act="open", id=short(broadcast_id))),
+                     button(t("bc.chart_btn"), BcAct(act="chart", id=short(broadcast_id)))])
     if kind in (notify.HOT_LEAD, notify.FOLLOW_UP_DUE):
         return rows(reply + lead, contacted) if (reply or lead) else None
     if reply or lead:
@@ -119,6 +123,9 @@ async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str
                  account_id=str(payload.get("account_id") or ""), **values)
     elif kind == notify.REPLY_FAILED:
         body = t("alert.reply_failed", error=views.snippet(str(payload.get("error") or ""), 300), **values)
+    elif kind == notify.BROADCAST_FINISHED:
+        body = t("alert.broadcast_finished", broadcast=str(payload.get("name") or ""), total=payload.get("total", 0),
+                 sent=payload.get("sent", 0), failed=payload.get("failed", 0), skipped=payload.get("skipped", 0))
     elif kind == notify.RULE:
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.rule", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800))

@@ -30,6 +30,8 @@ from papo.pipeline.window import WindowChecker
 from papo.resilience import Outage
 from papo.runtime import Stores
 from papo.services import broadcast_send as store
+from papo.services.broadcasts import get_broadcast
+from papo.services.notify import BROADCAST_FINISHED, notify_owner
 from papo.services.outbound import SENT_KEY, SendLedger
 
 log = logging.getLogger(__name__)
@@ -85,11 +87,20 @@ class BroadcastRunner:
         rows = await store.claim(campaign.id, min(room, BATCH))
         appended += await self._append(campaign, rows)
         if not rows and room > 0 and await store.finish_if_done(campaign.id):
-            await store.sync(campaign.id)
             self._last_full.pop(campaign.id, None)
             self._accounts.pop(campaign.id, None)
-            log.info("broadcast %s finished", campaign.id)
+            await self._finished(campaign)
         return appended
+
+    async def _finished(self, campaign: store.Campaign) -> None:
+        """Tell the owner how the campaign went (once: the alert's dedupe key is the broadcast's id)."""
+        view = await get_broadcast(campaign.user_id, str(campaign.id))  # brings the outcomes up to date first
+        funnel = view.funnel()
+        log.info("broadcast %s finished: %s", campaign.id, view.counts)
+        await notify_owner(self.stores.redis, campaign.user_id, BROADCAST_FINISHED, {
+            "broadcast_id": str(campaign.id), "name": view.name, "total": view.total, "sent": funnel["sent"],
+            "failed": funnel["failed"], "skipped": funnel["skipped"],
+        }, dedupe_key=f"{BROADCAST_FINISHED}:{campaign.id}")
 
     async def _append(self, campaign: store.Campaign, rows: list[dict[str, Any]]) -> int:
         """Build and append the requests of claimed recipients (skipping those that cannot be sent now)."""

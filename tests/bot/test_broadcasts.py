@@ -75,3 +75,23 @@ async def test_a_broadcast_scheduled_in_words_can_be_cancelled_from_its_card(har
     calls = await harness.press(ANA, "Cancelar campanha")
     assert "Campanha cancelada" in screen(calls).text
     assert (await get_broadcast(biz.user, str(created.id))).status == "cancelled"
+
+
+async def test_the_finished_alert_says_how_it_went_and_opens_the_campaign(harness: BotHarness, stores) -> None:
+    from papo.bot.alerts import AlertConsumer
+    from papo.services import notify
+    from papo.services.broadcasts import Segment, create_broadcast
+
+    biz = await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
+    await add_template(biz.user, platform=Platform.WHATSAPP, name="novidades", content="Oi {first_name}!",
+                       meta_template_name="novidades", language="pt_BR", approved=True)
+    view = await create_broadcast(biz.user, template="novidades", segment=Segment())
+    await notify.notify_owner(stores.redis, biz.user.id, notify.BROADCAST_FINISHED, {
+        "broadcast_id": str(view.id), "name": "novidades", "total": 1, "sent": 1, "failed": 0, "skipped": 0})
+    consumer = AlertConsumer(harness.bot, harness.context, consumer="test", claim_idle_ms=0)
+    await consumer.ensure_group()
+    assert await consumer.run_once(block_ms=10) == 1
+    alert = harness.telegram.of("sendMessage", ANA.chat_id)[-1]
+    assert "Campanha concluída" in alert.text and "1 de 1 enviadas · 0 falharam" in alert.text
+    calls = await harness.press(ANA, data=alert.buttons()[0]["callback_data"])
+    assert "Destinatários: <b>1</b>" in screen(calls).text
