@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     outbound_whatsapp_pair_burst: int = Field(default=5, ge=1)
     outbound_youtube_replies_per_day: float = Field(default=150.0, gt=0)
     outbound_kwai_per_second: float = Field(default=50.0, gt=0)
+    outbound_broadcast_per_second: float = Field(default=80.0, gt=0)  # campaign sends per number, per second
+    broadcast_interval: float = Field(default=0.2, gt=0)  # seconds between the campaign runner's rounds
+    broadcast_requeue_after: float = Field(default=60.0, gt=0)  # re-offer a queued recipient with no outcome
     outbound_limiter_max_wait: float = Field(default=60.0, gt=0)
     outbound_concurrency: int = Field(default=32, ge=1)
     outbound_account_cache_ttl: int = Field(default=300, gt=0)

@@ -7,6 +7,7 @@ MONGO_AI_INTERACTIONS = "ai_interactions"
 # Redis keys
 KEY_PREFIX = "papo:"
 ACCOUNT_INDEX = KEY_PREFIX + "accounts"  # hash "platform:platform_account_id" -> JSON [[account, user], …]
+CAMPAIGN_PAUSE = KEY_PREFIX + "campaign-pause:"  # + account id -> set (with a TTL) after WhatsApp 130429
 ACCOUNT_SECRETS = KEY_PREFIX + "account-secrets"  # hash "platform:platform_account_id" -> encrypted secret
 ACTIVE_CONVERSATION = KEY_PREFIX + "active:"  # + conversation id -> hash (last inbound time, platform…)
 ACTIVE_BY_USER = KEY_PREFIX + "recent:"  # + user id -> zset conversation id by last message time

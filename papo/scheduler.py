@@ -1,5 +1,7 @@
 """`papo scheduler`: queue posts when they fall due — exactly once, even with several schedulers running.
 
+It also runs the campaign runner (papo.pipeline.broadcast) alongside.
+
 Each round claims due posts with one `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)
 RETURNING` (a post is taken by one scheduler only; the claim bumps the post's `publish_run`), then appends
 one entry per post to the `posts` stream with the dedupe key `post:<id>:<run>:<scheduled_for>`. The claim
@@ -18,6 +20,7 @@ import logging
 import time
 from typing import Any
 
+from papo.pipeline.broadcast import run_broadcasts
 from papo.resilience import Outage, keep_alive, until_done
 from papo.runtime import Stores, StoreUrls, open_stores, stop_on_signals
 from papo.services.media import sweep_media
@@ -44,6 +47,20 @@ async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> N
     batch = int(getattr(settings, "posts_scheduler_batch", 100))
     requeue_after = float(getattr(settings, "posts_requeue_after", 60.0))
     partitions = int(getattr(settings, "stream_partitions", 8))
+    campaigns = asyncio.create_task(run_broadcasts(stores, settings, stop), name="broadcasts")
+    try:
+        await _run_posts(stores, settings, stop, interval=interval, batch=batch, requeue_after=requeue_after,
+                         partitions=partitions)
+    finally:
+        if not stop.is_set():  # the posts half failed or was cancelled: the campaigns stop with it
+            campaigns.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await campaigns
+
+
+async def _run_posts(stores: Stores, settings: Any, stop: asyncio.Event, *, interval: float, batch: int,
+                     requeue_after: float, partitions: int) -> None:
+    """The posts half of the scheduler."""
     healed = await until_done("scheduler start", lambda: requeue_queued(stores.redis, partitions=partitions,
                                                                          older_than=0), log, stop=stop)
     if healed:

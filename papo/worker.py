@@ -17,6 +17,7 @@ from papo.pipeline.automate import AutomateStage
 from papo.pipeline.engagement import run_engagement
 from papo.pipeline.inbound import InboundPipeline, Stage
 from papo.pipeline.lifecycle import AccountLifecycle
+from papo.pipeline.optout import OptOutStage
 from papo.pipeline.outbound import run_outbound
 from papo.pipeline.publish import run_publisher
 from papo.pipeline.queues import Queues, inbound_spec
@@ -45,7 +46,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
         return
     classifier = make_classifier(settings, stores.redis)
     if stages is None:
-        stages = [UnderstandStage(stores, classifier), AutomateStage(stores, settings)]
+        stages = [UnderstandStage(stores, classifier), OptOutStage(stores, settings), AutomateStage(stores, settings)]
     pipeline = InboundPipeline(stores, stages)
     consumer = PartitionedConsumer(
         stores.redis,

@@ -30,7 +30,7 @@ from aiogram.types import InlineKeyboardMarkup
 from redis.exceptions import ResponseError
 
 from papo.bot import views
-from papo.bot.keyboards import ConvAct, LeadAct, PostAct, button, rows, short
+from papo.bot.keyboards import BcAct, ConvAct, LeadAct, PostAct, button, rows, short
 from papo.bot.locales import Translator, translator
 from papo.bot.middlewares import BotContext
 from papo.bot.reachability import UNREACHABLE
@@ -89,6 +89,10 @@ def _buttons(t: Translator, kind: str, lead_id: uuid.UUID | None, conv_id: uuid.
     if kind == notify.HANDOFF and conv_id:
         return rows([button(t("alert.resume"), ConvAct(act="resume", id=short(conv_id)))],
                     [*reply, button(t("alert.open_conversation"), ConvAct(act="open", id=short(conv_id)))])
+    broadcast_id = _uuid(payload.get("broadcast_id"))
+    if kind == notify.BROADCAST_FINISHED and broadcast_id:
+        return rows([button(t("alert.open_broadcast"), BcAct(act="open", id=short(broadcast_id))),
+                     button(t("bc.chart_btn"), BcAct(act="chart", id=short(broadcast_id)))])
     if kind in (notify.HOT_LEAD, notify.FOLLOW_UP_DUE):
         return rows(reply + lead, contacted) if (reply or lead) else None
     if reply or lead:
@@ -135,6 +139,9 @@ async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.handoff", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800),
                  until=until_text)
+    elif kind == notify.BROADCAST_FINISHED:
+        body = t("alert.broadcast_finished", broadcast=str(payload.get("name") or ""), total=payload.get("total", 0),
+                 sent=payload.get("sent", 0), failed=payload.get("failed", 0), skipped=payload.get("skipped", 0))
     elif kind == notify.RULE:
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.rule", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800))

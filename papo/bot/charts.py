@@ -180,3 +180,28 @@ def stats_chart(series: Sequence[DayCount], *, title: str, labels: tuple[str, st
             lx = min(gx - text_width(label) // 2, width - text_width(label) - 2)
             canvas.text(lx, top + plot_h + 12, label)
     return canvas.png()
+
+
+BAR_COLORS: tuple[Color, ...] = ((52, 120, 246), (38, 166, 91), (124, 77, 255), (255, 171, 0), (229, 57, 53),
+                                 (144, 164, 174), (189, 189, 189))
+
+
+def bars_chart(bars: Sequence[tuple[str, int]], *, title: str, total: int, width: int = 800,
+               height: int = 420) -> bytes:
+    """A PNG of horizontal bars, one per (label, value), each against `total` (a campaign's funnel)."""
+    canvas = Canvas.blank(width, height)
+    canvas.text(20, 18, title, INK, 2)
+    top, left = 60, 20 + max([text_width(label) for label, _ in bars] + [0]) + 16
+    right_room = text_width(f"{total} (100%)") + 24
+    plot_w = max(10, width - left - right_room)
+    row_h = (height - top - 20) // max(1, len(bars))
+    bar_h = max(4, int(row_h * 0.6))
+    for i, (label, value) in enumerate(bars):
+        y = top + i * row_h
+        canvas.text(20, y + (bar_h - 14) // 2, label)
+        canvas.rect(left, y, left + plot_w, y + bar_h, GRID)
+        w = round(plot_w * value / total) if total else 0
+        canvas.rect(left, y, left + w, y + bar_h, BAR_COLORS[i % len(BAR_COLORS)])
+        share = round(100 * value / total) if total else 0
+        canvas.text(left + plot_w + 10, y + (bar_h - 14) // 2, f"{value} ({share}%)")
+    return canvas.png()

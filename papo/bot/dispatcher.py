@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
 FSM_PREFIX = KEY_PREFIX + "bot:fsm"
 FSM_TTL = 24 * 3600  # a question left unanswered for a day is forgotten
-COMMANDS = ("menu", "leads", "conversations", "templates", "rules", "posts", "stats", "search", "settings", "hours",
-            "lang", "cancel", "help")
+COMMANDS = ("menu", "leads", "conversations", "templates", "rules", "posts", "broadcasts", "stats", "search",
+            "settings", "hours", "lang", "cancel", "help")
 TELEGRAM_LANGUAGE = {"pt-BR": "pt", "en": "en", "es": "es"}
 
 

@@ -43,7 +43,7 @@ def tag_key(tag: str) -> str:
 
 
 class Nav(CallbackData, prefix="nav"):
-    """Go to a section: menu, leads, convs, tpls, rules, posts, stats, settings."""
+    """Go to a section: menu, leads, convs, tpls, rules, posts, bcast, stats, settings."""
 
     to: str
 
@@ -131,6 +131,14 @@ class PostAct(CallbackData, prefix="pa"):
     v: str = ""
 
 
+class BcAct(CallbackData, prefix="bc"):
+    """Broadcasts: list, open, chart, cancel, new; the wizard's tpl, q/s/p/tag toggles, seg, preview, go."""
+
+    act: str
+    id: str = ""
+    v: str = ""
+
+
 class StatsCb(CallbackData, prefix="st"):
     """Stats for today (1), 7 or 30 days."""
 
@@ -187,7 +195,7 @@ def back(t: Translator, data: CallbackData) -> InlineKeyboardButton:
 def main_menu(t: Translator, *, posts: bool) -> InlineKeyboardMarkup:
     """The main menu."""
     builder = InlineKeyboardBuilder()
-    sections = ["leads", "convs", "tpls", "rules", *(["posts"] if posts else []), "stats", "settings"]
+    sections = ["leads", "convs", "tpls", "rules", *(["posts"] if posts else []), "bcast", "stats", "settings"]
     for section in sections:
         builder.add(button(t(f"menu.{section}"), Nav(to=section)))
     builder.adjust(2)

@@ -13,6 +13,7 @@ from papo.cli.accounts import cmd_account_connect, cmd_user_create
 from papo.cli.ai import cmd_ai_evaluate, cmd_ai_train, cmd_classify
 from papo.cli.backup import add_commands as add_backup_commands
 from papo.cli.bot import add_commands as add_bot_commands
+from papo.cli.broadcasts import add_commands as add_broadcast_commands
 from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
 from papo.cli.conversations import add_commands as add_handoff_commands
 from papo.cli.conversations import add_user_commands as add_user_hours
@@ -90,9 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("rest", nargs=argparse.REMAINDER, help="options passed on (see --help of the module)")
         p.set_defaults(passes_on=True)
 
-    add("scheduler", cmd_scheduler, "queue scheduled posts when they fall due (run one or more) until Ctrl-C")
+    add("scheduler", cmd_scheduler, "queue scheduled posts when they fall due and send broadcasts (run one or more) "
+        "until Ctrl-C")
     rules_cli.add_commands(sub, add)
     add_posts_commands(sub, add)
+    add_broadcast_commands(sub, add)
     add_bot_commands(sub, add)
     add_secret_commands(sub, add)
 

@@ -69,7 +69,8 @@ class AutomateStage:
     async def __call__(self, result: BatchResult) -> None:
         """Run on one committed batch (after the understanding stage)."""
         await self._owner_answered(result.new_messages)
-        candidates = [m for m in result.new_messages if not handoff.is_echo(m.event)]
+        candidates = [m for m in result.new_messages
+                      if not handoff.is_echo(m.event) and m.message_id not in result.handled]
         # Only messages that some rule of their business could fire on, or that may be owed an away reply,
         # cost Redis/SQL round trips.
         todo = []
@@ -260,13 +261,7 @@ class AutomateStage:
         comment = event.kind is EventKind.COMMENT
         return OutboundMessage(
             outbound_id=outbound_id,
-            platform=event.platform,
-            user_id=str(new.user_id),
-            account_id=str(new.account_id),
-            platform_account_id=event.account_id,
-            conversation_id=str(new.conversation_id),
-            recipient_id=event.remote_user_id,
-            recipient_phone=event.remote_user_phone,
+            **answer_to(new),
             kind=kind,
             text=text,
             comment_id=event.platform_message_id if comment else None,
@@ -281,6 +276,14 @@ def away_outbound_id(conversation_id: uuid.UUID, closed_since: datetime) -> str:
     """The away reply's id for one conversation and closed period: the same for every message of the period."""
     key = f"away\x1f{conversation_id}\x1f{closed_since.astimezone(UTC).isoformat()}"
     return "away:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def answer_to(new: NewMessage) -> dict[str, Any]:
+    """The OutboundMessage fields that address an answer to the customer who sent `new`."""
+    event = new.event
+    return {"platform": event.platform, "user_id": str(new.user_id), "account_id": str(new.account_id),
+            "platform_account_id": event.account_id, "conversation_id": str(new.conversation_id),
+            "recipient_id": event.remote_user_id, "recipient_phone": event.remote_user_phone}
 
 
 def _may_fire(index: RuleIndex, event: Any) -> bool:

@@ -30,6 +30,7 @@ from papo.adapters.outbound import (
     NotSupported,
     OutboundKind,
     OutboundMessage,
+    PairRateLimited,
     RateLimited,
     RetryableError,
     SenderRegistry,
@@ -37,6 +38,7 @@ from papo.adapters.outbound import (
     default_senders,
 )
 from papo.batching import AutoPipeline
+from papo.constants import CAMPAIGN_PAUSE
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
@@ -81,6 +83,7 @@ class OutboundSettings:
     whatsapp_pair_burst: float = 5.0  # …after a small burst
     youtube_replies_per_day: float = 150.0  # comments.insert costs 50 of the 10,000 daily quota units
     kwai_per_second: float = 50.0
+    broadcast_per_second: float = 80.0  # broadcast sends per account (WhatsApp: per phone number)
     limiter_max_wait: float = 60.0
     concurrency: int = 32  # conversations sent at once per partition (bounded: Redis/PostgreSQL pools)
     account_cache_ttl: int = 300
@@ -226,6 +229,8 @@ class OutboundPipeline:
         except NotFound as exc:
             return await self._settle_without_send(request, "failed", str(exc))
         plan = await self._plan(request)
+        if plan.send is not None and request.campaign_id:
+            await self._campaign_pause(request.account_id)
         if plan.send is not None:
             try:
                 await self.limiter.acquire(send_buckets(plan.send, self.settings),
@@ -306,6 +311,17 @@ class OutboundPipeline:
             reason += f"; {request.platform} has no templates to fall back on"
         return Plan(None, skip=reason)
 
+    async def _campaign_pause(self, account_id: str) -> None:
+        """Wait out a throughput backoff the platform asked of this account's campaign sends."""
+        waited = 0.0
+        while waited < self.settings.limiter_max_wait:
+            left = await self.redis.pttl(CAMPAIGN_PAUSE + account_id)
+            if left is None or left <= 0:
+                return
+            pause = min(left / 1000.0, self.settings.limiter_max_wait - waited)
+            await asyncio.sleep(pause)
+            waited += pause
+
     def _base_url(self, platform: Platform, profile: AccountProfile) -> str:
         s = self.settings
         match platform:
@@ -334,6 +350,10 @@ class OutboundPipeline:
         await self.ledger.settle(request.outbound_id, "retry", error=exc.describe())
         delay = min(self.settings.retry_max, self.settings.retry_base * 2 ** (attempts - 1))
         delay = max(delay / 2 + random.uniform(0, delay / 2), min(exc.retry_after or 0.0, self.settings.retry_max))
+        if request.campaign_id and isinstance(exc, RateLimited) and not isinstance(exc, PairRateLimited):
+            # The number's throughput (130429): every campaign send of the account waits, not just this one.
+            await self.redis.set(CAMPAIGN_PAUSE + request.account_id, exc.describe()[:200],
+                                 px=max(1, int(delay * 1000)))
         # The one line per attempt (the consumer adds none for a RetryLater), counted like "gave up after N".
         log.warning("outbound %s to %s: attempt %d of %d failed (%s); retrying in %.2fs", request.outbound_id,
                     request.platform, attempts, self.settings.max_attempts, exc.describe(), delay)
@@ -371,7 +391,7 @@ class OutboundPipeline:
         if failed:
             log.warning("outbound %s to %s failed: %s", request.outbound_id, request.platform, outcome.error)
         message_id = await self._finish(request, state, outcome, recorded=False, logged=False)
-        if failed:
+        if failed and not request.campaign_id:  # a campaign's failures are on its card
             await self._tell_owner(request, outcome, message_id)
         return state
 

@@ -129,6 +129,18 @@ class RateLimiter:
             waited += wait
 
 
+def campaign_bucket(account_id: str, per_second: float) -> Bucket:
+    """Broadcast sends of one account: never more than `per_second` reaching the platform in any one second.
+
+    A bucket lets `burst + rate` through in its first second; 5 % of the budget as burst and 85 % as rate
+    keep every one-second window of *acquisitions* at 90 % of the limit, and the last 10 % absorbs the
+    jitter of the network and the event loop, which can bunch sends taken over a little more than a
+    second into one second of arrivals at the platform.
+    """
+    burst = max(1.0, per_second * 0.05)
+    return account_bucket(account_id, "campaign", Limit(max(0.1, per_second * 0.85), burst))
+
+
 def send_buckets(request: OutboundMessage, limits: Any) -> list[Bucket]:
     """The buckets one send draws from; `limits` is an OutboundSettings (rates per account and customer)."""
     acc = request.account_id
@@ -144,6 +156,8 @@ def send_buckets(request: OutboundMessage, limits: Any) -> list[Bucket]:
         buckets.append(account_bucket(acc, "send", Limit.per_day(limits.youtube_replies_per_day)))
     if request.kind is OutboundKind.PRIVATE_REPLY:
         buckets.append(account_bucket(acc, "private", Limit.per_hour(limits.private_replies_per_hour)))
+    if request.campaign_id:
+        buckets.append(campaign_bucket(acc, limits.broadcast_per_second))
     if request.platform is Platform.WHATSAPP:
         # WhatsApp's pair limit: about one message per 6 s to the same customer, after a small burst.
         pair = Limit(1.0 / limits.whatsapp_pair_seconds, limits.whatsapp_pair_burst)

@@ -52,6 +52,8 @@ class BatchResult:
     classifications: dict[uuid.UUID, Any] = field(default_factory=dict)  # message id -> Classification
     leads: dict[tuple[uuid.UUID, str, str], Any] = field(default_factory=dict)  # (user, platform, remote) -> LeadState
     received_at: dict[str, datetime] = field(default_factory=dict)  # event dedupe key -> when its webhook came in
+    # Messages a stage fully answered (an opt-out keyword): automation does not run its rules on them.
+    handled: set[uuid.UUID] = field(default_factory=set)
 
 
 def _metadata(event: InboundEvent) -> dict[str, Any] | None:

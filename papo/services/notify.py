@@ -35,8 +35,9 @@ ACCOUNT_CLAIMED = "account_claimed"  # another business tried to connect an acco
 REPLY_FAILED = "reply_failed"  # a reply to a customer gave up or was refused: it never reached them
 RULE = "rule"  # a notify_owner automation rule fired
 HANDOFF = "handoff"  # a handoff rule paused automation in a conversation: the owner takes it from here
+BROADCAST_FINISHED = "broadcast_finished"  # a campaign went to everyone it could: its results
 KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, ACCOUNT_CLAIMED,
-         REPLY_FAILED, RULE)
+         REPLY_FAILED, RULE, BROADCAST_FINISHED)
 
 _APPEND = """
 if KEYS[1] ~= '' then

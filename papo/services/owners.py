@@ -29,7 +29,7 @@ CODE_LENGTH = 10
 LANGUAGES = ("pt-BR", "en", "es")
 DEFAULT_LANGUAGE = "pt-BR"
 ALERT_KINDS = ("hot_lead", "complaint", "follow_up_due", "post_failed", "token_expiring", "account_disconnected",
-               "reply_failed", "rule", "handoff")
+               "reply_failed", "rule", "handoff", "broadcast_finished")
 _HHMM = re.compile(r"^([01]?\d|2[0-3])[:h]([0-5]\d)$")
 
 

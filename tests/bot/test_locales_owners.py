@@ -32,9 +32,11 @@ PREFIXED = {  # keys built at run time: prefix -> the values that follow it
     "delivery.": ("sent", "delivered", "read", "played", "failed"), "alert.kind.": owners.ALERT_KINDS,
     "wiz.ask.": ("send_message", "notify_owner", "tag_lead", "ai_reply"),
     "wiz.choose_": ("intent", "sentiment", "quality"),
-    "menu.": ("leads", "convs", "tpls", "rules", "posts", "stats", "settings"),
-    "cmd.": ("menu", "leads", "conversations", "templates", "rules", "posts", "stats", "search", "settings", "lang",
-             "cancel", "help"),
+    "menu.": ("leads", "convs", "tpls", "rules", "posts", "bcast", "stats", "settings"),
+    "cmd.": ("menu", "leads", "conversations", "templates", "rules", "posts", "broadcasts", "stats", "search",
+             "settings", "lang", "cancel", "help"),
+    "bc.status.": ("scheduled", "running", "finished", "cancelled"),
+    "bc.state.": ("sent", "delivered", "read", "replied", "failed", "skipped", "pending"),
 }
 
 

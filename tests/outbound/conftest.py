@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Call:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (rate checks)
 
     @property
     def json(self) -> dict[str, Any]:
@@ -57,6 +59,8 @@ class FakePlatform:
     calls: list[Call] = field(default_factory=list)
     scripts: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    throttle_every: int = 0  # answer every Nth WhatsApp send with 130429 (Cloud API throughput), 0 = never
+    _whatsapp_sends: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def script(self, path: str, *answers: tuple[int, dict[str, Any]]) -> None:
         self.scripts.setdefault(path, []).extend(answers)
@@ -67,6 +71,16 @@ class FakePlatform:
 
     def calls_to(self, suffix: str) -> list[Call]:
         return [c for c in self.calls if c.path.endswith(suffix)]
+
+    def peak_per_second(self, suffix: str = "/messages") -> int:
+        """The most requests to `suffix` that arrived within any one-second window."""
+        times = sorted(c.at for c in self.calls_to(suffix))
+        peak, start = 0, 0
+        for end, at in enumerate(times):
+            while at - times[start] >= 1.0:
+                start += 1
+            peak = max(peak, end - start + 1)
+        return peak
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -91,6 +105,11 @@ class FakePlatform:
         if path.endswith("/messages"):
             data = call.json
             if data.get("messaging_product") == "whatsapp":
+                if self.throttle_every and next(self._whatsapp_sends) % self.throttle_every == 0:
+                    return web.json_response({"error": {
+                        "message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429,
+                        "error_data": {"messaging_product": "whatsapp",
+                                       "details": "Cloud API message throughput has been reached."}}}, status=400)
                 to = data.get("to") or data.get("recipient")
                 return web.json_response({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
                                           "messages": [{"id": f"wamid.FAKE{n:04d}"}]})

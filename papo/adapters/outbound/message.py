@@ -108,6 +108,7 @@ class OutboundMessage:
     reply_to: str | None = None  # a platform message id to quote (WhatsApp `context`)
     automation_rule_id: str | None = None  # set when a rule produced it (then the message is automated)
     automated: bool = True  # False for replies an owner typed in the admin bot
+    campaign_id: str | None = None  # broadcasts.id when a broadcast sends it (its own rate limit and backoff)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     received_at: datetime | None = None  # when Papo took in the message answered (reply latency starts there)
 

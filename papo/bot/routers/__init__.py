@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from papo.bot.routers import (
+    broadcasts,
     conversations,
     data_requests,
     hours,
@@ -23,7 +24,8 @@ from papo.bot.routers import (
 )
 
 ORDER = (start.router, leads.router, conversations.router, data_requests.router, templates.router,
-         rule_wizard.router, rules.router, posts.router, stats.router, settings.router, hours.router, start.fallback)
+         rule_wizard.router, rules.router, posts.router, broadcasts.router, stats.router, settings.router, hours.router,
+         start.fallback)
 
 
 def copy_router(source: Router) -> Router:
