@@ -68,7 +68,7 @@ async def server(settings, stores) -> AsyncIterator[str]:
 
 
 async def _owner_with_a_rule_using_a_template() -> None:
-    owner = await create_user(email=OWNER, name="Padaria Pão Quente")
+    owner = await create_user(email=OWNER, name="Padaria Pão Quente", plan="pro")
     await add_template(owner, platform="whatsapp", name="boas_vindas", content="Olá {first_name}!",
                        meta_template_name="boas_vindas", language="pt_BR", approved=True)
     await create_rule(owner, name="Oi", trigger="message", platform="whatsapp", action="send_template",

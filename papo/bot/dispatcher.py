@@ -28,6 +28,7 @@ from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from papo.bot import views
 from papo.bot.alerts import AlertConsumer, FollowUpScanner
 from papo.bot.locales import LANGUAGES, Translator, translator
 from papo.bot.middlewares import AccessMiddleware, BotContext, ContextMiddleware
@@ -44,7 +45,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 FSM_PREFIX = KEY_PREFIX + "bot:fsm"
 FSM_TTL = 24 * 3600  # a question left unanswered for a day is forgotten
 COMMANDS = ("menu", "leads", "conversations", "templates", "rules", "posts", "stats", "search", "settings", "lang",
-            "cancel", "help")
+            "clientes", "cancel", "help")
 TELEGRAM_LANGUAGE = {"pt-BR": "pt", "en": "en", "es": "es"}
 
 
@@ -81,7 +82,7 @@ async def on_service_error(event: ErrorEvent, bot: Bot, t: Translator | None = N
     """A use-case refused the input: tell the owner what is wrong instead of failing silently."""
     t = t or translator(None)
     exc = event.exception
-    text = t("not_found") if isinstance(exc, NotFound) else t("error", message=str(exc))
+    text = t("not_found") if isinstance(exc, NotFound) else t("error", message=views.problem(t, exc))
     chat_id = _chat_of(event)
     if chat_id is not None:
         with contextlib.suppress(TelegramAPIError):

@@ -15,6 +15,7 @@ from papo.cli.backup import add_commands as add_backup_commands
 from papo.cli.bot import add_commands as add_bot_commands
 from papo.cli.common import CommandError, Parser, port_number, positive_int, print_error
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
+from papo.cli.plans import add_commands as add_plan_commands
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
 from papo.cli.secret import add_commands as add_secret_commands
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--plan", default="free", help="free, starter, pro or consultancy (default: free)")
+    add_plan_commands(user_sub, add)
 
     account = sub.add_parser("account", help="manage connected platform accounts",
                              description="Manage connected platform accounts.")

@@ -34,8 +34,9 @@ ACCOUNT_DISCONNECTED = "account_disconnected"
 ACCOUNT_CLAIMED = "account_claimed"  # another business tried to connect an account this one holds
 REPLY_FAILED = "reply_failed"  # a reply to a customer gave up or was refused: it never reached them
 RULE = "rule"  # a notify_owner automation rule fired
+QUOTA_REACHED = "quota_reached"  # an automatic extra (AI) stopped at the plan's monthly limit (papo.services.plans)
 KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, ACCOUNT_CLAIMED,
-         REPLY_FAILED, RULE)
+         REPLY_FAILED, RULE, QUOTA_REACHED)
 
 _APPEND = """
 if KEYS[1] ~= '' then

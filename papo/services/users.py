@@ -9,16 +9,9 @@ from tortoise.exceptions import IntegrityError
 from papo.enums import Plan
 from papo.models import User
 from papo.services import NotFound, ServiceError
+from papo.services.plans import parse_plan
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def _plan(value: str | Plan) -> Plan:
-    try:
-        return Plan(value)
-    except ValueError:
-        allowed = ", ".join(p.value for p in Plan)
-        raise ServiceError(f"plan {value!r} is not one of: {allowed}") from None
 
 
 async def create_user(*, email: str, name: str, plan: str | Plan = Plan.FREE) -> User:
@@ -31,7 +24,7 @@ async def create_user(*, email: str, name: str, plan: str | Plan = Plan.FREE) ->
     if await User.filter(email=email).exists():
         raise ServiceError(f"a user with email {email} already exists")
     try:
-        return await User.create(email=email, name=name.strip(), plan=_plan(plan))
+        return await User.create(email=email, name=name.strip(), plan=parse_plan(plan))
     except IntegrityError:  # a concurrent create won the race
         raise ServiceError(f"a user with email {email} already exists") from None
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from papo.bot.routers import conversations, leads, posts, rule_wizard, rules, settings, start, stats, templates
+from papo.bot.routers import clients, conversations, leads, posts, rule_wizard, rules, settings, start, stats, templates
 
-ORDER = (start.router, leads.router, conversations.router, templates.router, rule_wizard.router, rules.router,
-         posts.router, stats.router, settings.router, start.fallback)
+ORDER = (start.router, clients.router, leads.router, conversations.router, templates.router, rule_wizard.router,
+         rules.router, posts.router, stats.router, settings.router, start.fallback)
 
 
 def copy_router(source: Router) -> Router:
