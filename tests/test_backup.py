@@ -43,7 +43,7 @@ def _pg(url: str) -> str:
 
 
 async def test_backup_then_restore_into_empty_stores(stores, settings, tmp_path) -> None:
-    owner = await create_user(email="dona@padaria.com.br", name="Padaria Pão Quente")
+    owner = await create_user(email="dona@padaria.com.br", name="Padaria Pão Quente", plan="pro")
     conv = await Conversation.create(user=owner, platform="whatsapp", platform_conversation_id="5511987654321",
                                      remote_user_id="5511987654321", remote_user_name="Ana Souza")
     for n, text in enumerate(["Oi, bom dia", "Qual o preço do bolo?"]):

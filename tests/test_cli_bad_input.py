@@ -6,6 +6,7 @@ Each case runs the real entry point (`papo.cli.main`) against the test stores, a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -44,7 +45,7 @@ async def server(settings, stores) -> AsyncIterator[str]:
 
 
 async def _owner_with_a_rule_using_a_template() -> None:
-    owner = await create_user(email=OWNER, name="Padaria Pão Quente")
+    owner = await create_user(email=OWNER, name="Padaria Pão Quente", plan="pro")
     await add_template(owner, platform="whatsapp", name="boas_vindas", content="Olá {first_name}!",
                        meta_template_name="boas_vindas", language="pt_BR", approved=True)
     await create_rule(owner, name="Oi", trigger="message", platform="whatsapp", action="send_template",
@@ -92,6 +93,14 @@ CASES = [
     (["user", "create", "--email", "", "--name", "X"], 1, "'' is not a valid email address"),
     (["user", "create", "--email", "a@b.com", "--name", "X", "--plan", "bogus"], 1, "plan 'bogus' is not one of"),
     (["user", "create", "--email", OWNER, "--name", "X"], 1, "already exists"),
+    (["user", "plan", *USER], 2, "the following arguments are required: --plan"),
+    (["user", "plan", *USER, "--plan", "gold"], 1, "plan 'gold' is not one of: free, starter, pro, consultancy"),
+    (["user", "plan", "--user", "nobody@x.com", "--plan", "pro"], 1, "no user with email nobody@x.com"),
+    (["user", "usage", "--user", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["user", "usage"], 2, "the following arguments are required: --user"),
+    (["admin", "link", *USER, "--client-of", OWNER], 1, "a business cannot be a client of itself"),
+    (["admin", "link", *USER, "--client-of", "nobody@x.com"], 1, "no user with email nobody@x.com"),
+    (["admin", "unlink", "--telegram-id", "5", *USER], 1, f"Telegram account 5 is not linked to {OWNER}"),
     (["account", "connect", "--user", "nobody@x.com", "--platform", "whatsapp", "--account-id", "1",
       "--token", "t"], 1, "no user with email nobody@x.com"),
     (["account", "connect", *USER, "--platform", "bogus", "--account-id", "1", "--token", "t"], 1,
@@ -256,3 +265,32 @@ async def test_rules_test_takes_an_id_prefix_like_posts(env: Path, capsys) -> No
     assert "0 of 0 messages would fire" in capsys.readouterr().out
     assert await _papo("rules", "disable", rule_id[:8], *USER) == 0
     assert json.loads(capsys.readouterr().out)["is_active"] is False
+
+
+async def test_a_plan_limit_is_one_line_naming_the_upgrade_and_plan_usage_show_it(env: Path, capsys) -> None:
+    await create_user(email="bia@bolos.com.br", name="Bolos da Bia")  # free: one connected account
+    await create_user(email="agencia@consult.com.br", name="Agência", plan="pro")
+    connect = ("account", "connect", "--user", "bia@bolos.com.br", "--platform", "facebook", "--token", "t")
+    assert await _papo(*connect, "--account-id", "104857600000001") == 0
+    capsys.readouterr()
+    assert await _papo(*connect, "--account-id", "104857600000002") == 1
+    err = capsys.readouterr().err
+    assert err == ("papo: plan free allows 1 connected account (1 in use); upgrade with "
+                   "`papo user plan --user bia@bolos.com.br --plan starter`\n")
+
+    assert await _papo("admin", "link", "--user", "bia@bolos.com.br", "--client-of", "agencia@consult.com.br") == 1
+    assert "agencia@consult.com.br is on plan pro: only a consultancy-plan business manages clients" in \
+        capsys.readouterr().err
+
+    assert await _papo("user", "plan", "--user", "bia@bolos.com.br", "--plan", "starter") == 0
+    out = capsys.readouterr().out
+    assert "bia@bolos.com.br: plan starter" in out
+    assert re.search(r"connected accounts\s+1 / 3", out) and re.search(r"active rules\s+0 / 15", out)
+    assert await _papo(*connect, "--account-id", "104857600000002") == 0
+    capsys.readouterr()
+    assert await _papo("user", "usage", "--user", "bia@bolos.com.br", "--json") == 0
+    usage = json.loads(capsys.readouterr().out)
+    assert usage["plan"] == "starter"
+    assert usage["usage"]["connected_accounts"] == {"metric": "connected_accounts", "used": 2, "limit": 3,
+                                                    "period": "now"}
+    assert usage["usage"]["ai_calls"]["period"] == "month"

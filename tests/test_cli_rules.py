@@ -23,7 +23,7 @@ def _papo(stores, settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_rules_and_templates_from_the_command_line(stores, settings) -> None:
-    owner = await create_user(email="dona@padaria.com.br", name="Padaria")
+    owner = await create_user(email="dona@padaria.com.br", name="Padaria", plan="pro")
     conv = await Conversation.create(user=owner, platform="whatsapp", platform_conversation_id="5511987654321",
                                      remote_user_id="5511987654321", remote_user_name="Ana Souza")
     for n, text in enumerate(["Oi, bom dia", "Qual o preço do bolo?", "obrigada"]):

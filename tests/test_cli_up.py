@@ -97,7 +97,8 @@ def test_up_serves_ready_other_commands_use_it_and_ctrl_c_leaves_nothing(data_di
         second = _papo(env, "up", check=False)
         assert second.returncode == 1 and "already running" in second.stderr
 
-        user = json.loads(_papo(env, "user", "create", "--email", "Dona@Padaria.com.br", "--name", "Padaria").stdout)
+        user = json.loads(_papo(env, "user", "create", "--email", "Dona@Padaria.com.br", "--name", "Padaria",
+                               "--plan", "pro").stdout)
         assert user["email"] == "dona@padaria.com.br"
         account = json.loads(_papo(env, "account", "connect", "--user", "dona@padaria.com.br", "--platform",
                                    "whatsapp", "--account-id", "106540352242922", "--token", "EAAG-very-secret",

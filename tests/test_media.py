@@ -92,7 +92,7 @@ async def test_uploads_no_post_uses_are_swept_after_the_keep_time(settings: Any,
 
     local = settings.model_copy(update={"public_url": PUBLIC, "media_keep_hours": 48.0, "data_dir": tmp_path})
     used, abandoned, recent = [await store_media(local, PNG, mime="image/png") for _ in range(3)]
-    owner = await User.create(email="dona@padaria.com.br", name="Padaria")
+    owner = await User.create(email="dona@padaria.com.br", name="Padaria", plan="pro")
     await Post.create(user_id=owner.id, content="Bolo de cenoura!", media_urls=[used.url], media_types=["image"],
                       hashtags=[], timezone="America/Sao_Paulo")
     three_days_ago = time.time() - 72 * 3600

@@ -36,7 +36,7 @@ COLUMNS = ("access_token", "refresh_token", "webhook_secret")
 async def _accounts(cipher: TokenCipher = OLD) -> dict[str, ConnectedAccount]:
     """A WhatsApp number, a TikTok account (with a refresh token), a Kwai channel (webhook secret, indexed
     in Redis) and a disconnected account whose token was wiped."""
-    owner = await create_user(email="dona@padaria.com.br", name="Padaria")
+    owner = await create_user(email="dona@padaria.com.br", name="Padaria", plan="pro")
     wa, _ = await connect_account(user=owner, platform="whatsapp", platform_account_id="1111",
                                   access_token=PLAIN["access_token"], cipher=cipher)
     tt, _ = await connect_account(user=owner, platform="tiktok", platform_account_id="-000tt",

@@ -15,7 +15,7 @@ from typing import Any
 import openai
 
 from papo import metrics
-from papo.ai.openai_classifier import build_client
+from papo.ai.openai_classifier import Budget, build_client
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,14 @@ class FaqResponder:
         self.model = settings.openai_model
         self.deadline = float(settings.openai_timeout) * 2 + 0.5
 
-    async def answer(self, faq: str | None, message: str | None, *, business: str | None = None) -> str | None:
-        """The model's answer from the FAQ, or None (no model, no FAQ, not answerable, any failure)."""
+    async def answer(self, faq: str | None, message: str | None, *, business: str | None = None,
+                     budget: Budget | None = None) -> str | None:
+        """The model's answer from the FAQ, or None (no model, no FAQ, not answerable, any failure, or the
+        business's `budget` of model calls used up)."""
         if self.client is None or not (faq or "").strip() or not (message or "").strip():
+            return None
+        if budget is not None and not await budget.take():
+            FAQ_FALLBACKS.inc(reason="quota")
             return None
         try:
             async with asyncio.timeout(self.deadline):
@@ -79,6 +84,8 @@ class FaqResponder:
         except (openai.OpenAIError, TimeoutError, ValueError, KeyError, IndexError, TypeError) as exc:
             FAQ_FALLBACKS.inc(reason=type(exc).__name__)
             log.warning("ai_reply fell back: %s", type(exc).__name__)
+            if budget is not None:
+                await budget.give_back()
             return None
 
     async def aclose(self) -> None:

@@ -54,6 +54,7 @@ class Source(StrEnum):
     CACHE = "openai_cache"
     LOCAL = "local"
     FALLBACK = "local_fallback"
+    QUOTA = "local_quota"  # the business's plan has no AI calls left this month
 
 
 class FallbackReason(StrEnum):
@@ -76,11 +77,23 @@ class Classified(NamedTuple):
     source: Source
 
 
+class Budget(Protocol):
+    """A business's allowance of model calls (papo.services.plans): asked before each call to the model."""
+
+    async def take(self) -> bool:
+        """Count one call; False when none is left (the local classifier answers instead)."""
+        ...
+
+    async def give_back(self) -> None:
+        """The call taken was not answered after all (the local classifier answered): return it."""
+        ...
+
+
 @runtime_checkable
 class SourcedClassifier(Classifier, Protocol):
     """A Classifier that also says which classifier answered, and holds resources to close."""
 
-    async def classify_with_source(self, text: str) -> Classified:
+    async def classify_with_source(self, text: str, budget: Budget | None = None) -> Classified:
         """Classify one message and name the classifier that answered."""
         ...
 
@@ -108,8 +121,8 @@ class LocalOnlyClassifier:
         """Classifier Protocol."""
         return self._local.predict(text)
 
-    async def classify_with_source(self, text: str) -> Classified:
-        """Classify locally; the source is always `local`."""
+    async def classify_with_source(self, text: str, budget: Budget | None = None) -> Classified:
+        """Classify locally; the source is always `local` (no model call, so no budget spent)."""
         return Classified(self._local.predict(text), Source.LOCAL)
 
     def classify_many_now(self, texts: list[str]) -> list[Classified]:
@@ -168,8 +181,12 @@ class OpenAIClassifier:
         """Classifier Protocol: the model's classification, or the local one when the model fails."""
         return (await self.classify_with_source(text)).classification
 
-    async def classify_with_source(self, text: str) -> Classified:
-        """Classify one message: cache, then the model, then (on failure) the local classifier."""
+    async def classify_with_source(self, text: str, budget: Budget | None = None) -> Classified:
+        """Classify one message: cache, then the model, then (on failure) the local classifier.
+
+        With a `budget`, each model call (not a cache hit) is counted first; none left, the local classifier
+        answers (source `local_quota`); a call that fails is given back.
+        """
         if not text.strip():
             # Nothing for a model to read (a sticker, an empty caption): not worth a call, not a failure.
             return Classified(self._local.predict(text), Source.LOCAL)
@@ -177,9 +194,13 @@ class OpenAIClassifier:
             cached = await self._cache.get(self._model, text)
             if cached is not None:
                 return Classified(cached.to_classification(text), Source.CACHE)
+        if budget is not None and not await budget.take():
+            return Classified(self._local.predict(text), Source.QUOTA)
         try:
             answer = await self._ask(text)
         except _Fallback as failure:
+            if budget is not None:
+                await budget.give_back()
             return self._fall_back(text, failure)
         if self._cache is not None:
             await self._cache.put(self._model, text, answer)

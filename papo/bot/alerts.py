@@ -142,12 +142,23 @@ async def render(t: Translator, user_id: uuid.UUID, kind: str, payload: dict[str
     elif kind == notify.BROADCAST_FINISHED:
         body = t("alert.broadcast_finished", broadcast=str(payload.get("name") or ""), total=payload.get("total", 0),
                  sent=payload.get("sent", 0), failed=payload.get("failed", 0), skipped=payload.get("skipped", 0))
+    elif kind == notify.QUOTA_REACHED:
+        body = _quota_alert(t, payload)
     elif kind == notify.RULE:
         message = payload.get("message") or t("alert.rule_default", **values)
         body = t("alert.rule", rule=str(payload.get("rule") or ""), message=views.snippet(str(message), 800))
     else:
         body = t("alert.generic", kind=kind, text=text or str(payload.get("message") or ""))
     return Alert(body, _buttons(t, kind, lead_id, conv_id, payload))
+
+
+def _quota_alert(t: Translator, payload: dict[str, Any]) -> str:
+    """An automatic extra stopped at the plan's monthly limit: what stopped, what goes on, how to get more."""
+    metric, next_plan = str(payload.get("metric") or ""), payload.get("next_plan")
+    more = (t("quota.upgrade", command=f"papo user plan --user {payload.get('email')} --plan {next_plan}")
+            if next_plan else t("quota.top"))
+    return t("alert.quota_reached", plan=str(payload.get("plan") or ""), limit=payload.get("limit", "—"),
+             what=t(f"quota.metric.{metric}"), month=str(payload.get("month") or "")) + "\n" + more
 
 
 class AlertConsumer:
@@ -271,14 +282,18 @@ class AlertConsumer:
         chats = await owners.linked_chats(user_id)
         if not chats:
             return
-        alert = await render(translator(prefs.language), user_id, kind, payload, prefs.timezone)
+        t = translator(prefs.language)
+        alert = await render(t, user_id, kind, payload, prefs.timezone)
         silent = prefs.in_quiet_hours(now)
+        business = await owners.business_name(user_id) if any(c.businesses > 1 for c in chats) else ""
         for chat in chats:
             mark = f"{SENT_MARK}{entry_id}:{chat.chat_id}"
             if await self.redis.exists(mark):
                 continue
+            # An account running several businesses (a consultancy's) is told whose alert this is.
+            text = t("alert.for_business", business=business) + alert.text if chat.businesses > 1 else alert.text
             try:
-                await self.bot.send_message(chat.chat_id, alert.text, reply_markup=alert.markup,
+                await self.bot.send_message(chat.chat_id, text, reply_markup=alert.markup,
                                             disable_notification=silent)
             except TelegramForbiddenError:
                 log.info("Telegram user %s blocked the bot; alerts paused for them", chat.telegram_user_id)

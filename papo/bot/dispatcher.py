@@ -28,6 +28,7 @@ from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from papo.bot import views
 from papo.bot.alerts import AlertConsumer, FollowUpScanner
 from papo.bot.heartbeat import Heartbeat
 from papo.bot.locales import LANGUAGES, Translator, translator
@@ -46,7 +47,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 FSM_PREFIX = KEY_PREFIX + "bot:fsm"
 FSM_TTL = 24 * 3600  # a question left unanswered for a day is forgotten
 COMMANDS = ("menu", "leads", "conversations", "templates", "rules", "posts", "broadcasts", "stats", "search",
-            "settings", "hours", "lang", "cancel", "help")
+            "settings", "hours", "lang", "clientes", "cancel", "help")
 TELEGRAM_LANGUAGE = {"pt-BR": "pt", "en": "en", "es": "es"}
 
 
@@ -87,7 +88,7 @@ async def on_service_error(event: ErrorEvent, bot: Bot, t: Translator | None = N
     """A use-case refused the input: tell the owner what is wrong instead of failing silently."""
     t = t or translator(None)
     exc = event.exception
-    text = t("not_found") if isinstance(exc, NotFound) else t("error", message=str(exc))
+    text = t("not_found") if isinstance(exc, NotFound) else t("error", message=views.problem(t, exc))
     chat_id = _chat_of(event)
     if chat_id is not None:
         with contextlib.suppress(TelegramAPIError):

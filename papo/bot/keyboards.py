@@ -48,6 +48,12 @@ class Nav(CallbackData, prefix="nav"):
     to: str
 
 
+class ClientPick(CallbackData, prefix="bz"):
+    """Switch a consultancy's Telegram account to one of its linked businesses (`/clientes`)."""
+
+    id: str
+
+
 class LeadList(CallbackData, prefix="ll"):
     """A filtered, paginated list of leads (q quality, s status, p platform, t tag key)."""
 

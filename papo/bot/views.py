@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,11 +13,32 @@ from papo.engine.render import PLATFORM_NAMES, builtin_values, render
 from papo.enums import Platform
 from papo.services.conversations import ConversationSummary, ConversationView
 from papo.services.leads import LeadCard, LeadCounts, LeadSummary, MessageLine
+from papo.services.plans import QuotaExceeded
 from papo.services.rules import RuleInfo
 from papo.services.stats import Stats
 from papo.services.templates import TemplateInfo
 
 MAX_SNIPPET = 60
+
+
+def quota(t: Translator, exc: QuotaExceeded) -> Safe:
+    """A plan's limit in the owner's language (HTML), and how to get more."""
+    text = t("quota.exceeded", plan=str(exc.plan), limit=exc.limit, used=exc.used,
+             what=t(f"quota.metric.{exc.metric}"))
+    more = (t("quota.upgrade", command=f"papo user plan --user {exc.email} --plan {exc.next_plan}") if exc.next_plan
+            else t("quota.top"))
+    return Safe(f"{text}\n{more}")
+
+
+def problem(t: Translator, exc: Exception) -> str:
+    """Why a use-case refused, for `t("error", message=…)`: a plan's limit in the owner's language (HTML),
+    other refusals as they are (escaped by the catalogue)."""
+    return quota(t, exc) if isinstance(exc, QuotaExceeded) else str(exc)
+
+
+def plain(text: str) -> str:
+    """HTML text as plain text (a callback answer's pop-up shows no markup)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
 def platform_name(platform: str | None) -> str:

@@ -19,6 +19,7 @@ from papo.cli.conversations import add_commands as add_handoff_commands
 from papo.cli.conversations import add_user_commands as add_user_hours
 from papo.cli.customers import add_commands as add_customer_commands
 from papo.cli.pipeline import cmd_dead_letters, cmd_replay, cmd_simulate
+from papo.cli.plans import add_commands as add_plan_commands
 from papo.cli.posts import add_commands as add_posts_commands
 from papo.cli.run import cmd_migrate, cmd_scheduler, cmd_serve, cmd_up, cmd_worker
 from papo.cli.secret import add_commands as add_secret_commands
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", default="free", help="free, starter, pro or consultancy (default: free)")
     add_user_list(user_sub, add)
     add_user_hours(user_sub, add)
+    add_plan_commands(user_sub, add)
 
     account = sub.add_parser("account", help="manage connected platform accounts",
                              description="Manage connected platform accounts.")

@@ -20,10 +20,14 @@ def add_commands(sub: Any, add: Callable[..., Any]) -> None:
     p = add("link", cmd_admin_link, "print a one-time code that links a Telegram account to a business", admin_sub)
     p.add_argument("--user", required=True, help="the business owner's email")
     p.add_argument("--bot-username", help="the bot's @username for the t.me link (default: asked from Telegram)")
+    p.add_argument("--client-of", metavar="CONSULTANCY_EMAIL",
+                   help="a code for the Telegram accounts of this consultancy-plan business: links them to --user as "
+                        "a client (they switch with /clientes) instead of moving them")
     p = add("links", cmd_admin_links, "list the Telegram accounts linked to a business", admin_sub)
     p.add_argument("--user", required=True, help="the business owner's email")
     p = add("unlink", cmd_admin_unlink, "remove a Telegram account's access to its business", admin_sub)
     p.add_argument("--telegram-id", required=True, type=int, help="the Telegram user id (see `papo admin links`)")
+    p.add_argument("--user", help="only its link to this business (a consultancy's account keeps the others)")
 
 
 async def bot_username(settings: Any) -> str | None:
@@ -49,13 +53,15 @@ def cmd_admin_link(args: argparse.Namespace) -> int:
 
     async def work(settings: Any, stores: Any) -> Any:
         user = await get_user_by_email(args.user)
-        code = await create_link_code(user)
+        consultancy = await get_user_by_email(args.client_of) if args.client_of is not None else None
+        code = await create_link_code(user, client_of=consultancy)
         username = args.bot_username or getattr(settings, "telegram_bot_username", None) or await bot_username(settings)
         return user, code, username
 
     user, code, username = run_with_stores(args, work)
     minutes = int(CODE_TTL.total_seconds() // 60)
-    print(f"Link a Telegram account to {user.name} ({user.email}): send this message to the bot "
+    whose = f"one of {args.client_of}'s Telegram accounts" if args.client_of else "a Telegram account"
+    print(f"Link {whose} to {user.name} ({user.email}): send this message to the bot "
           f"within {minutes} minutes (the code works once):")
     print()
     print(f"    {code.start_command}")
@@ -80,6 +86,7 @@ def cmd_admin_links(args: argparse.Namespace) -> int:
     for link in links:
         name = " ".join(x for x in (link.display_name, f"@{link.username}" if link.username else None) if x)
         state = " (blocked the bot)" if link.blocked_at else ""
+        state += " (a consultancy's account)" if link.client_of_id else ""
         print(f"{link.telegram_user_id}\t{name or '-'}\tlinked {link.created_at:%Y-%m-%d}{state}")
     return 0
 
@@ -87,12 +94,14 @@ def cmd_admin_links(args: argparse.Namespace) -> int:
 def cmd_admin_unlink(args: argparse.Namespace) -> int:
     """Remove a Telegram account's link."""
     from papo.services.owners import unlink
+    from papo.services.users import get_user_by_email
 
     async def work(settings: Any, stores: Any) -> Any:
-        return await unlink(args.telegram_id)
+        return await unlink(args.telegram_id, await get_user_by_email(args.user) if args.user else None)
 
     if not run_with_stores(args, work):
-        raise CommandError(f"Telegram account {args.telegram_id} is not linked to any business")
+        raise CommandError(f"Telegram account {args.telegram_id} is not linked to "
+                           + (args.user if args.user else "any business"))
     print(f"Telegram account {args.telegram_id} unlinked")
     return 0
 

@@ -104,7 +104,7 @@ async def start(request: web.Request) -> web.StreamResponse:
 def _summary(account: AccountSummary) -> str:
     label = PLATFORM_LABELS.get(account.platform, account.platform)
     name = account.name or account.platform_account_id
-    if account.held:
+    if not account.stored:
         return f"{label}: {name} — {account.error}"
     return f"{label}: {name} — webhooks {account.subscription}" + (f" ({account.error})" if account.error else "")
 
@@ -128,6 +128,12 @@ async def callback(request: web.Request) -> web.Response:
         log.info("connection through %s refused: %s", flow, exc)
         return _refused(exc)
     items = [_summary(a) for a in outcome.accounts]
+    if outcome.accounts and all(a.over_limit for a in outcome.accounts):
+        return page(402, "Limite do plano · Plan limit",
+                    f"Nothing was connected for {outcome.user_email}: the plan's limit of connected accounts "
+                    "is reached.", items=items,
+                    note="Desconecte uma conta ou mude de plano e conecte de novo · Disconnect an account or "
+                         "upgrade the plan, then connect again.")
     if outcome.accounts and all(a.held for a in outcome.accounts):
         return page(409, "Nenhuma conta conectada · No account connected",
                     f"Nothing was connected for {outcome.user_email}: every account you chose is already "

@@ -15,8 +15,9 @@ class TelegramLink(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="telegram_links", on_delete=fields.CASCADE
     )
-    # One Telegram account runs one business: the bot must know whose data to show without asking.
-    telegram_user_id = fields.BigIntField(unique=True)
+    # Unique per business (migration 0016): an account runs one business, except a consultancy's accounts,
+    # which are linked to each client too and show the one selected last (`selected_at`).
+    telegram_user_id = fields.BigIntField()
     chat_id = fields.BigIntField()
     username = fields.CharField(max_length=255, null=True)
     display_name = fields.CharField(max_length=255, null=True)
@@ -24,9 +25,14 @@ class TelegramLink(Model):
     last_seen_at = fields.DatetimeField(null=True)
     # Set when Telegram says the account blocked the bot: alerts skip it until it writes again.
     blocked_at = fields.DatetimeField(null=True)
+    selected_at = fields.DatetimeField(null=True)  # migration 0016: the business the account looks at
+    # migration 0016: the consultancy this link was made for (`papo admin link --client-of`); None = own.
+    client_of: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="client_links", on_delete=fields.CASCADE, null=True)
 
     class Meta:
         table = "telegram_links"
+        unique_together = (("telegram_user_id", "user"),)
         indexes = (Index(fields=("user_id",), name="idx_telegram_links_user"),)
 
 
@@ -42,6 +48,9 @@ class TelegramLinkCode(Model):
     used_at = fields.DatetimeField(null=True)
     used_by = fields.BigIntField(null=True)  # the Telegram user id that used it
     created_at = created_at()
+    # migration 0016: a code for a consultancy's Telegram accounts, linking them to this client business.
+    client_of: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="client_link_codes", on_delete=fields.CASCADE, null=True)
 
     class Meta:
         table = "telegram_link_codes"

@@ -40,6 +40,7 @@ from papo.services import hours as hours_service
 from papo.services import rules as rules_service
 from papo.services.inbound import BatchResult, NewMessage
 from papo.services.notify import HANDOFF, notify_owner
+from papo.services.plans import AiBudget
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,8 @@ class AutomateStage:
         text = action.text
         template = _template(action.template)
         if action.type is ActionType.AI_REPLY:
-            text = await self.faq.answer(action.faq, event.text, business=None) or action.text
+            budget = AiBudget(self.stores.redis, new.user_id)
+            text = await self.faq.answer(action.faq, event.text, business=None, budget=budget) or action.text
             if not text:
                 log.info("ai_reply of rule %s: no model answer and no fallback text, nothing sent", action.rule_name)
                 return None

@@ -22,6 +22,7 @@ from papo.runtime import Stores
 from papo.services.crm import LeadState, load_leads, save_leads
 from papo.services.inbound import BatchResult, NewMessage, mark_understood
 from papo.services.notify import COMPLAINT, HOT_LEAD, notify_owner
+from papo.services.plans import AiBudget
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class UnderstandStage:
         if batch is not None:  # the local model: one plain loop, no task per message
             answers = batch(texts)
         else:
-            answers = list(await asyncio.gather(*(self._classify(text) for text in texts)))
+            answers = list(await asyncio.gather(*(self._classify(text, m.user_id) for text, m in zip(texts, todo,
+                                                                                                   strict=True))))
         classifications = [a.classification for a in answers]
         for message, classification in zip(todo, classifications, strict=True):
             result.classifications[message.message_id] = classification
@@ -81,9 +83,11 @@ class UnderstandStage:
         if fresh:
             await self._after([m for m, _ in fresh], [a for _, a in fresh], leads)
 
-    async def _classify(self, text: str) -> Classified:
+    async def _classify(self, text: str, user_id: uuid.UUID) -> Classified:
+        # Model calls count against the business's plan; past it the local classifier answers, and the
+        # message is stored, scored and automated all the same.
         async with self._limit:
-            return await self.classifier.classify_with_source(text)
+            return await self.classifier.classify_with_source(text, AiBudget(self.stores.redis, user_id))
 
     async def _log_interactions(self, fresh: list[tuple[NewMessage, Classified]]) -> None:
         """One `ai_interactions` document per classified message (kept in Redis while MongoDB is down)."""

@@ -16,7 +16,8 @@ from papo.adapters.waba_lookup import WabaLookup
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
-from papo.services import ServiceError
+from papo.services import ServiceError, plans
+from papo.services.subscriptions import CONNECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +82,15 @@ async def connect_account(
         if not callback_url.startswith(("http://", "https://")):
             raise ServiceError(f"callback URL {callback_url!r} must start with http:// or https://")
         values["callback_url"] = callback_url
-    async with in_transaction():
+    async with in_transaction() as conn:
         account = (
             await ConnectedAccount.select_for_update()
             .filter(user=user, platform=platform, platform_account_id=platform_account_id)
             .first()
         )
+        if account is None or getattr(account, "status", CONNECTED) != CONNECTED:
+            # A new account, or one coming back: it must fit in the plan (a token refresh always does).
+            await plans.ensure_room(conn, user, plans.CONNECTED_ACCOUNTS, excluding=account.id if account else None)
         if account is None:
             account = await ConnectedAccount.create(
                 user=user, platform=platform, platform_account_id=platform_account_id, **values

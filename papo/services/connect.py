@@ -43,7 +43,7 @@ from papo.constants import ACCOUNT_INDEX, ACCOUNT_SECRETS, KEY_PREFIX
 from papo.crypto import CryptoError, read_secret_file
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
-from papo.services import NotFound, ServiceError, account_index, subscriptions
+from papo.services import NotFound, ServiceError, account_index, plans, subscriptions
 from papo.services.accounts import connect_account
 from papo.services.notify import ACCOUNT_CLAIMED, notify_owner
 from papo.services.outbound import forget_account
@@ -104,6 +104,12 @@ class AccountSummary:
     subscription: str | None
     error: str | None = None
     held: bool = False  # another business holds it: nothing was stored (account_id is empty)
+    over_limit: bool = False  # the plan's limit of connected accounts is reached: nothing was stored
+
+    @property
+    def stored(self) -> bool:
+        """Whether the account was connected."""
+        return not (self.held or self.over_limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +301,14 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
     async with _claiming(ctx.redis, platform, platform_account_id):
         if await _held_elsewhere(ctx.redis, user, platform, platform_account_id):
             return AccountSummary("", str(platform), platform_account_id, name, None, HELD_ELSEWHERE, held=True)
-        account, _ = await connect_account(
-            user=user, platform=platform, platform_account_id=platform_account_id, access_token=token,
-            cipher=ctx.cipher, refresh_token=refresh_token, token_expires_at=expires_at, business_name=name,
-            business_avatar=avatar)
+        try:
+            account, _ = await connect_account(
+                user=user, platform=platform, platform_account_id=platform_account_id, access_token=token,
+                cipher=ctx.cipher, refresh_token=refresh_token, token_expires_at=expires_at, business_name=name,
+                business_avatar=avatar)
+        except plans.QuotaExceeded as exc:  # the others chosen in the same consent may still fit
+            log.info("user %s: %s account %s not connected: %s", user.id, platform, platform_account_id, exc)
+            return AccountSummary("", str(platform), platform_account_id, name, None, str(exc), over_limit=True)
         values = {"status": CONNECTED, "disconnected_at": None, "disconnected_reason": None,
                   "is_verified": is_verified,
                   "details": {**(account.details or {}), **{k: v for k, v in details.items() if v is not None}}}
@@ -399,7 +409,7 @@ async def _meta(ctx: AccountContext, user: User, code: str) -> list[AccountSumma
                 details={**base, "waba_id": waba.id, "business_id": waba.business_id,
                          "display_phone_number": phone.display_phone_number,
                          "code_verification_status": phone.code_verification_status}))
-    if not all(a.held for a in stored):  # accounts another business holds say nothing about this one
+    if any(a.stored for a in stored):  # accounts not stored (held elsewhere, over the plan) say nothing
         await _set_identity(user, statuses.values())
     return stored
 

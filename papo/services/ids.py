@@ -6,7 +6,21 @@ import uuid
 
 from tortoise import Tortoise
 
+from papo.models import User
 from papo.services import NotFound, ServiceError
+
+UserRef = User | uuid.UUID | str
+
+
+def user_id(user: UserRef) -> uuid.UUID:
+    """The id of a user given as a model, a UUID or its string."""
+    if isinstance(user, User):
+        return user.id
+    try:
+        return user if isinstance(user, uuid.UUID) else uuid.UUID(str(user))
+    except ValueError:
+        raise ServiceError(f"{user!r} is not a user id") from None
+
 
 MIN_PREFIX = 6  # shorter prefixes match too many rows to be worth typing
 # An erased customer's conversations and lead keep their rows (the stats count them) under this id prefix

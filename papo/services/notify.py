@@ -36,8 +36,9 @@ REPLY_FAILED = "reply_failed"  # a reply to a customer gave up or was refused: i
 RULE = "rule"  # a notify_owner automation rule fired
 HANDOFF = "handoff"  # a handoff rule paused automation in a conversation: the owner takes it from here
 BROADCAST_FINISHED = "broadcast_finished"  # a campaign went to everyone it could: its results
+QUOTA_REACHED = "quota_reached"  # an automatic extra (AI) stopped at the plan's monthly limit (papo.services.plans)
 KINDS = (HOT_LEAD, COMPLAINT, FOLLOW_UP_DUE, POST_FAILED, TOKEN_EXPIRING, ACCOUNT_DISCONNECTED, ACCOUNT_CLAIMED,
-         REPLY_FAILED, RULE, BROADCAST_FINISHED)
+         REPLY_FAILED, RULE, BROADCAST_FINISHED, QUOTA_REACHED)
 
 _APPEND = """
 if KEYS[1] ~= '' then

@@ -17,9 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise import Tortoise
+from tortoise.transactions import in_transaction
 
+from papo.enums import Plan
 from papo.models import ConnectedAccount, OwnerSettings, TelegramLink, User
-from papo.services import NotFound, ServiceError
+from papo.services import NotFound, ServiceError, plans
 from papo.services.templates import UserRef, user_id
 from papo.timezones import known_zone
 
@@ -88,6 +90,7 @@ class Owner:
     telegram_user_id: int
     chat_id: int
     prefs: OwnerPrefs
+    businesses: int = 1  # how many businesses the account is linked to (a consultancy's: several)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ class LinkResult:
     user_id: uuid.UUID
     business_name: str
     moved_from: uuid.UUID | None  # the business this Telegram account was linked to before, if another
+    client_of: uuid.UUID | None = None  # linked as this consultancy's client (its other links stay)
 
 
 def _hash(code: str) -> str:
@@ -116,62 +120,143 @@ def parse_hhmm(value: str) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-async def create_link_code(user: UserRef, *, ttl: timedelta = CODE_TTL) -> LinkCode:
-    """A new one-time code that links a Telegram account to this business (expires after `ttl`)."""
+async def create_link_code(user: UserRef, *, ttl: timedelta = CODE_TTL, client_of: UserRef | None = None) -> LinkCode:
+    """A new one-time code that links a Telegram account to this business (expires after `ttl`).
+
+    With `client_of` (a consultancy-plan business), the code is for that consultancy's Telegram accounts: it
+    links them to this client business as well, instead of moving them.
+    """
     uid = user_id(user)
     if not await User.filter(id=uid).exists():
         raise NotFound(f"no user {uid}")
+    consultancy = await _consultancy(uid, client_of) if client_of is not None else None
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     expires = datetime.now(UTC) + ttl
     conn = Tortoise.get_connection("default")
     await conn.execute_query(
-        "INSERT INTO telegram_link_codes (id, user_id, code_hash, expires_at) VALUES ($1, $2, $3, $4)",
-        [uuid.uuid4(), uid, _hash(code), expires],
+        "INSERT INTO telegram_link_codes (id, user_id, code_hash, expires_at, client_of_id) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        [uuid.uuid4(), uid, _hash(code), expires, consultancy],
     )
     return LinkCode(code=code, user_id=uid, expires_at=expires)
 
 
+async def _consultancy(client: uuid.UUID, ref: UserRef) -> uuid.UUID:
+    """The consultancy a client code is made for; ServiceError unless it is on the consultancy plan."""
+    consultancy = await User.get_or_none(id=user_id(ref))
+    if consultancy is None:
+        raise NotFound(f"no user {user_id(ref)}")
+    if consultancy.id == client:
+        raise ServiceError("a business cannot be a client of itself")
+    if str(consultancy.plan or Plan.FREE) != Plan.CONSULTANCY:
+        raise ServiceError(f"{consultancy.email} is on plan {consultancy.plan or Plan.FREE}: only a consultancy-plan "
+                           f"business manages clients; `papo user plan --user {consultancy.email} --plan consultancy`")
+    return consultancy.id
+
+
+class NotConsultant(ServiceError):
+    """A client code was sent from a Telegram account the consultancy has not linked."""
+
+
+_UPSERT_LINK = (
+    "INSERT INTO telegram_links (id, user_id, telegram_user_id, chat_id, username, display_name, last_seen_at, "
+    "selected_at, client_of_id) VALUES ($1, $2, $3, $4, $5, $6, now(), now(), $7) "
+    "ON CONFLICT (telegram_user_id, user_id) DO UPDATE SET chat_id = EXCLUDED.chat_id, username = EXCLUDED.username, "
+    "display_name = EXCLUDED.display_name, last_seen_at = now(), selected_at = now(), blocked_at = NULL, "
+    "client_of_id = EXCLUDED.client_of_id")
+
+
 async def link(code: str, telegram_user_id: int, chat_id: int, *, username: str | None = None,
                display_name: str | None = None) -> LinkResult:
-    """Consume a code and link the Telegram account to its business; ServiceError if unknown, used or expired."""
+    """Consume a code and link the Telegram account to its business; ServiceError if unknown, used or expired.
+
+    An ordinary code moves the account (its links to other businesses end). A client code (`client_of`) adds
+    the client to a consultancy's account and selects it. A business at its plan's limit of linked admins
+    refuses (QuotaExceeded) and the code stays unused.
+    """
     if not normalize_code(code):
         raise ServiceError("empty link code")
-    conn = Tortoise.get_connection("default")
-    # One statement: the code is used at most once even when two accounts send it at the same moment.
-    rows = await conn.execute_query_dict(
-        "UPDATE telegram_link_codes SET used_at = now(), used_by = $2 "
-        "WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id",
-        [_hash(code), telegram_user_id],
-    )
-    if not rows:
-        raise ServiceError("this link code is unknown, already used or expired")
-    uid = rows[0]["user_id"]
-    previous = await TelegramLink.get_or_none(telegram_user_id=telegram_user_id)
-    moved = previous.user_id if previous is not None and previous.user_id != uid else None
-    await conn.execute_query(
-        "INSERT INTO telegram_links (id, user_id, telegram_user_id, chat_id, username, display_name, last_seen_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, now()) ON CONFLICT (telegram_user_id) DO UPDATE SET "
-        "user_id = EXCLUDED.user_id, chat_id = EXCLUDED.chat_id, username = EXCLUDED.username, "
-        "display_name = EXCLUDED.display_name, last_seen_at = now(), blocked_at = NULL",
-        [uuid.uuid4(), uid, telegram_user_id, chat_id, username, display_name],
-    )
+    async with in_transaction() as conn:
+        # One statement: the code is used at most once even when two accounts send it at the same moment.
+        rows = await conn.execute_query_dict(
+            "UPDATE telegram_link_codes SET used_at = now(), used_by = $2 "
+            "WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING user_id, client_of_id",
+            [_hash(code), telegram_user_id],
+        )
+        if not rows:
+            raise ServiceError("this link code is unknown, already used or expired")
+        uid, consultancy = rows[0]["user_id"], rows[0]["client_of_id"]
+        previous = await _selected_link(telegram_user_id)
+        moved = previous.user_id if previous is not None and previous.user_id != uid else None
+        if consultancy is not None:
+            if not await TelegramLink.filter(telegram_user_id=telegram_user_id, user_id=consultancy,
+                                             client_of_id__isnull=True).exists():
+                raise NotConsultant("this code is for the consultancy's own Telegram accounts: link this account "
+                                    "to the consultancy first")
+            moved = None
+        else:
+            await plans.ensure_room(conn, uid, plans.TELEGRAM_ADMINS, excluding=telegram_user_id)
+            await conn.execute_query("DELETE FROM telegram_links WHERE telegram_user_id = $1 AND user_id <> $2",
+                                     [telegram_user_id, uid])
+        await conn.execute_query(_UPSERT_LINK, [uuid.uuid4(), uid, telegram_user_id, chat_id, username, display_name,
+                                                consultancy])
     user = await User.get(id=uid)
-    return LinkResult(user_id=uid, business_name=user.name, moved_from=moved)
+    return LinkResult(user_id=uid, business_name=user.name, moved_from=moved, client_of=consultancy)
 
 
-async def unlink(telegram_user_id: int) -> bool:
-    """Remove a Telegram account's link; False if it was not linked."""
-    return bool(await TelegramLink.filter(telegram_user_id=telegram_user_id).delete())
+async def unlink(telegram_user_id: int, user: UserRef | None = None) -> bool:
+    """Remove a Telegram account's links (only the one to `user` when given); False if there was none."""
+    query = TelegramLink.filter(telegram_user_id=telegram_user_id)
+    if user is not None:
+        query = query.filter(user_id=user_id(user))
+    return bool(await query.delete())
+
+
+async def _selected_link(telegram_user_id: int) -> TelegramLink | None:
+    """The link of the business the account selected last (its only one, unless it is a consultancy's)."""
+    return await (TelegramLink.filter(telegram_user_id=telegram_user_id)
+                  .order_by("-selected_at", "-created_at").first().prefetch_related("user"))
 
 
 async def owner_for(telegram_user_id: int, *, default_timezone: str = "America/Sao_Paulo") -> Owner | None:
-    """The linked account and its business, or None for a stranger."""
-    found = await TelegramLink.get_or_none(telegram_user_id=telegram_user_id).prefetch_related("user")
+    """The linked account and the business it selected, or None for a stranger."""
+    found = await _selected_link(telegram_user_id)
     if found is None:
         return None
     user = found.user
     return Owner(user_id=user.id, business_name=user.name, email=user.email, telegram_user_id=telegram_user_id,
-                 chat_id=found.chat_id, prefs=await get_prefs(user.id, default_timezone=default_timezone))
+                 chat_id=found.chat_id, prefs=await get_prefs(user.id, default_timezone=default_timezone),
+                 businesses=await TelegramLink.filter(telegram_user_id=telegram_user_id).count())
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessChoice:
+    """A business a Telegram account may switch to (`/clientes`)."""
+
+    user_id: uuid.UUID
+    name: str
+    email: str
+    selected: bool
+    client: bool  # linked as a consultancy's client
+
+
+async def businesses_of(telegram_user_id: int) -> list[BusinessChoice]:
+    """Every business the account is linked to, its own first, then clients by name."""
+    links = list(await TelegramLink.filter(telegram_user_id=telegram_user_id).prefetch_related("user"))
+    selected = await _selected_link(telegram_user_id)
+    choices = [BusinessChoice(link.user_id, link.user.name, link.user.email,
+                              selected is not None and link.user_id == selected.user_id, link.client_of_id is not None)
+               for link in links]
+    return sorted(choices, key=lambda c: (c.client, c.name.casefold(), c.email))
+
+
+async def select_business(telegram_user_id: int, business: UserRef) -> BusinessChoice:
+    """Switch the account to one of its linked businesses; NotFound for any other."""
+    uid = user_id(business)
+    if not await TelegramLink.filter(telegram_user_id=telegram_user_id, user_id=uid).update(
+            selected_at=datetime.now(UTC)):
+        raise NotFound("this Telegram account is not linked to that business")
+    return next(c for c in await businesses_of(telegram_user_id) if c.user_id == uid)
 
 
 async def touch_link(telegram_user_id: int, chat_id: int) -> None:
@@ -191,12 +276,20 @@ class LinkedChat:
 
     telegram_user_id: int
     chat_id: int
+    businesses: int = 1  # a consultancy's account gets every client's alerts: they say whose they are
 
 
 async def linked_chats(user: UserRef) -> list[LinkedChat]:
     """The chats of the business's linked accounts that have not blocked the bot."""
     rows = await TelegramLink.filter(user_id=user_id(user), blocked_at__isnull=True).order_by("created_at")
-    return [LinkedChat(r.telegram_user_id, r.chat_id) for r in rows]
+    return [LinkedChat(r.telegram_user_id, r.chat_id, await TelegramLink.filter(telegram_user_id=r.telegram_user_id)
+                       .count()) for r in rows]
+
+
+async def business_name(user: UserRef) -> str:
+    """A business's name (empty if it is gone)."""
+    found = await User.get_or_none(id=user_id(user)).only("id", "name")
+    return found.name if found is not None else ""
 
 
 async def list_links(user: UserRef) -> list[TelegramLink]:

@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from tortoise.transactions import in_transaction
 
 from papo.enums import Platform, PostStatus, SyncStatus
 from papo.models import ConnectedAccount, Post, PostSync
-from papo.services import NotFound, ServiceError
+from papo.services import NotFound, ServiceError, plans
 from papo.services.ids import resolve_id
 from papo.services.media import allow_hosts, own_base
 from papo.services.post_rules import INSTAGRAM_HASHTAGS, Media, PostContent, normalize_hashtags, parse_media, validate
@@ -185,6 +186,24 @@ async def _platforms(post: Post, *, only_failed: bool = False) -> list[Platform]
 # ------------------------------------------------------------------ use-cases
 
 
+def _scheduling(post: Post) -> AbstractAsyncContextManager[None]:
+    """A draft that becomes scheduled counts against the plan's posts a month; moving a scheduled one does not."""
+    return _counted(post.user_id, post.status == PostStatus.DRAFT)
+
+
+@asynccontextmanager
+async def _counted(uid: uuid.UUID, counted: bool) -> AsyncIterator[None]:
+    """Count one scheduled post (QuotaExceeded at the plan's limit) and give it back if the change fails."""
+    if counted:
+        await plans.check_quota(uid, plans.SCHEDULED_POSTS)
+    try:
+        yield
+    except BaseException:
+        if counted:
+            await plans.give_back(uid, plans.SCHEDULED_POSTS)
+        raise
+
+
 async def create_post(
     user: UserRef, *, content: str, options: PostOptions, title: str | None = None, media: Sequence[str] = (),
     hashtags: Sequence[str] = (), accounts: Sequence[str] = (), when: str | datetime | None = None,
@@ -209,7 +228,7 @@ async def create_post(
         validate(body, [Platform(a.platform) for a in chosen], instagram_max_hashtags=options.instagram_max_hashtags)
     elif not body.content and not body.media:
         raise ServiceError("a post needs some text or media")
-    async with in_transaction():
+    async with _counted(uid, when is not None), in_transaction():
         post = await Post.create(
             user_id=uid, account_id=chosen[0].id if chosen else None, title=body.title, content=body.content,
             media_urls=[m.url for m in body.media], media_types=[m.type for m in body.media],
@@ -250,11 +269,12 @@ async def schedule_post(user: UserRef, ref: str, when: str | datetime, *, option
     moment = parse_when(when, tz)
     validate(content_of(post), await _platforms(post), instagram_max_hashtags=options.instagram_max_hashtags)
     conn = Tortoise.get_connection("default")
-    rows = await conn.execute_query_dict(
-        f"UPDATE posts SET status = 'scheduled', scheduled_for = $2, timezone = $3 WHERE id = $1 "
-        f"AND status IN ('draft', 'scheduled') AND {_NOT_STARTED} RETURNING id", [post.id, moment, tz])
-    if not rows:
-        raise ServiceError(f"post {post.id} is {await _state(post.id)}: it can no longer be (re)scheduled")
+    async with _scheduling(post):
+        rows = await conn.execute_query_dict(
+            f"UPDATE posts SET status = 'scheduled', scheduled_for = $2, timezone = $3 WHERE id = $1 "
+            f"AND status IN ('draft', 'scheduled') AND {_NOT_STARTED} RETURNING id", [post.id, moment, tz])
+        if not rows:
+            raise ServiceError(f"post {post.id} is {await _state(post.id)}: it can no longer be (re)scheduled")
     return await post_view(await find_post(post.user_id, post.id))
 
 
@@ -266,12 +286,13 @@ async def publish_now(redis: aioredis.Redis, user: UserRef, ref: str, *, options
     post = await find_post(user, ref)
     validate(content_of(post), await _platforms(post), instagram_max_hashtags=options.instagram_max_hashtags)
     conn = Tortoise.get_connection("default")
-    rows = await conn.execute_query_dict(
-        f"UPDATE posts SET status = 'scheduled', scheduled_for = now() WHERE id = $1 "
-        f"AND status IN ('draft', 'scheduled') AND {_NOT_STARTED} RETURNING id", [post.id])
-    if not rows:
-        raise ServiceError(f"post {post.id} is {await _state(post.id)}: it cannot be published again "
-                           "(retry publishes only the platforms that failed)")
+    async with _scheduling(post):
+        rows = await conn.execute_query_dict(
+            f"UPDATE posts SET status = 'scheduled', scheduled_for = now() WHERE id = $1 "
+            f"AND status IN ('draft', 'scheduled') AND {_NOT_STARTED} RETURNING id", [post.id])
+        if not rows:
+            raise ServiceError(f"post {post.id} is {await _state(post.id)}: it cannot be published again "
+                               "(retry publishes only the platforms that failed)")
     await enqueue_due(redis, partitions=options.partitions, post_ids=[post.id])
     return await post_view(await find_post(post.user_id, post.id))
 
@@ -287,6 +308,7 @@ async def cancel_post(user: UserRef, ref: str) -> PostView:
         state = await _state(post.id)
         hint = "; nothing to cancel" if state in ("draft", "published", "failed") else ""
         raise ServiceError(f"post {post.id} is {state}: it cannot be cancelled{hint}")
+    await plans.give_back(post.user_id, plans.SCHEDULED_POSTS)  # a draft again: it counts when rescheduled
     return await post_view(await find_post(post.user_id, post.id))
 
 

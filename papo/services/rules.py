@@ -16,6 +16,7 @@ from typing import Any
 
 from tortoise import Tortoise
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
 from papo.engine import LeadView, RuleError, RuleIndex, RuleView
 from papo.engine.dryrun import DryRunItem, HistoryEvent, replay
@@ -27,7 +28,7 @@ from papo.engine.text import fold
 from papo.engine.validate import ValidRule, rule_warnings, validate_rule
 from papo.enums import LeadQuality, RulePlatform, Sender, Trigger
 from papo.models import AutomationRule, Conversation, Interaction, Lead, Message, MessageTemplate
-from papo.services import NotFound, ServiceError
+from papo.services import NotFound, ServiceError, plans
 from papo.services.ids import id_prefix, id_with_prefix
 from papo.services.templates import TemplateInfo, UserRef, template_views, user_id
 
@@ -147,10 +148,13 @@ async def create_rule(user: UserRef, *, name: str, trigger: str, platform: str, 
     for other in await AutomationRule.filter(user_id=uid).only("id", "name"):
         if fold(other.name) == fold(name):  # names are how owners refer to rules in the bot and CLI
             raise ServiceError(f"a rule named {other.name!r} already exists")
-    row = await AutomationRule.create(
-        user_id=uid, name=name, trigger=valid.trigger, platform=valid.platform, action=valid.action,
-        condition=valid.condition_json(), action_data=valid.data_json(), is_active=is_active,
-    )
+    async with in_transaction() as conn:
+        if is_active:  # an active rule must fit in the plan; a disabled one is only a draft
+            await plans.ensure_room(conn, uid, plans.ACTIVE_RULES)
+        row = await AutomationRule.create(
+            user_id=uid, name=name, trigger=valid.trigger, platform=valid.platform, action=valid.action,
+            condition=valid.condition_json(), action_data=valid.data_json(), is_active=is_active,
+        )
     return RuleInfo.of(row)
 
 
@@ -201,8 +205,11 @@ async def set_rule_active(user: UserRef, ref: str | uuid.UUID, active: bool) -> 
         problems = await _check_templates(uid, valid)
         if problems:
             raise ServiceError(f"rule {row.name!r}: " + "; ".join(problems))
-    row.is_active = active
-    await row.save(update_fields=["is_active", "updated_at"])
+    async with in_transaction() as conn:
+        if active and not row.is_active:
+            await plans.ensure_room(conn, uid, plans.ACTIVE_RULES, excluding=row.id)
+        row.is_active = active
+        await row.save(update_fields=["is_active", "updated_at"])
     return RuleInfo.of(row)
 
 

@@ -16,9 +16,10 @@ from papo.engine import TemplateView
 from papo.engine.render import BUILTINS, placeholders
 from papo.engine.text import fold
 from papo.enums import Platform
-from papo.models import AutomationRule, MessageTemplate, User
+from papo.models import AutomationRule, MessageTemplate
 from papo.services import NotFound, ServiceError
 from papo.services.accounts import parse_platform
+from papo.services.ids import UserRef, user_id
 
 MAX_CONTENT = 4096
 MAX_META_BODY = 1024  # Meta's limit for a template body
@@ -26,17 +27,6 @@ _META_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2,4})?$")  # Meta's codes: pt_BR, en_US, es, es_MX, zh_CN…
 _META_PLACEHOLDER = re.compile(r"\{\{\s*\d+\s*\}\}")
 
-UserRef = User | uuid.UUID | str
-
-
-def user_id(user: UserRef) -> uuid.UUID:
-    """The id of a user given as a model, a UUID or its string."""
-    if isinstance(user, User):
-        return user.id
-    try:
-        return user if isinstance(user, uuid.UUID) else uuid.UUID(str(user))
-    except ValueError:
-        raise ServiceError(f"{user!r} is not a user id") from None
 
 
 @dataclass(frozen=True, slots=True)

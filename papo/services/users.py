@@ -13,6 +13,7 @@ from tortoise.exceptions import IntegrityError
 from papo.enums import Plan
 from papo.models import User
 from papo.services import NotFound, ServiceError
+from papo.services.plans import parse_plan
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -31,14 +32,6 @@ class UserSummary:
     created_at: datetime | None
 
 
-def _plan(value: str | Plan) -> Plan:
-    try:
-        return Plan(value)
-    except ValueError:
-        allowed = ", ".join(p.value for p in Plan)
-        raise ServiceError(f"plan {value!r} is not one of: {allowed}") from None
-
-
 async def create_user(*, email: str, name: str, plan: str | Plan = Plan.FREE) -> User:
     """Create a business user; the email is unique (case-insensitively normalised to lower case)."""
     email = email.strip().lower()
@@ -49,7 +42,7 @@ async def create_user(*, email: str, name: str, plan: str | Plan = Plan.FREE) ->
     if await User.filter(email=email).exists():
         raise ServiceError(f"a user with email {email} already exists")
     try:
-        return await User.create(email=email, name=name.strip(), plan=_plan(plan))
+        return await User.create(email=email, name=name.strip(), plan=parse_plan(plan))
     except IntegrityError:  # a concurrent create won the race
         raise ServiceError(f"a user with email {email} already exists") from None
 

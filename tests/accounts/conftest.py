@@ -137,7 +137,7 @@ async def papo(settings: Settings, stores: Stores) -> AsyncIterator[Papo]:
         oauth.setup(app)  # until create_app registers the connect routes itself
     server = TestServer(app, port=port)
     await server.start_server()
-    owner = await User.create(email="dona@padaria.com.br", name="Padaria Pão Quente")
+    owner = await User.create(email="dona@padaria.com.br", name="Padaria Pão Quente", plan="pro")
     async with aiohttp.ClientSession() as http, browser() as owner_browser:
         yield Papo(local, stores, fake, server, http, owner, owner_browser)
     await server.close()

@@ -25,7 +25,7 @@ PROBLEM = ("meta 100: Unsupported post request. Object with ID '102290129340398'
 async def test_a_number_connected_with_its_waba_id_can_be_subscribed(stores, monkeypatch, capsys,
                                                                      tmp_path: Path) -> None:
     _env(monkeypatch, stores, tmp_path, secret=TEST_SECRET)
-    await create_user(email="dona@padaria.com.br", name="Padaria")
+    await create_user(email="dona@padaria.com.br", name="Padaria", plan="pro")
 
     assert await _papo("account", "connect", "--user", "dona@padaria.com.br", "--platform", "whatsapp",
                        "--account-id", PHONE_ID, "--token", "EAAG-token", "--waba-id", WABA) == 0
@@ -42,7 +42,7 @@ async def test_a_number_connected_with_its_waba_id_can_be_subscribed(stores, mon
 async def test_webhooks_status_prints_whole_problems_and_says_its_times_are_utc(stores, monkeypatch, capsys,
                                                                                  tmp_path: Path) -> None:
     _env(monkeypatch, stores, tmp_path, secret=TEST_SECRET)
-    await create_user(email="dona@padaria.com.br", name="Padaria")
+    await create_user(email="dona@padaria.com.br", name="Padaria", plan="pro")
     assert await _papo("account", "connect", "--user", "dona@padaria.com.br", "--platform", "whatsapp",
                        "--account-id", PHONE_ID, "--token", "EAAG-token") == 0
     await ConnectedAccount.filter(platform_account_id=PHONE_ID).update(subscription_state="failed",

@@ -70,7 +70,7 @@ async def test_a_consent_url_finished_in_a_browser_without_the_cookie_is_refused
 
 
 async def test_a_consent_url_finished_in_a_browser_with_another_flows_cookie_is_refused(papo) -> None:
-    victim = await User.create(email="vitima@loja.com.br", name="Loja da Vítima")
+    victim = await User.create(email="vitima@loja.com.br", name="Loja da Vítima", plan="pro")
     consent = await papo.consent("tiktok")
     async with browser() as theirs:
         await papo.consent("tiktok", link=connect_link(papo.settings, victim, "tiktok"), browser=theirs)
@@ -95,7 +95,7 @@ async def test_the_links_own_state_at_the_callback_is_refused(papo) -> None:
 async def test_an_account_another_business_holds_is_not_moved_and_its_owner_is_told(papo) -> None:
     await papo.connect("tiktok")  # business A holds the TikTok account
     held = await ConnectedAccount.get(platform="tiktok")
-    other = await User.create(email="outra@loja.com.br", name="Outra Loja")
+    other = await User.create(email="outra@loja.com.br", name="Outra Loja", plan="pro")
     link = connect_link(papo.settings, other, "tiktok")
 
     async with browser() as theirs:
@@ -124,7 +124,7 @@ async def test_a_meta_connect_stores_only_the_accounts_nobody_else_holds(papo) -
     await papo.connect("meta")  # business A holds both Pages, the Instagram account and the WhatsApp number
     phone = await ConnectedAccount.get(platform="whatsapp")
     await disconnect_account(papo.stores.redis, phone.id, "moving WhatsApp to the other business")
-    other = await User.create(email="outra@loja.com.br", name="Outra Loja")
+    other = await User.create(email="outra@loja.com.br", name="Outra Loja", plan="pro")
 
     async with browser() as theirs:
         link = connect_link(papo.settings, other, "meta")
@@ -143,8 +143,8 @@ async def test_a_meta_connect_stores_only_the_accounts_nobody_else_holds(papo) -
 async def test_two_businesses_finishing_at_the_same_moment_do_not_both_get_the_account(papo) -> None:
     from papo.services.connect import _store
 
-    one = await User.create(email="um@loja.com.br", name="Loja Um")
-    two = await User.create(email="dois@loja.com.br", name="Loja Dois")
+    one = await User.create(email="um@loja.com.br", name="Loja Um", plan="pro")
+    two = await User.create(email="dois@loja.com.br", name="Loja Dois", plan="pro")
     results = await asyncio.gather(*(
         _store(papo.ctx(), user, Platform.TIKTOK, "-000race", token=f"tok-{user.email}", details={}, name="Race")
         for user in (one, two)))

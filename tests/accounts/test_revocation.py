@@ -144,7 +144,7 @@ async def test_disconnecting_youtube_and_tiktok_revokes_their_tokens_at_the_plat
 async def test_an_owner_cannot_disconnect_someone_elses_account(papo) -> None:
     await papo.connect("tiktok")
     account = await ConnectedAccount.get(platform="tiktok")
-    stranger = await User.create(email="outro@loja.com.br", name="Outra Loja")
+    stranger = await User.create(email="outro@loja.com.br", name="Outra Loja", plan="pro")
 
     with pytest.raises(NotFound, match="not connected to your business"):
         await owner_disconnect(papo.ctx(), stranger.id, account.id)

@@ -147,8 +147,8 @@ async def test_find_account_by_papo_id_or_unique_platform_id(stores, settings) -
     from tests.conftest import TEST_SECRET
 
     cipher = TokenCipher(TEST_SECRET)
-    one = await User.create(email="a@x.com.br", name="A")
-    two = await User.create(email="b@x.com.br", name="B")
+    one = await User.create(email="a@x.com.br", name="A", plan="pro")
+    two = await User.create(email="b@x.com.br", name="B", plan="pro")
     first, _ = await connect_account(user=one, platform="facebook", platform_account_id="p1", access_token="t",
                                      cipher=cipher)
     await connect_account(user=two, platform="facebook", platform_account_id="p1", access_token="t", cipher=cipher)

@@ -70,3 +70,30 @@ async def test_without_a_model_nothing_is_asked() -> None:
     responder = FaqResponder(Settings(_env_file=None))  # type: ignore[call-arg]
     assert responder.client is None
     assert await responder.answer(FAQ, "qual o horário?") is None
+
+
+async def test_ai_reply_answers_count_against_the_plan_and_stop_at_its_limit(model_server, stores) -> None:
+    from papo.services import plans
+    from papo.services.notify import NOTIFY_STREAM
+    from papo.services.users import create_user
+
+    server, state = model_server
+    state["requests"].clear()
+    shop = await create_user(email="ana@doceria.com.br", name="Doceria")  # free: 100 AI calls a month
+    await plans.try_take(shop, plans.AI_CALLS, 98)
+    budget = plans.AiBudget(stores.redis, shop.id)
+    responder = FaqResponder(_settings(server))
+    try:
+        state["answers"] = [(200, json.dumps({"answerable": True, "reply": "Das 8h às 19h."})),
+                            (500, ""), (500, ""),  # fails (the SDK retries once): given back
+                            (200, json.dumps({"answerable": True, "reply": "De terça a domingo."}))]
+        assert await responder.answer(FAQ, "qual o horário?", budget=budget) == "Das 8h às 19h."
+        assert await responder.answer(FAQ, "que dias abrem?", budget=budget) is None
+        assert await plans.used_this_month(shop, plans.AI_CALLS) == 99
+        assert await responder.answer(FAQ, "que dias abrem?", budget=budget) == "De terça a domingo."
+        assert await responder.answer(FAQ, "entregam?", budget=budget) is None  # none left: not asked
+        assert await responder.answer(FAQ, "e no sábado?", budget=budget) is None
+        assert len(state["requests"]) == 4
+        assert await stores.redis.xlen(NOTIFY_STREAM) == 1  # the owner is told once
+    finally:
+        await responder.aclose()

@@ -357,7 +357,7 @@ async def make_business(email: str, name: str, owner: Person, *, customer: str =
                         phone: str = "5511987654321", waba: str = WABA, last_inbound: timedelta = timedelta(hours=1),
                         text: str = "Oi! Quero encomendar um bolo para sábado, quanto custa?") -> Business:
     """Rows as the inbound pipeline would have left them, and the owner linked through a real code."""
-    user = await create_user(email=email, name=name)
+    user = await create_user(email=email, name=name, plan="pro")
     account, _ = await connect_account(user=user, platform=Platform.WHATSAPP, platform_account_id=waba,
                                        access_token="tok-wa", cipher=TokenCipher(TEST_SECRET), business_name=name)
     at = datetime.now(UTC) - last_inbound

@@ -14,7 +14,7 @@ STRANGER = Person(999, "Curioso", "en")
 
 
 async def test_link_code_links_once_and_then_the_menu_works(harness: BotHarness) -> None:
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     code = await owners.create_link_code(user)
     calls = await harness.say(OWNER, f"/start {code.code}")
     assert [c.method for c in calls] == ["sendMessage"]
@@ -30,7 +30,7 @@ async def test_link_code_links_once_and_then_the_menu_works(harness: BotHarness)
 
 
 async def test_expired_code_is_refused(harness: BotHarness) -> None:
-    user = await create_user(email="bia@doceria.com.br", name="Doceria da Bia")
+    user = await create_user(email="bia@doceria.com.br", name="Doceria da Bia", plan="pro")
     code = await owners.create_link_code(user, ttl=timedelta(seconds=-1))
     calls = await harness.say(OWNER, f"/start {code.code}")
     assert len(calls) == 1 and "não é válido" in calls[0].text
@@ -38,7 +38,7 @@ async def test_expired_code_is_refused(harness: BotHarness) -> None:
 
 
 async def test_stranger_gets_exactly_one_polite_answer_per_update_and_no_data(harness: BotHarness) -> None:
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     await owners.link((await owners.create_link_code(user)).code, OWNER.id, OWNER.chat_id)
     for text in ("/start", "/menu", "/leads", "/stats", "hello", "/search Bruna"):
         calls = await harness.say(STRANGER, text)
@@ -58,7 +58,7 @@ async def test_a_flooding_stranger_gets_silence_after_ten_answers_a_minute(harne
 
 
 async def test_a_group_chat_gets_no_data_even_from_a_linked_owner(harness: BotHarness) -> None:
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     await owners.link((await owners.create_link_code(user)).code, OWNER.id, OWNER.chat_id)
     update = harness.message_update(OWNER, "/leads")
     update["message"]["chat"] = {"id": -100123, "type": "group", "title": "Equipe"}
@@ -68,7 +68,7 @@ async def test_a_group_chat_gets_no_data_even_from_a_linked_owner(harness: BotHa
 
 
 async def test_concurrent_link_tries_are_counted_before_any_code_is_checked(harness: BotHarness) -> None:
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     code = await owners.create_link_code(user)
     # 39 guesses and the right code, all at once: read-then-increment let every one of them be checked.
     guesses = [harness.say(OWNER, f"/start WRONG{n:05d}") for n in range(39)]
@@ -81,7 +81,7 @@ async def test_concurrent_link_tries_are_counted_before_any_code_is_checked(harn
 
 
 async def test_a_code_that_works_is_not_counted_as_a_failed_try(harness: BotHarness) -> None:
-    ana = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    ana = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     for n in range(9):
         await harness.say(OWNER, f"/start WRONG{n:05d}")
     await harness.say(OWNER, f"/start {(await owners.create_link_code(ana)).code}")
@@ -95,7 +95,7 @@ async def test_many_telegram_accounts_share_one_hourly_limit(harness: BotHarness
     from papo.bot.routers import start
 
     await harness.context.redis.set(start.LINK_TRIES_ALL, start.MAX_LINK_TRIES_ALL)
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     calls = await harness.say(Person(444, "Nova"), f"/start {(await owners.create_link_code(user)).code}")
     assert "Muitas tentativas" in calls[0].text
     assert await owners.owner_for(444) is None

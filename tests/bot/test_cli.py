@@ -46,7 +46,7 @@ async def _papo(settings: Any, telegram: FakeTelegram, *argv: str) -> tuple[int,
 
 async def test_admin_link_prints_the_start_message_and_deep_link(settings: Any, stores: Any,
                                                                  telegram: FakeTelegram) -> None:
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     code, out, err = await _papo(settings, telegram, "admin", "link", "--user", "ANA@doceria.com.br")
     assert code == 0, err
     found = re.search(r"/start ([A-Z0-9]{10})", out)

@@ -89,8 +89,8 @@ def test_callback_data_fits_telegram_limits() -> None:
 
 
 async def test_codes_are_stored_hashed_single_use_and_relinking_moves(stores: Any) -> None:
-    ana = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
-    beto = await create_user(email="beto@oficina.com.br", name="Oficina do Beto")
+    ana = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
+    beto = await create_user(email="beto@oficina.com.br", name="Oficina do Beto", plan="pro")
     code = await owners.create_link_code(ana)
     row = await TelegramLinkCode.get(user_id=ana.id)
     assert code.code not in row.code_hash and len(row.code_hash) == 64
@@ -106,7 +106,7 @@ async def test_codes_are_stored_hashed_single_use_and_relinking_moves(stores: An
 
 
 async def test_quiet_hours_are_validated(stores: Any) -> None:
-    ana = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    ana = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     with pytest.raises(ServiceError):
         await owners.set_quiet_hours(ana, "25:00", "07:00")
     with pytest.raises(ServiceError):

@@ -28,7 +28,7 @@ def _message(update_id: int, user_id: int, text: str) -> dict[str, Any]:
 
 async def test_long_polling_links_answers_and_delivers_alerts(settings: Any, stores: Any,
                                                               telegram: FakeTelegram) -> None:
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     code = await owners.create_link_code(user)
     local = bot_settings(settings, telegram)
     stop = asyncio.Event()
@@ -58,7 +58,7 @@ async def _async(value: bool) -> bool:
 
 
 async def test_webhook_mode_on_the_web_app(settings: Any, stores: Any, telegram: FakeTelegram) -> None:
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     code = await owners.create_link_code(user)
     local = bot_settings(settings, telegram, public_url="https://papo.example.com")
     app = web.Application()

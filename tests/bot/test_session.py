@@ -53,7 +53,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 async def test_owner_session_end_to_end(harness: BotHarness, telegram: FakeTelegram, fake: FakePlatform,
                                         stores: Any, outbound_worker: None) -> None:
     # --- the business, its customer, and a one-time code printed by `papo admin link`
-    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana")
+    user = await create_user(email="ana@doceria.com.br", name="Doceria da Ana", plan="pro")
     account, _ = await connect_account(user=user, platform=Platform.WHATSAPP, platform_account_id=WABA,
                                        access_token="tok-wa", cipher=TokenCipher(TEST_SECRET))
     await connect_account(user=user, platform=Platform.FACEBOOK, platform_account_id="pg-777",

@@ -34,7 +34,7 @@ T0 = datetime(2026, 3, 4, 14, 0, tzinfo=UTC)  # Wednesday 11:00 in São Paulo
 
 
 async def owner(email: str = "ana@doceria.com.br"):
-    return await create_user(email=email, name="Ana")
+    return await create_user(email=email, name="Ana", plan="pro")
 
 
 async def test_create_list_enable_disable_delete(stores) -> None:

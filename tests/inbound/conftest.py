@@ -65,7 +65,7 @@ async def worker(settings: Settings, stores: Stores) -> AsyncIterator[None]:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def owner(stores: Stores) -> User:
-    return await User.create(email="dona@padaria.com.br", name="Padaria Pão Quente")
+    return await User.create(email="dona@padaria.com.br", name="Padaria Pão Quente", plan="pro")
 
 
 Connect = Callable[..., Awaitable[ConnectedAccount]]

@@ -192,7 +192,7 @@ async def scene(stores: Stores) -> MakeScene:
                      phone: str | None = None, last_inbound: timedelta | None = timedelta(hours=1),
                      inbound_kind: str = "message", callback_url: str | None = None) -> Scene:
         if "owner" not in users:
-            users["owner"] = await create_user(email="dona@padaria.com.br", name="Padaria Pão Quente")
+            users["owner"] = await create_user(email="dona@padaria.com.br", name="Padaria Pão Quente", plan="pro")
         user = users["owner"]
         account, _ = await connect_account(
             user=user, platform=platform, platform_account_id=account_id, access_token=TOKENS[platform],

@@ -281,7 +281,7 @@ IDS = {Platform.INSTAGRAM: IG, Platform.FACEBOOK: PAGE, Platform.TIKTOK: TT, Pla
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def shop(stores: Stores, apis: FakeApis) -> Shop:
-    user = await create_user(email="dona@padaria.com.br", name="Padaria Pão Quente")
+    user = await create_user(email="dona@padaria.com.br", name="Padaria Pão Quente", plan="pro")
     cipher = TokenCipher(TEST_SECRET)
     accounts = {}
     for platform in Platform:

@@ -10,6 +10,7 @@ from aiogram import Router
 
 from papo.bot.routers import (
     broadcasts,
+    clients,
     conversations,
     data_requests,
     hours,
@@ -23,7 +24,7 @@ from papo.bot.routers import (
     templates,
 )
 
-ORDER = (start.router, leads.router, conversations.router, data_requests.router, templates.router,
+ORDER = (start.router, clients.router, leads.router, conversations.router, data_requests.router, templates.router,
          rule_wizard.router, rules.router, posts.router, broadcasts.router, stats.router, settings.router, hours.router,
          start.fallback)
 

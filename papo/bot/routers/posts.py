@@ -161,7 +161,7 @@ async def media_upload(message: Message, bot: Bot, t: Translator, ctx: BotContex
     try:
         stored = await media.store_media(ctx.settings, buffer.getvalue(), mime=mime, filename=filename)
     except ServiceError as exc:
-        await message.answer(t("error", message=str(exc)))
+        await message.answer(t("error", message=views.problem(t, exc)))
         return
     key = _uploads_key(message.from_user.id if message.from_user else message.chat.id)
     # A Redis list, not the FSM data: an album arrives as several updates handled at once, and an
@@ -326,7 +326,8 @@ async def _create(event: Event, owner: Owner, t: Translator, ctx: BotContext, st
                                        timezone=owner.prefs.timezone, redis=ctx.redis,
                                        options=posts.PostOptions.from_settings(ctx.settings))
     except ServiceError as exc:
-        await show(event, t("error", message=str(exc)), rows([button(t("post.choose_again"), PostAct(act="when"))]))
+        await show(event, t("error", message=views.problem(t, exc)),
+                   rows([button(t("post.choose_again"), PostAct(act="when"))]))
         return
     await state.clear()
     await _open(event, owner, t, post.id, t("post.created"))
@@ -345,7 +346,7 @@ async def act(query: CallbackQuery, callback_data: PostAct, owner: Owner, t: Tra
         else:
             await posts.retry_failed(ctx.redis, owner.user_id, post_id, options=options)
     except ServiceError as exc:
-        await _open(query, owner, t, uuid.UUID(post_id), t("error", message=str(exc)))
+        await _open(query, owner, t, uuid.UUID(post_id), t("error", message=views.problem(t, exc)))
         return
     await _open(query, owner, t, uuid.UUID(post_id), t(f"post.done.{callback_data.act}"))
 
@@ -372,7 +373,7 @@ async def got_reschedule(message: Message, owner: Owner, t: Translator, ctx: Bot
         await message.answer(t(exc.key))
         return
     except ServiceError as exc:
-        await message.answer(t("error", message=str(exc)))
+        await message.answer(t("error", message=views.problem(t, exc)))
         return
     await state.clear()
     await _open(message, owner, t, post_id, t("post.done.resched"))

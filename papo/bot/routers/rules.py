@@ -63,7 +63,7 @@ async def toggle(query: CallbackQuery, callback_data: RuleAct, owner: Owner, t: 
     try:
         changed = await rules.set_rule_active(owner.user_id, rule.id, not rule.is_active)
     except ServiceError as exc:
-        callback_answer.text, callback_answer.show_alert = str(exc)[:200], True
+        callback_answer.text, callback_answer.show_alert = views.plain(views.problem(t, exc))[:200], True
         return
     callback_answer.text = t("rule.now_on" if changed.is_active else "rule.now_off", name=changed.name)
     await show_list(query, owner, t, callback_data.page)

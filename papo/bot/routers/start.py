@@ -10,6 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.callback_answer import CallbackAnswer
 
+from papo.bot import views
 from papo.bot.filters import Linked
 from papo.bot.keyboards import Nav, main_menu
 from papo.bot.locales import Translator, translator
@@ -18,6 +19,7 @@ from papo.bot.routers.common import Event, show
 from papo.constants import KEY_PREFIX
 from papo.services import ServiceError, owners
 from papo.services.owners import Owner
+from papo.services.plans import QuotaExceeded
 
 log = logging.getLogger(__name__)
 router = Router(name="start")
@@ -57,6 +59,10 @@ async def link(message: Message, command: CommandObject, t: Translator, ctx: Bot
     try:
         result = await owners.link(command.args or "", user.id, message.chat.id, username=user.username,
                                    display_name=user.full_name)
+    except (QuotaExceeded, owners.NotConsultant) as exc:  # a good code, refused: it stays unused
+        await _forget_try(ctx, user.id)
+        await message.answer(views.quota(t, exc) if isinstance(exc, QuotaExceeded) else t("link.needs_consultancy"))
+        return
     except ServiceError:
         await message.answer(t("link.invalid"))
         return
@@ -64,8 +70,8 @@ async def link(message: Message, command: CommandObject, t: Translator, ctx: Bot
     log.info("Telegram user %s linked to business %s", user.id, result.user_id)
     prefs = await owners.get_prefs(result.user_id, default_timezone=ctx.default_timezone)
     tt = translator(prefs.language)
-    await message.answer(tt("link.done", business=result.business_name),
-                         reply_markup=main_menu(tt, posts=True))
+    done = "link.client_done" if result.client_of is not None else "link.done"
+    await message.answer(tt(done, business=result.business_name), reply_markup=main_menu(tt, posts=True))
 
 
 @router.message(CommandStart(), Linked())
