@@ -209,7 +209,7 @@ async def prepare(urls: dict[str, str], data_dir: Path) -> None:
             raise RuntimeError(f"papo {' '.join(a)} failed: {done.stderr}")
 
     run("migrate")
-    run("user", "create", "--email", "bench@papo.dev", "--name", "Bench")
+    run("user", "create", "--email", "bench@papo.dev", "--name", "Bench", "--plan", "pro")
     run("account", "connect", "--user", "bench@papo.dev", "--platform", "whatsapp", "--account-id", ACCOUNT,
         "--token", "t")
 

@@ -40,7 +40,7 @@ class Shop:
 
 async def make_shop(email: str = "dona@padaria.com.br", phone_id: str = PHONE_ID, ig_id: str = IG_ID) -> Shop:
     """A business with both accounts and the approved template `promo` ({first_name}, {cupom})."""
-    user = await create_user(email=email, name="Padaria Pão Quente")
+    user = await create_user(email=email, name="Padaria Pão Quente", plan="pro")
     cipher = TokenCipher(TEST_SECRET)
     wa, _ = await connect_account(user=user, platform=Platform.WHATSAPP, platform_account_id=phone_id,
                                   access_token="tok-wa", cipher=cipher)

@@ -87,7 +87,7 @@ CREATE TABLE opt_outs (
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0011_template_language")]
+    dependencies = [("models", "0012_handoff")]
 
     initial = False
 

@@ -14,7 +14,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0011_template_language")]
+    dependencies = [("models", "0013_broadcasts")]
 
     initial = False
 
