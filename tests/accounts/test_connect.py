@@ -213,3 +213,22 @@ async def test_reconnecting_updates_the_same_rows(papo) -> None:
     [again] = await ConnectedAccount.filter(platform="tiktok")
     assert again.id == first.id and again.status == "connected"
     assert papo.cipher.decrypt(again.refresh_token) != papo.cipher.decrypt(first.refresh_token)
+
+
+async def test_a_consent_past_the_plans_limit_connects_what_fits_and_names_the_rest(papo) -> None:
+    from papo.services.plans import set_plan
+
+    await set_plan(papo.owner, "starter")  # 3 connected accounts; the consent grants 4
+    code, text = await papo.connect("meta")
+    assert code == 200, text
+    assert await ConnectedAccount.filter(user=papo.owner).count() == 3
+    assert "plan starter allows 3 connected accounts (3 in use); upgrade with " \
+           "`papo user plan --user dona@padaria.com.br --plan pro`" in text
+
+    await ConnectedAccount.filter(user=papo.owner).delete()
+    await set_plan(papo.owner, "free")
+    await ConnectedAccount.create(user=papo.owner, platform="tiktok", platform_account_id=OPEN_ID, access_token="x")
+    code, text = await papo.connect("meta")  # nothing fits: the page says so
+    assert code == 402, text
+    assert "Limite do plano" in text and "plan free allows 1 connected account" in text
+    assert await ConnectedAccount.filter(user=papo.owner).count() == 1

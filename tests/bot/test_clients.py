@@ -209,3 +209,33 @@ async def test_two_accounts_racing_for_the_last_admin_slot_get_one(harness: BotH
     assert all(isinstance(r, plans.QuotaExceeded) for r in results if not isinstance(r, owners.LinkResult))
     assert await TelegramLink.filter(user_id=shop.id).count() == 1
 
+
+
+async def test_the_bot_tells_the_owner_a_plan_limit_in_their_language(harness: BotHarness, settings) -> None:
+    from papo.bot.keyboards import PostAct
+    from papo.crypto import TokenCipher
+    from papo.services import posts
+    from papo.services.accounts import connect_account
+
+    shop = await create_user(email="bia@bolos.com.br", name="Bolos da Bia")  # free: 3 rules, 10 posts a month
+    await harness.say(DUDA, f"/start {(await owners.create_link_code(shop)).code}")
+    for n in range(3):
+        await rules.create_rule(shop, name=f"Regra {n}", trigger="message", platform="whatsapp",
+                                action="send_message", action_data={"text": "Oi"})
+    await rules.create_rule(shop, name="Regra extra", trigger="message", platform="whatsapp",
+                            action="send_message", action_data={"text": "Oi"}, is_active=False)
+    await harness.say(DUDA, "/rules")
+    calls = await harness.press(DUDA, "▶️ Ligar")
+    [answer] = [c for c in calls if c.method == "answerCallbackQuery"]
+    assert answer.params["text"] == ("🚫 O plano free permite 3 regras ativas (3 em uso).\nPara ter mais, mude de "
+                                     "plano: papo user plan --user bia@bolos.com.br --plan starter")
+    assert not (await rules.get_rule(shop, "Regra extra")).is_active
+
+    await connect_account(user=shop, platform="facebook", platform_account_id="104857600000009", access_token="t",
+                          cipher=TokenCipher(TEST_SECRET))
+    draft = await posts.create_post(shop, content="Bolo de pote", accounts=["facebook:104857600000009"],
+                                    options=posts.PostOptions.from_settings(settings))
+    assert await plans.try_take(shop, plans.SCHEDULED_POSTS, 10)
+    calls = await harness.press(DUDA, data=PostAct(act="now", id=short(draft.id)).pack())
+    assert "O plano <b>free</b> permite 10 posts agendados por mês (10 em uso)." in texts(calls)
+    assert str((await posts.get_post(shop, str(draft.id))).status) == "draft"
