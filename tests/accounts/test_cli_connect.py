@@ -79,7 +79,7 @@ async def test_without_waba_id_the_number_s_waba_is_looked_up_with_the_token(sto
                                                                              tmp_path: Path) -> None:
     _env(monkeypatch, stores, tmp_path, secret=TEST_SECRET)
     _meta_env(monkeypatch, meta, app_id=True)
-    await create_user(email="dona@padaria.com.br", name="Padaria")
+    await create_user(email="dona@padaria.com.br", name="Padaria", plan="pro")
 
     # With the app configured, /debug_token is asked with the app's token about the owner's token.
     assert await _connect(fakes.PHONE, fakes.USER_TOKEN) == 0
@@ -97,7 +97,7 @@ async def test_a_system_user_token_finds_which_of_its_wabas_holds_the_number(sto
                                                                              tmp_path: Path) -> None:
     _env(monkeypatch, stores, tmp_path, secret=TEST_SECRET)
     _meta_env(monkeypatch, meta, app_id=False)  # no app id: the System User token inspects itself
-    await create_user(email="dona@padaria.com.br", name="Padaria")
+    await create_user(email="dona@padaria.com.br", name="Padaria", plan="pro")
 
     assert await _connect(fakes.PHONE, fakes.SYSTEM_TOKEN) == 0
     assert json.loads(capsys.readouterr().out)["waba_id"] == fakes.WABA  # not WABA_2, named first
@@ -109,7 +109,7 @@ async def test_a_waba_that_cannot_be_found_still_connects_and_says_webhooks_need
         stores, monkeypatch, capsys, meta, tmp_path: Path) -> None:
     _env(monkeypatch, stores, tmp_path, secret=TEST_SECRET)
     _meta_env(monkeypatch, meta, app_id=True)
-    await create_user(email="dona@padaria.com.br", name="Padaria")
+    await create_user(email="dona@padaria.com.br", name="Padaria", plan="pro")
 
     for phone_id, token, reason in (("106540352299999", fakes.SYSTEM_TOKEN, "no WhatsApp Business Account this "
                                      "token reaches lists that number"),
