@@ -48,7 +48,7 @@ class Shop:
 
 async def _shop(email: str, name: str, customers: list[tuple[str, str, str, str, str, float]]) -> Shop:
     """A business whose customers (account id, remote id, name, text, quality, score) each wrote once."""
-    user = await create_user(email=email, name=name)
+    user = await create_user(email=email, name=name, plan="pro")
     cipher = TokenCipher(TEST_SECRET)
     accounts: dict[str, ConnectedAccount] = {}
     for account_id in dict.fromkeys(c[0] for c in customers):
