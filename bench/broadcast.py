@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,8 +30,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import ingest  # noqa: E402
-
-from papo.stack import Stack  # noqa: E402
 
 
 class FakeCloudApi:
@@ -113,18 +110,9 @@ def start(env: dict[str, str], data_dir: Path) -> list[subprocess.Popen[bytes]]:
 
 async def run(args: argparse.Namespace) -> None:
     fake = FakeCloudApi(args.throttle_every)
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    fake_port = ingest.free_port()
-    await web.TCPSite(runner, "127.0.0.1", fake_port).start()
-    with tempfile.TemporaryDirectory(prefix="papo-broadcast-") as tmp, Stack(Path(tmp) / "stack") as stack:
-        info = stack.start()
-        urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
-        data_dir = Path(tmp)
-        await ingest.prepare(urls, data_dir)
-        await ingest.set_fsync(info.redis_url, "everysec")
+    fake_port, runner = await ingest.serve_fake(fake.handle)
+    async with ingest.bench_stores() as (urls, data_dir):
+        await ingest.set_fsync(urls["redis_url"], "everysec")
         broadcast_id = await seed(urls, data_dir, args.recipients)
         env = ingest.papo_env(urls, data_dir, ingest.free_port())
         env.update({"PAPO_GRAPH_API_URL": f"http://127.0.0.1:{fake_port}/",

@@ -15,7 +15,6 @@ import asyncio
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 import ingest  # noqa: E402
 
 from papo.adapters import meta  # noqa: E402
-from papo.stack import Stack  # noqa: E402
 
 
 class FakeGraph:
@@ -89,18 +87,9 @@ async def main() -> None:
     total = int(args.rate * args.seconds)
 
     fake = FakeGraph()
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    fake_port = ingest.free_port()
-    await web.TCPSite(runner, "127.0.0.1", fake_port).start()
+    fake_port, runner = await ingest.serve_fake(fake.handle)
 
-    with tempfile.TemporaryDirectory(prefix="papo-e2e-") as tmp, Stack(Path(tmp) / "stack") as stack:
-        info = stack.start()
-        urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
-        data_dir = Path(tmp)
-        await ingest.prepare(urls, data_dir)
+    async with ingest.bench_stores() as (urls, data_dir):
         port = ingest.free_port()
         env = ingest.papo_env(urls, data_dir, port)
         env.update({"PAPO_GRAPH_API_URL": f"http://127.0.0.1:{fake_port}/",

@@ -26,9 +26,11 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psutil
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -226,6 +228,18 @@ async def bench_stores() -> AsyncIterator[tuple[dict[str, str], Path]]:
             urls = {"database_url": info.database_url, "redis_url": info.redis_url, "mongo_url": info.mongo_url}
             await prepare(urls, data_dir)
             yield urls, data_dir
+
+
+async def serve_fake(handle: Any) -> tuple[int, web.AppRunner]:
+    """Serve `handle` for every POST on a free local port (a fake platform API): the port, and the runner
+    to clean up."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return port, runner
 
 
 def median_round(rounds: list[dict[str, float]]) -> dict[str, float]:

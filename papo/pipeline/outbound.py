@@ -381,9 +381,10 @@ class OutboundPipeline:
         failed = outcome.status == "failed"
         # A failed request is kept whole in the ledger: the owner's "retry" sends exactly it again.
         extra = {"request": json.dumps(request.to_dict(), ensure_ascii=False)} if failed else {}
-        await self.ledger.settle(request.outbound_id, state, outcome, **extra)
+        writes = [self.ledger.settle(request.outbound_id, state, outcome, **extra)]
         if state == "sent":  # before the platform's echo of it is read: Papo's own, not the owner's by hand
-            await handoff.remember_sent(self.redis, request.platform, outcome.platform_message_id)
+            writes.append(handoff.remember_sent(self.auto, request.platform, outcome.platform_message_id))
+        await asyncio.gather(*writes)  # one pipelined round trip (the ledger's state goes first)
         self._count(request, state)
         if state == "sent" and request.received_at is not None:
             await metrics.REPLY_SECONDS.observe(self.auto, max(0.0, (datetime.now(UTC) - request.received_at)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,8 +82,7 @@ class Erasure:
     @property
     def nothing(self) -> bool:
         """Whether there was nothing left to erase (an earlier erasure did it, or the customer is unknown)."""
-        return not any((self.conversations, self.messages, self.leads, self.interactions, self.ai_interactions,
-                        self.analytics_events, self.raw_webhooks, self.redis_keys, self.media_files))
+        return not any(getattr(self, f.name) for f in fields(self))
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from tortoise import Tortoise
 
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.whatsapp import SENT_FROM_BUSINESS_APP
+from papo.batching import AutoPipeline
 from papo.constants import OWN_SENT, OWN_SENT_TTL
 from papo.enums import Platform
 from papo.models import Conversation
@@ -151,8 +152,11 @@ def _sent_key(platform: str | Platform, platform_message_id: str) -> str:
     return f"{OWN_SENT}{platform}:{platform_message_id}"
 
 
-async def remember_sent(redis: aioredis.Redis, platform: str | Platform, platform_message_id: str | None) -> None:
-    """Papo sent this message (called as soon as the platform answers): its echo is not the owner's."""
+async def remember_sent(redis: aioredis.Redis | AutoPipeline, platform: str | Platform,
+                        platform_message_id: str | None) -> None:
+    """Papo sent this message (called as soon as the platform answers): its echo is not the owner's.
+
+    The outbound pipeline passes its AutoPipeline, so this rides the ledger's round trip."""
     if platform_message_id:
         await redis.set(_sent_key(platform, platform_message_id), "1", ex=OWN_SENT_TTL)
 

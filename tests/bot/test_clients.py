@@ -5,19 +5,17 @@ services, the CLI's list commands and every bot menu. And the plan's limit of li
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import os
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from papo.bot.keyboards import ConvAct, LeadAct, short
-from papo.cli import main
 from papo.models import Message, TelegramLink, TelegramLinkCode
 from papo.services import NotFound, ServiceError, conversations, leads, owners, plans, rules, stats, templates
 from papo.services.users import create_user
 from tests.bot.conftest import BotHarness, Person, make_business, screen, texts
+from tests.cli_run import papo as _papo
 from tests.conftest import TEST_SECRET
 
 ANA = Person(7101, "Ana")
@@ -114,17 +112,6 @@ async def test_the_services_keep_two_businesses_with_the_same_customer_apart(har
     one = await stats.compute_stats(doceria.user, stores.analytics)
     two = await stats.compute_stats(oficina.user, stores.analytics)
     assert (one.messages_in, two.messages_in) == (1, 3)
-
-
-async def _papo(*argv: str) -> int:
-    def run() -> int:
-        try:
-            return main(list(argv))
-        except SystemExit as exc:
-            return int(exc.code or 0)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return await asyncio.wrap_future(pool.submit(contextvars.Context().run, run))
 
 
 async def test_the_cli_list_commands_keep_them_apart(harness: BotHarness, stores, settings, monkeypatch,
