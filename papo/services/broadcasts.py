@@ -22,7 +22,7 @@ from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
 from papo.enums import Platform
-from papo.services import NotFound, ServiceError
+from papo.services import NotFound, ServiceError, plans
 from papo.services.broadcast_segments import (  # noqa: F401 - part of this module's interface
     BROADCAST_PLATFORMS,
     LEAD_VARIABLES,
@@ -221,6 +221,20 @@ async def create_broadcast(user: UserRef, *, template: str, segment: Segment,
     at = parse_when(when, timezone) if when else None
     info = found.template
     rs = found.recipients
+    # Every recipient counts against the plan's month at creation (QuotaExceeded before anything is stored);
+    # a failed store or a cancel gives back what will not be sent.
+    await plans.check_quota(uid, plans.BROADCAST_RECIPIENTS, len(rs))
+    try:
+        bid = await _store_broadcast(uid, name=name, info=info, found=found, segment=segment, at=at)
+    except BaseException:
+        await plans.give_back(uid, plans.BROADCAST_RECIPIENTS, len(rs))
+        raise
+    return await get_broadcast(uid, str(bid))
+
+
+async def _store_broadcast(uid: uuid.UUID, *, name: str | None, info: TemplateInfo, found: Preview,
+                           segment: Segment, at: datetime | None) -> uuid.UUID:
+    rs = found.recipients
     async with in_transaction() as conn:
         rows = await conn.execute_query_dict(
             "INSERT INTO broadcasts (user_id, name, template_id, template_name, meta_template_name, language, "
@@ -236,7 +250,7 @@ async def create_broadcast(user: UserRef, *, template: str, segment: Segment,
             bid, uid, [r.lead_id for r in rs], [r.conversation_id for r in rs], [r.account_id for r in rs],
             [r.platform for r in rs], [r.remote_user_id for r in rs], [r.phone for r in rs], [r.name for r in rs],
             [json.dumps(r.params, ensure_ascii=False) for r in rs], str(bid)])
-    return await get_broadcast(uid, str(bid))
+    return bid  # type: ignore[no-any-return]
 
 
 async def find_broadcast(uid: uuid.UUID, ref: str) -> uuid.UUID:
@@ -320,7 +334,9 @@ async def cancel_broadcast(user: UserRef, ref: str) -> BroadcastView:
             current = await conn.execute_query_dict("SELECT status FROM broadcasts WHERE id = $1", [bid])
             raise ServiceError(f"broadcast {str(bid)[:8]} is {current[0]['status']}; only a scheduled or running "
                                "broadcast can be cancelled")
-        await conn.execute_query(
+        unsent, _ = await conn.execute_query(
             "UPDATE broadcast_recipients SET state = 'cancelled', updated_at = now() "
             "WHERE broadcast_id = $1 AND state = 'pending'", [bid])
+    if unsent:  # not sent: back to this month's allowance
+        await plans.give_back(uid, plans.BROADCAST_RECIPIENTS, unsent)
     return await get_broadcast(uid, str(bid))

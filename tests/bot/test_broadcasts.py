@@ -6,6 +6,7 @@ from tortoise import Tortoise
 
 from papo.enums import Platform
 from papo.services.broadcasts import get_broadcast, list_broadcasts
+from papo.services.plans import set_plan
 from papo.services.templates import add_template
 from tests.bot.conftest import BotHarness, Person, make_business, screen, texts
 from tests.bot.test_session import png_size
@@ -95,3 +96,20 @@ async def test_the_finished_alert_says_how_it_went_and_opens_the_campaign(harnes
     assert "Campanha concluída" in alert.text and "1 de 1 enviadas · 0 falharam" in alert.text
     calls = await harness.press(ANA, data=alert.buttons()[0]["callback_data"])
     assert "Destinatários: <b>1</b>" in screen(calls).text
+
+
+async def test_a_broadcast_over_the_plan_is_refused_in_the_owners_language_and_nothing_is_stored(
+        harness: BotHarness) -> None:
+    biz = await make_business("ana@doceria.com.br", "Doceria da Ana", ANA)
+    await add_template(biz.user, platform=Platform.WHATSAPP, name="novidades", content="Oi {first_name}!",
+                       meta_template_name="novidades", language="pt_BR", approved=True)
+    await set_plan(biz.user, "free")  # no broadcast recipients at all
+    await harness.say(ANA, "/broadcasts")
+    await harness.press(ANA, "Nova campanha")
+    await harness.press(ANA, "novidades")
+    await harness.press(ANA, "Prévia")
+    calls = await harness.press(ANA, "Enviar agora")
+    shown = screen(calls).text
+    assert "O plano <b>free</b> permite 0 destinatários de campanhas por mês (0 em uso)" in shown
+    assert "papo user plan --user ana@doceria.com.br --plan starter" in shown
+    assert await list_broadcasts(biz.user) == []

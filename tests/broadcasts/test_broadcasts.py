@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from papo.services import ServiceError, optout
+from papo.services import ServiceError, optout, plans
 from papo.services.broadcast_send import IN_DOUBT
 from papo.services.broadcasts import (
     Segment,
@@ -20,6 +20,7 @@ from papo.services.broadcasts import (
     preview,
 )
 from papo.services.notify import NOTIFY_STREAM
+from papo.services.plans import set_plan
 from papo.services.outbound import SENT_KEY
 from papo.streams import codec
 from tests.broadcasts.conftest import PHONE_ID, make_shop
@@ -289,3 +290,20 @@ async def test_a_scheduled_broadcast_waits_and_a_cancelled_one_sends_nothing(sto
     with pytest.raises(ServiceError, match="no broadcast"):
         await get_broadcast(other.user, str(view.id))
     assert json.loads(json.dumps(cancelled.to_dict()))["template"] == "promo"
+
+
+async def test_recipients_count_against_the_plan_and_a_cancel_gives_the_unsent_back(stores, shop) -> None:
+    await seed_leads(shop.user.id, shop.whatsapp.id, count=5)
+    await set_plan(shop.user, "starter")  # 1,000 recipients a month
+    assert await plans.try_take(shop.user, plans.BROADCAST_RECIPIENTS, 997)
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    with pytest.raises(plans.QuotaExceeded, match=r"plan starter allows 1000 broadcast recipients a month \(997 in use\)"):
+        await create_broadcast(shop.user, template="promo", segment=Segment(), variables=CUPOM, when=later)
+    assert await list_broadcasts(shop.user) == []  # nothing stored, nothing counted
+    assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS) == 997
+
+    await plans.give_back(shop.user, plans.BROADCAST_RECIPIENTS, 997)
+    view = await create_broadcast(shop.user, template="promo", segment=Segment(), variables=CUPOM, when=later)
+    assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS) == 5
+    await cancel_broadcast(shop.user, str(view.id))
+    assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS) == 0

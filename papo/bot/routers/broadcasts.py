@@ -266,7 +266,7 @@ async def _create(event: Event, owner: Owner, t: Translator, state: FSMContext, 
                                                  segment=broadcasts.Segment.parse(_segment_dict(data)),
                                                  variables=data["values"], when=when, timezone=owner.prefs.timezone)
     except ServiceError as exc:
-        await show(event, t("error", message=str(exc)), rows([button(t("bc.change"), BcAct(act="seg"))]))
+        await show(event, t("error", message=views.problem(t, exc)), rows([button(t("bc.change"), BcAct(act="seg"))]))
         return
     await state.clear()
     await _open(event, owner, t, str(view.id), t("bc.created"))
