@@ -20,8 +20,8 @@ from papo.services.broadcasts import (
     preview,
 )
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.plans import set_plan
 from papo.services.outbound import SENT_KEY
+from papo.services.plans import set_plan
 from papo.streams import codec
 from tests.broadcasts.conftest import PHONE_ID, make_shop
 from tests.broadcasts.seed import seed_leads
@@ -297,7 +297,8 @@ async def test_recipients_count_against_the_plan_and_a_cancel_gives_the_unsent_b
     await set_plan(shop.user, "starter")  # 1,000 recipients a month
     assert await plans.try_take(shop.user, plans.BROADCAST_RECIPIENTS, 997)
     later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    with pytest.raises(plans.QuotaExceeded, match=r"plan starter allows 1000 broadcast recipients a month \(997 in use\)"):
+    refused = r"plan starter allows 1000 broadcast recipients a month \(997 in use\)"
+    with pytest.raises(plans.QuotaExceeded, match=refused):
         await create_broadcast(shop.user, template="promo", segment=Segment(), variables=CUPOM, when=later)
     assert await list_broadcasts(shop.user) == []  # nothing stored, nothing counted
     assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS) == 997
