@@ -118,3 +118,22 @@ async def test_backup_then_restore_into_empty_stores(stores, settings, tmp_path)
         await mongo.close()
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_a_command_on_a_database_never_migrated_says_to_migrate_in_one_line(stores, settings, tmp_path) -> None:
+    name = f"papo_unmigrated_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_pg(stores.urls.database_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        urls = {"database_url": urlunsplit(urlsplit(stores.urls.database_url)._replace(path=f"/{name}")),
+                "redis_url": stores.urls.redis_url, "mongo_url": stores.urls.mongo_url,
+                "mongo_database": settings.mongo_database}
+        for argv in (["user", "create", "--email", "dona@padaria.com.br", "--name", "Padaria"],
+                     ["leads", "list", "--user", "dona@padaria.com.br"]):
+            code, out, err = await _papo(urls, tmp_path, *argv)
+            lines = [line for line in err.splitlines() if line.startswith("papo:")]
+            assert code == 1 and "Traceback" not in err, err
+            assert lines == ['papo: the database has no table "users" yet: run `papo migrate` first'], err
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -211,6 +211,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print_error(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
         return 1
+    except Exception as exc:
+        behind = schema_behind(exc)
+        if behind is None:
+            raise  # a bug: its traceback
+        print_error(f"the database has no {behind} yet: run `papo migrate` first")
+        return 1
+
+
+def schema_behind(exc: BaseException) -> str | None:
+    """What is missing when a command ran against a database that was never migrated (or is behind)."""
+    import asyncpg
+
+    seen: BaseException | None = exc
+    while seen is not None:  # tortoise wraps asyncpg's error (OperationalError from UndefinedTableError)
+        if isinstance(seen, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError):
+            return str(seen).replace("relation ", "table ").removesuffix(" does not exist")
+        seen = seen.__cause__
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover
