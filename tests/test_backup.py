@@ -130,7 +130,7 @@ async def test_a_command_on_a_database_never_migrated_says_to_migrate_in_one_lin
                 "mongo_database": settings.mongo_database}
         for argv in (["user", "create", "--email", "dona@padaria.com.br", "--name", "Padaria"],
                      ["leads", "list", "--user", "dona@padaria.com.br"]):
-            code, out, err = await _papo(urls, tmp_path, *argv)
+            code, _, err = await _papo(urls, tmp_path, *argv)
             lines = [line for line in err.splitlines() if line.startswith("papo:")]
             assert code == 1 and "Traceback" not in err, err
             assert lines == ['papo: the database has no table "users" yet: run `papo migrate` first'], err
