@@ -96,13 +96,20 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
     Every long-running command installs it before its roles start, so that from the signal on nothing
     new begins (no new batch, poll or round: each loop checks `stop`) and the operator knows the wait
-    that follows is the drain.
+    that follows is the drain. A second signal during the drain stops at once: KeyboardInterrupt out of the
+    loop, which cancels what still runs (the `finally` blocks still run: `papo up` stops its stores). Nothing
+    is lost by it: what was not acknowledged is claimed again at the next start, with the guarantees a crash
+    has (the chaos runs SIGKILL workers mid-send).
     """
     loop = asyncio.get_running_loop()
 
     def on_signal(sig: signal.Signals) -> None:
-        if not stop.is_set():
-            print(f"Stopping… ({sig.name}: finishing the work in hand)", file=sys.stderr, flush=True)
+        if stop.is_set():
+            print(f"Stopping now ({sig.name} again): the work in hand is taken up again at the next start",
+                  file=sys.stderr, flush=True)
+            raise KeyboardInterrupt
+        print(f"Stopping… ({sig.name}: finishing the work in hand; {sig.name} again to stop at once)",
+              file=sys.stderr, flush=True)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -77,3 +77,49 @@ def test_ctrl_c_on_a_worker_says_stopping_at_once_and_nothing_after_stopped(migr
     assert texts[-1] == "Stopped.", texts  # and nothing is logged after it
     # Nothing starts a new round after the signal: no warnings, no errors while stopping.
     assert not [line for line in texts[at:] if " WARNING " in line or " ERROR " in line], texts[at:]
+
+
+DRAIN_FOREVER = """
+import asyncio, sys
+from papo.cli.common import run_role
+from papo.config import Settings
+from papo.runtime import stop_on_signals
+
+async def role():
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    print("ready", file=sys.stderr, flush=True)
+    await stop.wait()
+    try:
+        await asyncio.sleep(120)  # a drain that would take two minutes
+    finally:
+        print("role's finally ran", file=sys.stderr, flush=True)
+
+run_role(role(), Settings())
+"""
+
+
+def test_a_second_ctrl_c_during_the_drain_stops_at_once_and_the_finally_blocks_still_run(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPO_")}
+    env["PAPO_DATA_DIR"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", DRAIN_FOREVER], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines = Lines(proc)
+    try:
+        lines.wait_for("ready")
+        proc.send_signal(signal.SIGINT)
+        lines.wait_for("Stopping…", within=5)
+        time.sleep(0.3)
+        assert proc.poll() is None  # draining
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        assert time.monotonic() - signalled < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    texts = lines.texts()
+    assert "Traceback" not in "\n".join(texts), texts
+    assert texts[1] == "Stopping… (SIGINT: finishing the work in hand; SIGINT again to stop at once)", texts
+    assert texts[2].startswith("Stopping now (SIGINT again)"), texts
+    assert "role's finally ran" in texts and texts[-1] == "Stopped.", texts
