@@ -30,7 +30,7 @@ from aiohttp import web
 
 from papo.bot import views
 from papo.bot.alerts import AlertConsumer, FollowUpScanner
-from papo.bot.heartbeat import Heartbeat
+from papo.bot.heartbeat import Heartbeat, watch_webhook
 from papo.bot.locales import LANGUAGES, Translator, translator
 from papo.bot.middlewares import AccessMiddleware, BotContext, ContextMiddleware
 from papo.bot.reachability import UNREACHABLE, polling_backoff, quiet_polling_logs, reachability
@@ -211,7 +211,7 @@ def webhook_secret(settings: Settings) -> str:
 
 
 def setup_webhook(app: web.Application, settings: Settings, *, stores_key: Any, path: str = WEBHOOK_PATH,
-                  bot: Bot | None = None, register_webhook: bool = True) -> None:
+                  bot: Bot | None = None, register_webhook: bool = True, heartbeat_every: float = 20.0) -> None:
     """Mount the bot on the web app: POST `path` takes Telegram's updates; at startup Telegram is told the
     URL (PAPO_PUBLIC_URL + path) and the alert consumer and follow-up scanner start with the app."""
     if register_webhook and settings.public_url is None:
@@ -233,13 +233,15 @@ def setup_webhook(app: web.Application, settings: Settings, *, stores_key: Any, 
         # Wait for the handlers before answering Telegram: an update is only acknowledged once handled.
         holder["handler"] = SimpleRequestHandler(dp, the_bot, handle_in_background=False,
                                                  secret_token=webhook_secret(settings))
-        if register_webhook:
-            url = str(settings.public_url).rstrip("/") + path
+        url = str(settings.public_url).rstrip("/") + path if register_webhook else None
+        if url is not None:
             await the_bot.set_webhook(url, secret_token=webhook_secret(settings),
                                       allowed_updates=dp.resolve_used_update_types(), drop_pending_updates=False)
         await set_commands(the_bot)
         tasks = [asyncio.create_task(AlertConsumer(the_bot, context, consumer=consumer_name()).run(stop)),
-                 asyncio.create_task(FollowUpScanner(context).run(stop))]
+                 asyncio.create_task(FollowUpScanner(context).run(stop)),
+                 asyncio.create_task(watch_webhook(the_bot, Heartbeat(context.stores.redis, every=0), stop, url=url,
+                                                   every=heartbeat_every))]
         try:
             yield
         finally:

@@ -1,4 +1,5 @@
-"""The admin bot's heartbeat: after each long poll Telegram answered, a Redis key with a short TTL.
+"""The admin bot's heartbeat: after each long poll Telegram answered (in webhook mode: each getWebhookInfo
+that says the webhook is ours and delivering), a Redis key with a short TTL.
 
 The bot serves no /metrics of its own; `papo serve` shows `papo_bot_connected` as 1 while the key lives
 (papo.constants.BOT_HEARTBEAT). A long poll returns at least every `polling_timeout` (25 s) even when no
@@ -7,12 +8,15 @@ one writes, so a bot that polls keeps the key; one that cannot reach Telegram le
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.methods import GetUpdates
 from redis.exceptions import RedisError
 
@@ -48,3 +52,22 @@ class Heartbeat(BaseRequestMiddleware):
             log.debug("bot heartbeat not written: %s", exc)
             return
         self._last = now
+
+
+async def watch_webhook(bot: Any, heartbeat: Heartbeat, stop: asyncio.Event, *, url: str | None,
+                        every: float = 20.0) -> None:
+    """In webhook mode Papo makes no calls while no one writes: ask Telegram every `every` s how the webhook
+    is doing (getWebhookInfo). A beat when Telegram answers, has our URL (when we set one) and reported no
+    delivery error in the last heartbeat TTL; otherwise the key expires and the gauge says 0."""
+    while not stop.is_set():
+        try:
+            info = await bot.get_webhook_info()
+        except (TimeoutError, TelegramAPIError, TelegramNetworkError, OSError) as exc:
+            log.debug("getWebhookInfo failed: %s", exc)
+        else:
+            failed_at = info.last_error_date
+            failing = failed_at is not None and time.time() - failed_at.timestamp() < heartbeat.ttl
+            if (url is None or info.url == url) and not failing:
+                await heartbeat.beat()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)

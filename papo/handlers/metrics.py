@@ -68,7 +68,8 @@ async def _shared_lines(app: web.Application) -> list[str]:
     pipe.exists(BOT_HEARTBEAT)
     latency, beating = await pipe.execute()
     return [*metrics.REPLY_SECONDS.render(latency or {}),
-            "# HELP papo_bot_connected 1 when the admin bot polled Telegram successfully in the last minute",
+            "# HELP papo_bot_connected 1 when the admin bot reached Telegram (a poll, or its webhook delivering) "
+            "in the last minute",
             "# TYPE papo_bot_connected gauge", f"papo_bot_connected {1 if beating else 0}"]
 
 

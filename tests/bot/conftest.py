@@ -98,6 +98,7 @@ class FakeTelegram:
     errors: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # file_id -> content, for getFile and downloads
     broken: set[str] = field(default_factory=set)  # file_ids whose download fails (404) after getFile
+    webhook_error: dict[str, Any] = field(default_factory=dict)  # getWebhookInfo last_error_date/message
     counter: itertools.count = field(default_factory=lambda: itertools.count(1000))
     update_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _new: asyncio.Event = field(default_factory=asyncio.Event)
@@ -212,8 +213,11 @@ class FakeTelegram:
                                               "description": "Bad Request: invalid file_id"}, status=400)
                 return {"file_id": file_id, "file_unique_id": "u-" + file_id, "file_size": len(self.files[file_id]),
                         "file_path": f"documents/{file_id}.bin"}
-            case "getWebhookInfo":
-                return {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+            case "getWebhookInfo":  # the URL last set (deleteWebhook clears it), with the error if one is set
+                hooks = [c for c in self.calls if c.method in ("setWebhook", "deleteWebhook")]
+                url = hooks[-1].params.get("url", "") if hooks and hooks[-1].method == "setWebhook" else ""
+                return {"url": url, "has_custom_certificate": False, "pending_update_count": 0,
+                        **self.webhook_error}
         return None
 
 

@@ -118,3 +118,27 @@ async def test_metrics_say_whether_the_polling_bot_is_connected(settings: Any, s
     await stores.redis.delete(BOT_HEARTBEAT)  # what the TTL does a minute after the last poll
     assert await connected() == "papo_bot_connected 0"
     await serve.close()
+
+
+async def test_metrics_say_whether_the_webhook_bot_is_connected(settings: Any, stores: Any,
+                                                                telegram: FakeTelegram) -> None:
+    await stores.redis.delete(BOT_HEARTBEAT)
+    local = bot_settings(settings, telegram, public_url="https://papo.example.com")
+    app = create_app(local, stores.urls, stores=stores)
+    setup_webhook(app, local, stores_key=app_keys.STORES, heartbeat_every=0.2)
+    async with TestClient(TestServer(app)) as client:
+        async def connected() -> str:
+            text = await (await client.get("/metrics")).text()
+            return next(line for line in text.splitlines() if line.startswith("papo_bot_connected "))
+
+        await eventually(lambda: stores.redis.exists(BOT_HEARTBEAT))  # Telegram has our URL, no error
+        assert telegram.of("getWebhookInfo") and await connected() == "papo_bot_connected 1"
+
+        # Telegram cannot deliver to us: getWebhookInfo reports the error; no beat from then on.
+        telegram.webhook_error = {"last_error_date": int(time.time()), "last_error_message": "Connection refused"}
+        await stores.redis.delete(BOT_HEARTBEAT)
+        seen = len(telegram.of("getWebhookInfo"))
+        await eventually(lambda: _async(len(telegram.of("getWebhookInfo")) > seen + 2))
+        assert not await stores.redis.exists(BOT_HEARTBEAT) and await connected() == "papo_bot_connected 0"
+        telegram.webhook_error = {}  # delivering again: beating again
+        await eventually(lambda: stores.redis.exists(BOT_HEARTBEAT))
