@@ -31,12 +31,20 @@ async def test_pause_and_resume_by_id_prefix(env: Path, capsys) -> None:  # noqa
     assert await _papo("conversations", "pause", str(conv.id)) == 0  # default: PAPO_HANDOFF_HOURS (12)
     await conv.refresh_from_db()
     assert conv.automation_paused_until - datetime.now(UTC) > timedelta(hours=11.9)
+    capsys.readouterr()
+    assert await _papo("conversations", "list", *USER, "--json") == 0  # the list says it is paused, and until when
+    [listed] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert datetime.fromisoformat(listed["paused_until"]) == conv.automation_paused_until
+    assert await _papo("conversations", "list", *USER) == 0
+    assert "BOT" in (table := capsys.readouterr().out) and "paused until " in table
 
     assert await _papo("conversations", "resume", str(conv.id)[:8], *USER) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {
         "conversation": str(conv.id), "paused": False, "paused_until": None, "reason": None}
     await conv.refresh_from_db()
     assert conv.automation_paused_until is None
+    assert await _papo("conversations", "list", *USER, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["paused_until"] is None
 
 
 async def test_hours_and_holidays_are_set_and_shown(env: Path, capsys) -> None:  # noqa: F811

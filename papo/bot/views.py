@@ -126,7 +126,7 @@ def lead_card(t: Translator, card: LeadCard, tz: str) -> str:
 
 def conversation_button(conv: ConversationSummary) -> str:
     """A conversation in a list button."""
-    mark = "🔕 " if conv.status == "muted" else ""
+    mark = ("🔕 " if conv.status == "muted" else "") + ("⏸ " if conv.paused_until else "")  # ⏸: the bot is paused
     return f"{mark}{platform_name(conv.platform)} · {snippet(conv.name, 20)}: {snippet(conv.last_text, 24)}"
 
 

@@ -88,7 +88,7 @@ def _more(shown: int, total: int, what: str) -> None:
 def _conversation_json(conv: Any) -> dict[str, Any]:
     return {"id": str(conv.id), "name": conv.name, "platform": conv.platform, "status": conv.status,
             "lead_quality": conv.lead_quality, "last_message_at": iso_utc(conv.last_message_at),
-            "last_text": conv.last_text}
+            "last_text": conv.last_text, "paused_until": iso_utc(conv.paused_until)}
 
 
 def cmd_conversations_list(args: argparse.Namespace) -> int:
@@ -108,12 +108,17 @@ def cmd_conversations_list(args: argparse.Namespace) -> int:
         print("no conversations" + (" with these filters" if _filtered(args, "platform", "quality", "status")
                                     else ""))
         return 0
-    table = [("ID", "CUSTOMER", "PLATFORM", "STATUS", "LEAD", "LAST MESSAGE (UTC)", "LAST TEXT")]
+    table = [("ID", "CUSTOMER", "PLATFORM", "STATUS", "LEAD", "BOT", "LAST MESSAGE (UTC)", "LAST TEXT")]
     for conv in rows:
         table.append((_short(conv.id), _snippet(conv.name, 30), conv.platform, conv.status, conv.lead_quality or "—",
-                      utc(conv.last_message_at), _snippet(conv.last_text)))
+                      _bot(conv), utc(conv.last_message_at), _snippet(conv.last_text)))
     print_table(table)
     return 0
+
+
+def _bot(conv: Any) -> str:
+    """Whether the bot answers the conversation: `on`, or paused (human handoff) until a time in UTC."""
+    return f"paused until {utc(conv.paused_until)}" if conv.paused_until else "on"
 
 
 def _who(line: Any) -> str:
@@ -153,7 +158,7 @@ def cmd_conversations_show(args: argparse.Namespace) -> int:
     last = f"{utc(s.last_message_at)} UTC" if s.last_message_at else "—"
     print_table([("conversation", str(s.id)), ("customer", f"{s.name} ({view.remote_user_id})"),
                  ("platform", s.platform), ("status", s.status), ("lead quality", s.lead_quality or "—"),
-                 ("reply window", _window(view)), ("last message", last)])
+                 ("reply window", _window(view)), ("bot", _bot(s)), ("last message", last)])
     print()
     if not view.messages:
         print("no messages")

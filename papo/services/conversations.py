@@ -60,6 +60,7 @@ class ConversationSummary:
     last_message_at: Any
     last_text: str | None
     lead_quality: str | None
+    paused_until: Any = None  # the bot's automated replies paused until then (human handoff); None: it answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ def parse_conversation_id(value: str | uuid.UUID) -> uuid.UUID:
 
 _LIST = """
     SELECT c.id, c.remote_user_id, c.remote_user_name, c.platform, c.status, c.last_message_at, c.lead_quality,
+           CASE WHEN c.automation_paused_until > now() THEN c.automation_paused_until END AS paused_until,
            (SELECT coalesce(m.message_text, '[' || coalesce(m.kind, m.message_type) || ']') FROM messages m
              WHERE m.conversation_id = c.id AND m.deleted_at IS NULL
              ORDER BY m.created_at DESC LIMIT 1) AS last_text
@@ -105,7 +107,7 @@ def _summary(row: dict[str, Any]) -> ConversationSummary:
     return ConversationSummary(
         id=row["id"], name=row["remote_user_name"] or row["remote_user_id"], platform=row["platform"],
         status=row["status"] or ConversationStatus.ACTIVE.value, last_message_at=row["last_message_at"],
-        last_text=row["last_text"], lead_quality=row["lead_quality"],
+        last_text=row["last_text"], lead_quality=row["lead_quality"], paused_until=row["paused_until"],
     )
 
 
@@ -176,19 +178,19 @@ async def get_conversation(redis: aioredis.Redis, user: UserRef, conversation_id
     )
     checker = WindowChecker(redis, hours=window_hours, margin_seconds=window_margin)
     window = (await checker.state(str(conv.id))).open if checker.applies_to(Platform(conv.platform)) else None
+    paused = conv.automation_paused_until
     summary = ConversationSummary(
         id=conv.id, name=conv.remote_user_name or conv.remote_user_id, platform=str(conv.platform),
         status=str(conv.status or ConversationStatus.ACTIVE), last_message_at=conv.last_message_at,
         last_text=rows[0]["message_text"] if rows else None,
         lead_quality=str(conv.lead_quality) if conv.lead_quality else None,
+        paused_until=paused if paused and paused > datetime.now(UTC) else None,
     )
     failed = next((r["id"] for r in rows if r["sender"] == "user" and r["delivery_status"] == "failed"
                    and r["outbound_id"]), None)
-    paused = conv.automation_paused_until
     return ConversationView(summary=summary, remote_user_id=conv.remote_user_id,
                             messages=tuple(message_line(r) for r in reversed(rows)), window_open=window,
-                            failed_reply=failed,
-                            paused_until=paused if paused and paused > datetime.now(UTC) else None)
+                            failed_reply=failed, paused_until=summary.paused_until)
 
 
 async def approved_templates(user: UserRef, platform: str | Platform) -> tuple[TemplateInfo, ...]:

@@ -31,6 +31,9 @@ async def test_a_reply_by_hand_pauses_the_bot_and_the_buttons_resume_and_pause_i
 
     calls = await harness.press(ANA, data=ConvAct(act="open", id=short(biz.conversation.id)).pack())
     assert "Bot pausado até" in screen(calls).text
+    calls = await harness.say(ANA, "/conversations")  # the list marks it too
+    assert next(b["text"] for b in screen(calls).buttons() if "Bruna" in b["text"]).startswith("⏸ ")
+    await harness.press(ANA, "Bruna")
     calls = await harness.press(ANA, "Retomar bot")
     assert (await _fresh(biz.conversation)).automation_paused_until is None
     assert "Bot ativo" in screen(calls).text
