@@ -33,7 +33,6 @@ from papo.engine.render import builtin_values, render
 from papo.engine.state import claim_all, load_state
 from papo.enums import Action as ActionType
 from papo.enums import LeadQuality, Platform, RulePlatform
-from papo.pipeline.outbound import OutboundQueue
 from papo.runtime import Stores
 from papo.services import handoff
 from papo.services import hours as hours_service
@@ -41,6 +40,7 @@ from papo.services import rules as rules_service
 from papo.services.inbound import BatchResult, NewMessage
 from papo.services.notify import HANDOFF, notify_owner
 from papo.services.plans import AiBudget
+from papo.services.queues import OutboundQueue
 
 log = logging.getLogger(__name__)
 
