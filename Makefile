@@ -34,6 +34,7 @@ test: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: install-dev
 	@command -v wrk >/dev/null || echo "note: wrk is not installed (make bench-tools): bench/ingest.py falls back to a Python client"
@@ -55,4 +56,4 @@ soak: install-dev
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -264,7 +264,7 @@ async def queued_events(redis_url: str, *, trim: bool = False) -> int:
     import redis.asyncio as aioredis
 
     from papo.config import Settings
-    from papo.pipeline.queues import inbound_spec
+    from papo.services.queues import inbound_spec
 
     spec = inbound_spec(Settings.model_fields["stream_partitions"].default)
     client = aioredis.from_url(redis_url)

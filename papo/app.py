@@ -12,10 +12,10 @@ from papo.config import Settings
 from papo.handlers import errors, health, oauth, webhooks
 from papo.handlers import media as media_handler
 from papo.handlers import metrics as metrics_handler
-from papo.pipeline.queues import Queues
 from papo.resilience import start_steps
 from papo.runtime import Stores, StoreUrls, open_stores
 from papo.services import account_index
+from papo.services.queues import Queues
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from aiohttp import ClientSession, web
 from papo.adapters.base import WebhookSecrets
 from papo.adapters.registry import AdapterRegistry
 from papo.config import Settings
-from papo.pipeline.queues import Queues
 from papo.runtime import Stores, StoreUrls
 from papo.services.account_index import CachedOwners
+from papo.services.queues import Queues
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE_URLS = web.AppKey("store_urls", StoreUrls)

@@ -20,12 +20,12 @@ from papo.pipeline.lifecycle import AccountLifecycle
 from papo.pipeline.optout import OptOutStage
 from papo.pipeline.outbound import run_outbound
 from papo.pipeline.publish import run_publisher
-from papo.pipeline.queues import Queues, inbound_spec
 from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
 from papo.resilience import keep_alive, supervise, until_done
 from papo.runtime import Stores, StoreUrls, open_stores, stop_on_signals, token_cipher, tune_gc
 from papo.services import account_index
+from papo.services.queues import Queues, inbound_spec
 from papo.streams.consumer import PartitionedConsumer
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.messaging import field_changes, parse_messaging
-from papo.adapters.meta import OBJECT_PAGE, MetaAdapter
+from papo.adapters.meta import OBJECT_PAGE, MetaAdapter, register_entry_parser
 from papo.adapters.parsing import as_dict, as_dicts, as_list, as_str, first_time, short_digest
 from papo.enums import MessageType, Platform
 
@@ -171,3 +171,6 @@ class FacebookAdapter(MetaAdapter):
 
     platform = Platform.FACEBOOK
     object_name = OBJECT_PAGE
+
+
+register_entry_parser(OBJECT_PAGE, parse_entry)

@@ -15,7 +15,7 @@ from typing import Any
 
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.messaging import field_changes, parse_messaging
-from papo.adapters.meta import OBJECT_INSTAGRAM, MetaAdapter
+from papo.adapters.meta import OBJECT_INSTAGRAM, MetaAdapter, register_entry_parser
 from papo.adapters.parsing import as_dict, as_dicts, as_str, first_time
 from papo.enums import Platform
 
@@ -120,3 +120,6 @@ class InstagramAdapter(MetaAdapter):
 
     platform = Platform.INSTAGRAM
     object_name = OBJECT_INSTAGRAM
+
+
+register_entry_parser(OBJECT_INSTAGRAM, parse_entry)

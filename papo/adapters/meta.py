@@ -81,19 +81,20 @@ def load_envelope(body: bytes) -> tuple[str, list[Mapping[str, Any]]]:
     return obj, as_dicts(entries)
 
 
+# Each Meta platform module registers its entry parser here when it is imported; the package's __init__
+# imports all three, so the table is full whichever Meta adapter receives a body (this module never
+# imports them: they import it).
 _PARSERS: dict[str, EntryParser] = {}
+
+
+def register_entry_parser(obj: str, parser: EntryParser) -> None:
+    """Route entries of Meta `object` value `obj` to `parser`; a second, different parser for it raises."""
+    if _PARSERS.setdefault(obj, parser) is not parser:
+        raise ValueError(f"an entry parser for Meta object {obj!r} is registered already")
 
 
 def entry_parser(obj: str) -> EntryParser | None:
     """The entry parser for a Meta `object` value, None for objects Papo does not handle."""
-    if not _PARSERS:  # filled on first use: the platform modules import this one
-        from papo.adapters import facebook, instagram, whatsapp
-
-        _PARSERS.update({
-            OBJECT_WHATSAPP: whatsapp.parse_entry,
-            OBJECT_INSTAGRAM: instagram.parse_entry,
-            OBJECT_PAGE: facebook.parse_entry,
-        })
     return _PARSERS.get(obj)
 
 

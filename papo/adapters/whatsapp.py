@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from papo.adapters.events import EventKind, InboundEvent
-from papo.adapters.meta import OBJECT_WHATSAPP, MetaAdapter
+from papo.adapters.meta import OBJECT_WHATSAPP, MetaAdapter, register_entry_parser
 from papo.adapters.parsing import as_dict, as_dicts, as_int, as_str, first_time
 from papo.adapters.phone import br_phone_variants, normalize_phone
 from papo.enums import MessageType, Platform
@@ -368,3 +368,6 @@ class WhatsAppAdapter(MetaAdapter):
 
     platform = Platform.WHATSAPP
     object_name = OBJECT_WHATSAPP
+
+
+register_entry_parser(OBJECT_WHATSAPP, parse_entry)

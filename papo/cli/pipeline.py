@@ -12,8 +12,7 @@ from papo.cli.common import CommandError, parse_datetime, print_json, run_with_s
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     """List dead-lettered stream entries, or put them back in their stream."""
-    from papo.pipeline.outbound import outbound_spec
-    from papo.pipeline.queues import inbound_spec
+    from papo.services.queues import inbound_spec, outbound_spec
     from papo.streams import codec
     from papo.streams.admin import list_dead, requeue
 
@@ -118,7 +117,7 @@ def _simulate_secret(settings: Any, platform: str, account: str) -> str:
 def cmd_replay(args: argparse.Namespace) -> int:
     """Queue archived raw webhooks again."""
     from papo.adapters.registry import default_registry
-    from papo.pipeline.queues import Queues
+    from papo.services.queues import Queues
     from papo.services.replay import replay
 
     since = parse_datetime(args.since) if args.since else None

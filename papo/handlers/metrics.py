@@ -14,9 +14,8 @@ from aiohttp import web
 
 from papo import app_keys, metrics
 from papo.constants import BOT_HEARTBEAT
-from papo.pipeline.outbound import outbound_spec
-from papo.pipeline.queues import inbound_spec
 from papo.services.posts import posts_spec
+from papo.services.queues import inbound_spec, outbound_spec
 from papo.streams.spec import StreamSpec
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """`GET|POST /webhooks/{platform}`: verify, parse, dedupe, enqueue, answer. Nothing else happens here.
 
 No database, AI or outbound work in the request: the only I/O is Redis (the account index, and the
-dedupe-and-append scripts and raw-body archive entry that concurrent requests share: papo.pipeline.queues).
+dedupe-and-append scripts and raw-body archive entry that concurrent requests share: papo.services.queues).
 """
 
 from __future__ import annotations

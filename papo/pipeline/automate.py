@@ -21,8 +21,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise import Tortoise
-
 from papo.adapters.events import EventKind
 from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, TemplateMessage
 from papo.ai.faq_reply import FaqResponder
@@ -33,14 +31,14 @@ from papo.engine.render import builtin_values, render
 from papo.engine.state import claim_all, load_state
 from papo.enums import Action as ActionType
 from papo.enums import LeadQuality, Platform, RulePlatform
-from papo.pipeline.outbound import OutboundQueue
 from papo.runtime import Stores
-from papo.services import handoff
+from papo.services import automation, handoff
 from papo.services import hours as hours_service
 from papo.services import rules as rules_service
 from papo.services.inbound import BatchResult, NewMessage
 from papo.services.notify import HANDOFF, notify_owner
 from papo.services.plans import AiBudget
+from papo.services.queues import OutboundQueue
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +86,7 @@ class AutomateStage:
         paused = await handoff.paused_among((m.conversation_id for m in todo + away), datetime.now(UTC))
         replies = await self._away(away, paused)
         if todo:
-            facts = await _conversation_facts(todo)
+            facts = await automation.conversation_facts(todo)
             # Conversations concurrently (their Redis commands share pipelines), each one's messages in order.
             by_conversation: dict[uuid.UUID, list[NewMessage]] = {}
             for new in todo:
@@ -202,7 +200,7 @@ class AutomateStage:
                          ) -> OutboundMessage | None:
         """Do a tag or notify action now; return a reply to queue."""
         if action.type is ActionType.TAG_LEAD:
-            await _tag(new, action.tags)
+            await automation.tag_customer(new, action.tags)
             return None
         if action.type is ActionType.NOTIFY_OWNER:
             await notify_owner(
@@ -319,42 +317,4 @@ def _lead_view(result: BatchResult, new: NewMessage, conv: dict[str, Any]) -> Le
     return LeadView(
         name=state.name, tags=tags, quality=state.quality if isinstance(state.quality, LeadQuality) else None,
         score=state.score, email=state.email, phone=state.phone,
-    )
-
-
-async def _conversation_facts(todo: list[NewMessage]) -> dict[uuid.UUID, dict[str, Any]]:
-    """Per conversation: its first customer message, tags, the lead's tags and the business name."""
-    ids = list({m.conversation_id for m in todo})
-    rows = await Tortoise.get_connection("default").execute_query_dict(
-        """
-        SELECT c.id, c.tags, a.business_name, l.tags AS lead_tags,
-               (SELECT m.id FROM messages m WHERE m.conversation_id = c.id AND m.sender = 'remote'
-                ORDER BY m.created_at LIMIT 1) AS first_message_id
-        FROM conversations c
-        LEFT JOIN connected_accounts a ON a.id = c.account_id
-        LEFT JOIN crm_leads l ON l.user_id = c.user_id AND l.platform = c.platform
-                              AND l.remote_user_id = c.remote_user_id
-        WHERE c.id = ANY($1::uuid[])
-        """,
-        [ids],
-    )
-    return {row["id"]: dict(row) for row in rows}
-
-
-async def _tag(new: NewMessage, tags: tuple[str, ...]) -> None:
-    """Add tags (once each) to the customer's lead and conversation."""
-    if not tags:
-        return
-    conn = Tortoise.get_connection("default")
-    await conn.execute_query(
-        "UPDATE conversations SET tags = ARRAY(SELECT DISTINCT unnest(COALESCE(tags, '{}') || $2::text[])) "
-        "WHERE id = $1",
-        [new.conversation_id, list(tags)],
-    )
-    await conn.execute_query(
-        "INSERT INTO crm_leads (id, user_id, platform, remote_user_id, remote_user_name, tags) "
-        "VALUES (gen_random_uuid(), $1, $2, $3, $4, $5::text[]) "
-        "ON CONFLICT (user_id, platform, remote_user_id) DO UPDATE SET "
-        "tags = ARRAY(SELECT DISTINCT unnest(COALESCE(crm_leads.tags, '{}') || EXCLUDED.tags))",
-        [new.user_id, str(new.event.platform), new.event.remote_user_id, new.event.remote_user_name, list(tags)],
     )

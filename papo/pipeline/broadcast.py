@@ -25,14 +25,14 @@ import uuid
 from typing import Any
 
 from papo.enums import Platform
-from papo.pipeline.outbound import OutboundQueue
-from papo.pipeline.window import WindowChecker
 from papo.resilience import Outage
 from papo.runtime import Stores
 from papo.services import broadcast_send as store
 from papo.services.broadcasts import get_broadcast
 from papo.services.notify import BROADCAST_FINISHED, notify_owner
 from papo.services.outbound import SENT_KEY, SendLedger
+from papo.services.queues import OutboundQueue
+from papo.services.window import WindowChecker
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from tortoise import Tortoise
 
 from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.outbound.errors import SendError
@@ -32,7 +31,7 @@ from papo.pipeline.publish import PublishSettings, base_url_for
 from papo.pipeline.ratelimit import Limit, RateLimiter, account_bucket
 from papo.resilience import every
 from papo.runtime import Stores
-from papo.services import NotFound
+from papo.services import NotFound, post_syncs
 from papo.services import outbound as accounts
 
 log = logging.getLogger(__name__)
@@ -40,21 +39,6 @@ log = logging.getLogger(__name__)
 LOCK_KEY = KEY_PREFIX + "posts:engagement-lock"
 INSIGHT_PLATFORMS = (Platform.INSTAGRAM, Platform.FACEBOOK, Platform.TIKTOK, Platform.YOUTUBE)
 PER_REQUEST = {Platform.YOUTUBE: 50, Platform.TIKTOK: 20}  # ids per call; Graph reads one post per call
-_DUE = """
-SELECT id, post_id, account_id, platform, platform_post_id FROM post_syncs
-WHERE status = 'published' AND platform_post_id IS NOT NULL AND platform = ANY($1::text[])
-  AND published_at >= now() - $2 * interval '1 day'
-  AND (metrics_updated_at IS NULL OR metrics_updated_at <= now() - $3 * interval '1 second')
-ORDER BY metrics_updated_at NULLS FIRST, published_at DESC
-LIMIT $4
-"""
-_SUMS = """
-UPDATE posts p SET engagement_count = s.engagement, views_count = s.views
-FROM (SELECT post_id, COALESCE(SUM(engagement_count), 0) AS engagement, COALESCE(SUM(views_count), 0) AS views
-      FROM post_syncs WHERE post_id = ANY($1::uuid[]) AND status = 'published' GROUP BY post_id) s
-WHERE p.id = s.post_id
-"""
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EngagementSettings:
@@ -80,9 +64,8 @@ async def refresh_round(stores: Stores, publish_settings: Any, settings: Engagem
     base = publish_settings if isinstance(publish_settings, PublishSettings) else \
         PublishSettings.from_settings(publish_settings)
     registry = publishers or default_publishers()
-    conn = Tortoise.get_connection("default")
-    rows = await conn.execute_query_dict(
-        _DUE, [[str(p) for p in INSIGHT_PLATFORMS], settings.days, settings.min_age, settings.batch])
+    rows = await post_syncs.due_for_metrics([str(p) for p in INSIGHT_PLATFORMS], days=settings.days,
+                                            min_age=settings.min_age, limit=settings.batch)
     by_account: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_account[row["account_id"]].append(row)
@@ -112,16 +95,13 @@ async def refresh_round(stores: Stores, publish_settings: Any, settings: Engagem
         for sync in syncs:
             numbers = found.get(sync["platform_post_id"])
             if numbers is None:  # not readable now: try again after min_age, not every round
-                await conn.execute_query("UPDATE post_syncs SET metrics_updated_at = $2 WHERE id = $1",
-                                         [sync["id"], now])
+                await post_syncs.note_metrics_unread(sync["id"], now)
                 continue
-            await conn.execute_query(
-                "UPDATE post_syncs SET engagement_count = $2, views_count = COALESCE($3, views_count), "
-                "metrics_updated_at = $4 WHERE id = $1", [sync["id"], numbers.engagement, numbers.views, now])
+            await post_syncs.save_metrics(sync["id"], numbers.engagement, numbers.views, now)
             refreshed += 1
             touched.add(sync["post_id"])
     if touched:
-        await conn.execute_query(_SUMS, [list(touched)])
+        await post_syncs.sum_post_metrics(touched)
     return refreshed
 
 

@@ -15,10 +15,10 @@ from typing import Any
 from papo.adapters.events import EventKind
 from papo.adapters.outbound.message import OutboundKind, OutboundMessage
 from papo.pipeline.automate import answer_to
-from papo.pipeline.outbound import OutboundQueue
 from papo.runtime import Stores
 from papo.services import optout
 from papo.services.inbound import BatchResult, NewMessage
+from papo.services.queues import OutboundQueue
 
 log = logging.getLogger(__name__)
 

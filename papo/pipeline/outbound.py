@@ -16,7 +16,6 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,22 +41,19 @@ from papo.constants import CAMPAIGN_PAUSE
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
-from papo.pipeline.window import WindowChecker
 from papo.resilience import pause
 from papo.runtime import Stores
 from papo.services import NotFound, handoff
 from papo.services import outbound as records
 from papo.services.notify import REPLY_FAILED, notify_owner
 from papo.services.outbound import CLAIMABLE, AccountProfile, Outcome, SendLedger
+from papo.services.queues import DEFAULT_PARTITIONS, outbound_partitions, outbound_spec
+from papo.services.window import WindowChecker
 from papo.streams import codec
 from papo.streams.consumer import Entry, PartitionedConsumer, Retry
-from papo.streams.producer import Item, Producer
-from papo.streams.spec import StreamSpec
 
 log = logging.getLogger(__name__)
 
-OUTBOUND_STREAM = "out"
-DEFAULT_PARTITIONS = 8  # Settings.stream_partitions' default: producers and workers must agree
 DEFAULT_MAX_ATTEMPTS = 5  # Settings.worker_max_deliveries' default
 OUTCOMES = metrics.Counter("papo_outbound_total", "Outbound requests by platform and outcome.")
 IN_DOUBT_HINT = "not resent to avoid a duplicate; check the platform, then release the outbound id and requeue"
@@ -104,50 +100,10 @@ class OutboundSettings:
         for name in ("graph_api_url", "instagram_api_url", "youtube_api_url", "tiktok_api_url"):
             if getattr(settings, name, None) is not None:
                 values[name] = str(getattr(settings, name)).rstrip("/")
-        values.setdefault("partitions", getattr(settings, "stream_partitions", DEFAULT_PARTITIONS))
+        values["partitions"] = outbound_partitions(settings)
         if getattr(settings, "outbound_max_attempts", None) is None:
             values["max_attempts"] = getattr(settings, "worker_max_deliveries", DEFAULT_MAX_ATTEMPTS)
         return cls(**values)
-
-
-def outbound_spec(partitions: int) -> StreamSpec:
-    """The outbound stream, partitioned by conversation."""
-    return StreamSpec(OUTBOUND_STREAM, partitions)
-
-
-class OutboundQueue:
-    """Appends OutboundMessages; a second request with the same outbound id is dropped (8-day marker)."""
-
-    def __init__(self, redis: aioredis.Redis, partitions: int = DEFAULT_PARTITIONS) -> None:
-        self.producer = Producer(redis, outbound_spec(partitions))
-
-    @classmethod
-    def from_settings(cls, redis: aioredis.Redis, settings: Any) -> OutboundQueue:
-        """A queue with the partition count the workers use."""
-        return cls(redis, OutboundSettings.from_settings(settings).partitions)
-
-    @staticmethod
-    def item(request: OutboundMessage) -> Item:
-        """The stream item of a request."""
-        return Item(request.routing_key, request.to_dict(), request.outbound_id)
-
-    async def enqueue_many(self, requests: Sequence[OutboundMessage]) -> list[str | None]:
-        """Append in one round trip; each entry id, or None for an outbound id already queued."""
-        return await self.producer.append_many([self.item(r) for r in requests])
-
-
-async def enqueue_outbound(redis: aioredis.Redis, request: OutboundMessage, *,
-                           partitions: int = DEFAULT_PARTITIONS) -> str | None:
-    """Queue one request (`partitions` = settings.stream_partitions); None when its id was queued before."""
-    return (await OutboundQueue(redis, partitions).enqueue_many([request]))[0]
-
-
-async def enqueue_again(redis: aioredis.Redis, request: OutboundMessage, *, retry: int,
-                        partitions: int = DEFAULT_PARTITIONS) -> str | None:
-    """Queue a request whose id was queued before, for the owner's retry number `retry` (the ledger let it go
-    back to `retry`); each number is queued once. None when that number was queued already."""
-    item = Item(request.routing_key, request.to_dict(), f"{request.outbound_id}:retry:{retry}")
-    return (await Producer(redis, outbound_spec(partitions)).append_many([item]))[0]
 
 
 class RetryLater(Retry):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import random
 import time
@@ -26,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from tortoise import Tortoise
 
 from papo import metrics
 from papo.adapters.errors import UnknownPlatformError
@@ -46,7 +44,7 @@ from papo.models import ConnectedAccount, Post, PostSync
 from papo.pipeline.ratelimit import Bucket, Limit, RateLimiter, account_bucket
 from papo.resilience import pause
 from papo.runtime import Stores
-from papo.services import NotFound
+from papo.services import NotFound, post_syncs
 from papo.services import outbound as accounts
 from papo.services.media import media_source
 from papo.services.notify import POST_FAILED, notify_owner
@@ -56,20 +54,6 @@ from papo.streams.consumer import Entry, PartitionedConsumer, Retry
 log = logging.getLogger(__name__)
 
 OUTCOMES = metrics.Counter("papo_posts_published_total", "Post publications by platform and outcome.")
-_SETTLE = """
-UPDATE post_syncs SET status = $2::varchar, platform_post_id = COALESCE($3::varchar, platform_post_id),
-    error_message = $4::text, committing_at = NULL,
-    published_at = CASE WHEN $2::varchar = 'published' THEN now() ELSE published_at END
-WHERE id = $1 AND status = 'pending' RETURNING id
-"""
-_FINALIZE = """
-UPDATE posts SET status = $3::varchar, queued_at = NULL,
-    published_at = CASE WHEN $3::varchar = 'published' THEN now() ELSE NULL END
-WHERE id = $1 AND publish_run = $2 AND status = 'scheduled'
-  AND NOT EXISTS (SELECT 1 FROM post_syncs WHERE post_id = $1 AND status = 'pending')
-RETURNING id
-"""
-
 
 def window_limit(count: float, seconds: float) -> Limit:
     """A bucket that never lets more than `count` through in any `seconds` window (half burst, half rate)."""
@@ -275,17 +259,12 @@ class PostPublisher:
         s = self.settings
 
         async def checkpoint(values: dict[str, Any]) -> None:
-            await self._conn().execute_query(
-                "UPDATE post_syncs SET progress = COALESCE(progress, '{}'::jsonb) || $2::jsonb WHERE id = $1",
-                [sync_id, json.dumps(values, default=str)])
+            await post_syncs.save_progress(sync_id, values)
 
         async def mark_commit() -> None:
             # Compare-and-set on the marker this attempt started from: of two workers that both read it
             # (a partition changing owner), only one may go on to create the post.
-            rows = await self._conn().execute_query_dict(
-                "UPDATE post_syncs SET committing_at = now() WHERE id = $1 AND status = 'pending' "
-                "AND committing_at IS NOT DISTINCT FROM $2 RETURNING id", [sync_id, marker])
-            if not rows:
+            if not await post_syncs.take_commit_marker(sync_id, marker):
                 raise _CommitTaken(str(sync_id))
             committed.append(True)
 
@@ -309,9 +288,7 @@ class PostPublisher:
                      "youtube_category": s.youtube_category})
 
     async def _attempt(self, sync_id: uuid.UUID) -> int:
-        rows = await self._conn().execute_query_dict(
-            "UPDATE post_syncs SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts", [sync_id])
-        return int(rows[0]["attempts"])
+        return await post_syncs.count_attempt(sync_id)
 
     async def _backoff(self, sync: PostSync, attempts: int, exc: SendError) -> bool:
         """Sleep before the next attempt (True), or record the failure after the last one (False)."""
@@ -342,8 +319,7 @@ class PostPublisher:
                       result: PublishResult | None = None, attempts: int = 0) -> str:
         note = result.note if result is not None else error
         pid = result.platform_post_id if result is not None else None
-        rows = await self._conn().execute_query_dict(_SETTLE, [sync.id, status, pid, note])
-        if rows:
+        if await post_syncs.settle_sync(sync.id, status, pid, note):
             OUTCOMES.inc(platform=str(sync.platform), outcome=status)
             if status == "failed":
                 log.warning("post sync %s (%s) failed after %d attempt(s): %s", sync.id, sync.platform, attempts,
@@ -376,14 +352,9 @@ class PostPublisher:
                 "post_id": str(post.id), "title": post.title, "text": (post.content or "")[:200], "error": summary,
                 "errors": errors, "published": [str(s.platform) for s in syncs if s.status == SyncStatus.PUBLISHED],
             }, dedupe_key=f"post_failed:{post.id}:{run}")
-        rows = await self._conn().execute_query_dict(_FINALIZE, [post.id, run, outcome])
-        if rows:
+        if await post_syncs.finish_post(post.id, run, outcome):
             log.info("post %s %s (%d account(s))", post.id, outcome, len(syncs))
         return outcome
-
-    @staticmethod
-    def _conn() -> Any:
-        return Tortoise.get_connection("default")
 
 
 def publish_consumer(stores: Stores, publisher: PostPublisher, *, worker_id: str, lease_ms: int = 1_500,

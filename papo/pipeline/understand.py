@@ -12,15 +12,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from papo.adapters.events import EventKind
 from papo.ai.openai_classifier import Classified, SourcedClassifier
 from papo.constants import MONGO_AI_INTERACTIONS
 from papo.enums import Intent, LeadQuality, Sentiment
 from papo.runtime import Stores
-from papo.services.crm import LeadState, load_leads, save_leads
-from papo.services.inbound import BatchResult, NewMessage, mark_understood
+from papo.services.crm import LeadState, score_leads
+from papo.services.inbound import BatchResult, NewMessage
 from papo.services.notify import COMPLAINT, HOT_LEAD, notify_owner
 from papo.services.plans import AiBudget
 
@@ -69,16 +67,7 @@ class UnderstandStage:
         # too), the batch fails and is retried, instead of a message marked understood with no record.
         await self._log_interactions(fresh)
         keys = list(dict.fromkeys((m.user_id, str(m.event.platform), m.event.remote_user_id) for m in todo))
-        async with in_transaction() as conn:
-            leads = await load_leads(conn, keys)
-            for message, answer in fresh:
-                event = message.event
-                lead = leads[(message.user_id, str(event.platform), event.remote_user_id)]
-                lead.apply(answer.classification, event.timestamp, name=event.remote_user_name,
-                           phone_hint=_phone_hint(event.remote_user_phone))
-            if fresh:
-                await save_leads(conn, list(leads.values()))
-                await mark_understood(conn, [m.message_id for m, _ in fresh])  # with the leads, atomically
+        leads = await score_leads(keys, [(m, a.classification) for m, a in fresh])
         result.leads.update({key: lead for key, lead in leads.items()})
         if fresh:
             await self._after([m for m, _ in fresh], [a for _, a in fresh], leads)
@@ -159,8 +148,3 @@ def _last_of(todo: list[NewMessage], message: NewMessage) -> NewMessage:
     same = [m for m in todo if m.user_id == message.user_id and m.event.remote_user_id == message.event.remote_user_id
             and m.event.platform == message.event.platform]
     return same[-1]
-
-
-def _phone_hint(phone: str | None) -> str | None:
-    """A WhatsApp customer's number is their phone: record it when the text gave none."""
-    return phone if phone and phone.isdigit() else None

@@ -21,9 +21,9 @@ from papo.config import Settings
 from papo.constants import KEY_PREFIX
 from papo.crypto import CryptoError, TokenCipher
 from papo.models import ConnectedAccount
-from papo.pipeline.queues import Queues
 from papo.resilience import every
 from papo.runtime import Stores
+from papo.services.queues import Queues
 
 log = logging.getLogger(__name__)
 

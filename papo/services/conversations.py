@@ -20,14 +20,14 @@ from papo.adapters.outbound.message import OutboundKind, TemplateMessage
 from papo.engine.render import BUILTINS, builtin_values, render
 from papo.enums import ConversationStatus, LeadQuality, Platform
 from papo.models import Conversation, Message
-from papo.pipeline.outbound import DEFAULT_PARTITIONS, enqueue_again, enqueue_outbound
-from papo.pipeline.window import WindowChecker
 from papo.services import NotFound, ServiceError, handoff
 from papo.services.accounts import parse_platform
 from papo.services.ids import ERASED_PREFIX, NOT_ERASED, resolve_id
 from papo.services.leads import MessageLine, Page, message_line, parse_choice
 from papo.services.outbound import RETRYABLE, SendLedger, manual_reply
+from papo.services.queues import DEFAULT_PARTITIONS, enqueue_again, enqueue_outbound
 from papo.services.templates import TemplateInfo, UserRef, list_templates, user_id
+from papo.services.window import WindowChecker
 
 MAX_REPLY = 4096
 LANGUAGE_CODES = {"pt-BR": "pt_BR", "en": "en_US", "es": "es"}  # WhatsApp template codes per bot language

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from papo.ai.base import Classification
 from papo.enums import Intent, LeadQuality, quality_for_score
+from papo.services.inbound import NewMessage, mark_understood
 
 HALF_LIFE_DAYS = 30.0
+LeadKey = tuple[uuid.UUID, str, str]  # (business, platform, customer)
 QUALITY_RANK = {LeadQuality.COLD: 0, LeadQuality.WARM: 1, LeadQuality.HOT: 2}
 
 
@@ -163,3 +168,25 @@ async def save_leads(conn: Any, leads: list[LeadState]) -> None:
             [lead.remote_user_id for lead in leads], [str(lead.quality) if lead.quality else None for lead in leads],
         ],
     )
+
+
+async def score_leads(keys: list[LeadKey], scored: Sequence[tuple[NewMessage, Classification]]
+                      ) -> dict[LeadKey, LeadState]:
+    """The leads of `keys`, with each newly classified message folded into its lead; the leads and those
+    messages' understood mark are written in one transaction (a retried batch scores nothing twice)."""
+    async with in_transaction() as conn:
+        leads = await load_leads(conn, keys)
+        for message, classification in scored:
+            event = message.event
+            lead = leads[(message.user_id, str(event.platform), event.remote_user_id)]
+            lead.apply(classification, event.timestamp, name=event.remote_user_name,
+                       phone_hint=_phone_hint(event.remote_user_phone))
+        if scored:
+            await save_leads(conn, list(leads.values()))
+            await mark_understood(conn, [m.message_id for m, _ in scored])  # with the leads, atomically
+    return leads
+
+
+def _phone_hint(phone: str | None) -> str | None:
+    """A WhatsApp customer's number is their phone: record it when the text gave none."""
+    return phone if phone and phone.isdigit() else None

@@ -9,8 +9,8 @@ from typing import Any
 from papo.adapters.base import PayloadError
 from papo.adapters.registry import AdapterRegistry
 from papo.constants import MONGO_RAW_WEBHOOKS
-from papo.pipeline.queues import Queues
 from papo.runtime import Stores
+from papo.services.queues import Queues
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from tortoise import Tortoise
 
 from papo.adapters.oauth.clients import NotConfigured, meta_subscriptions, youtube_hub
 from papo.adapters.oauth.errors import OAuthError
-from papo.adapters.subscriptions import PAGE_FIELDS
+from papo.adapters.oauth.subscriptions import PAGE_FIELDS
 from papo.adapters.youtube import topic_channel
 from papo.constants import KEY_PREFIX, MONGO_PLATFORM_EVENTS
 from papo.crypto import CryptoError, TokenCipher

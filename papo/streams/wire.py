@@ -3,7 +3,7 @@ come back in order.
 
 Redis answers the commands of one connection in the order it received them, so a client can keep
 writing while earlier replies are still on their way and match replies to callers by counting. The
-webhook path does exactly that (papo.pipeline.queues): a chunk of requests is written the moment it is
+webhook path does exactly that (papo.services.queues): a chunk of requests is written the moment it is
 complete, synchronously, and Redis works on it while this process parses the next requests. redis-py's
 pipelines cannot do that: a pipeline is a coroutine that owns a pooled connection until its replies are
 read, so a batch could only start once the loop came back to it, and the process sat idle while Redis

@@ -28,8 +28,8 @@ from papo.app import create_app
 from papo.config import Settings
 from papo.constants import RAW_STREAM
 from papo.enums import Platform
-from papo.pipeline.queues import inbound_spec
 from papo.runtime import Stores
+from papo.services.queues import inbound_spec
 from tests.inbound.conftest import Connect, secret_for, sign
 
 WEBHOOKS = Path(__file__).parent.parent / "data" / "webhooks"

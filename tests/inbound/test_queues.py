@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from papo.adapters.events import EventKind, InboundEvent
 from papo.constants import RAW_STREAM
 from papo.enums import Platform
-from papo.pipeline import queues
 from papo.runtime import redis_pool
+from papo.services import queues
 from papo.streams import codec
 from papo.streams.wire import PipelinedRedis
 

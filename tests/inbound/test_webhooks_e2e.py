@@ -14,9 +14,9 @@ from papo.adapters.events import MESSAGE_KINDS
 from papo.adapters.registry import get_adapter
 from papo.constants import RAW_STREAM
 from papo.models import Conversation, Interaction, Message
-from papo.pipeline.queues import inbound_spec
 from papo.services import subscriptions
 from papo.services.inbound import stored_message_id
+from papo.services.queues import inbound_spec
 from tests.conftest import eventually
 from tests.inbound.conftest import connect_fixture_accounts, sign
 
@@ -302,7 +302,7 @@ async def test_same_message_queued_twice_is_stored_once(web, worker, settings, s
 
 async def test_metrics_show_webhook_latency_and_the_queues_of_the_whole_deployment(
         web, settings, stores, connect) -> None:
-    from papo.pipeline.queues import inbound_spec
+    from papo.services.queues import inbound_spec
 
     body = (WEBHOOKS / "whatsapp" / "text_bsuid.json").read_bytes()
     await connect_fixture_accounts(connect, "whatsapp", body)

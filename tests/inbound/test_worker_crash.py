@@ -14,7 +14,7 @@ from tortoise import Tortoise
 from papo.adapters.events import EventKind, InboundEvent
 from papo.enums import Platform
 from papo.models import Message
-from papo.pipeline.queues import Queues
+from papo.services.queues import Queues
 from tests.conftest import TEST_SECRET, eventually
 
 TOTAL, CUSTOMERS = 5000, 50

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestServer
 
 from papo.crypto import TokenCipher
 from papo.models import Message
-from papo.pipeline.queues import Queues
 from papo.pipeline.youtube_poller import YouTubePoller
+from papo.services.queues import Queues
 from tests.conftest import TEST_SECRET, eventually
 
 THREADS = json.loads((Path(__file__).parent.parent / "data/webhooks/youtube/comment_threads.json").read_text())

@@ -15,9 +15,10 @@ from papo.adapters.outbound import Button, OutboundKind, TemplateMessage, base
 from papo.constants import ACTIVE_CONVERSATION
 from papo.enums import Platform
 from papo.models import Message
-from papo.pipeline.outbound import OutboundQueue, RetryLater, enqueue_outbound
+from papo.pipeline.outbound import RetryLater
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import SendLedger, account_problem, manual_reply
+from papo.services.queues import OutboundQueue, enqueue_outbound
 from papo.streams import codec
 from papo.streams.admin import list_dead
 from tests.conftest import eventually

@@ -1,4 +1,5 @@
-"""OAuth clients, one module per platform: protocol only (URLs, token exchanges, asset lookups, errors).
+"""OAuth clients, one module per platform, and the webhook subscription clients (subscriptions.py): protocol
+only (URLs, token exchanges, asset lookups, subscription edges, errors).
 
 Which accounts to store, how to encrypt tokens and when to refresh them is `papo.services.connect` and
 `papo.pipeline.lifecycle`; these modules only speak the platforms' documented APIs.

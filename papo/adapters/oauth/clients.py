@@ -8,8 +8,8 @@ import aiohttp
 
 from papo.adapters.oauth.google import GOOGLE_REVOKE_URL, GOOGLE_TOKEN_URL, GoogleApp, GoogleOAuth
 from papo.adapters.oauth.meta import MetaApp, MetaOAuth
+from papo.adapters.oauth.subscriptions import MetaSubscriptions, YouTubeHub
 from papo.adapters.oauth.tiktok import TikTokApp, TikTokOAuth
-from papo.adapters.subscriptions import MetaSubscriptions, YouTubeHub
 
 
 class NotConfigured(Exception):

@@ -1,4 +1,8 @@
-"""The queues the web process writes to: the partitioned inbound stream and the raw-body archive."""
+"""The queues Papo writes to, for the web process, the bot and the workers alike (the stages read them).
+
+The partitioned inbound stream and the raw-body archive (the webhooks, replays, the YouTube poller), and
+the partitioned outbound stream (replies, campaigns, the owner's retries).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import redis.asyncio as aioredis
 
 from papo.adapters.errors import PayloadError
 from papo.adapters.events import InboundEvent
+from papo.adapters.outbound import OutboundMessage
 from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN
 from papo.streams import codec
 from papo.streams.producer import SCRIPT, Item, Plan, Producer
@@ -21,6 +26,9 @@ from papo.streams.wire import CommandBuffer, PipelinedRedis
 # writes wait for Redis at once (later requests gather meanwhile and go out together when one is answered).
 # Chosen by alternating wrk rounds (64 connections): 32 and 2 beat 16, 24 and 48 requests, and 3 in flight,
 # and one write at a time as before (+7 to +16 % webhooks/s in four runs).
+OUTBOUND_STREAM = "out"
+DEFAULT_PARTITIONS = 8  # Settings.stream_partitions' default: producers and workers must agree
+
 CHUNK = 32
 IN_FLIGHT = 2
 FLUSH_TIMEOUT = 10.0  # seconds: a stuck Redis fails the requests (500, the platforms retry) instead of hanging
@@ -173,3 +181,49 @@ def _fail(batch: list[_Request], error: BaseException) -> None:
     for _, _, done in batch:
         if not done.done():
             done.set_exception(error)
+
+
+def outbound_partitions(settings: Any) -> int:
+    """The outbound stream's partition count: `outbound_partitions` when set, else `stream_partitions`."""
+    value = getattr(settings, "outbound_partitions", None)
+    return value if value is not None else getattr(settings, "stream_partitions", DEFAULT_PARTITIONS)
+
+
+def outbound_spec(partitions: int) -> StreamSpec:
+    """The outbound stream, partitioned by conversation."""
+    return StreamSpec(OUTBOUND_STREAM, partitions)
+
+
+class OutboundQueue:
+    """Appends OutboundMessages; a second request with the same outbound id is dropped (8-day marker)."""
+
+    def __init__(self, redis: aioredis.Redis, partitions: int = DEFAULT_PARTITIONS) -> None:
+        self.producer = Producer(redis, outbound_spec(partitions))
+
+    @classmethod
+    def from_settings(cls, redis: aioredis.Redis, settings: Any) -> OutboundQueue:
+        """A queue with the partition count the workers use."""
+        return cls(redis, outbound_partitions(settings))
+
+    @staticmethod
+    def item(request: OutboundMessage) -> Item:
+        """The stream item of a request."""
+        return Item(request.routing_key, request.to_dict(), request.outbound_id)
+
+    async def enqueue_many(self, requests: Sequence[OutboundMessage]) -> list[str | None]:
+        """Append in one round trip; each entry id, or None for an outbound id already queued."""
+        return await self.producer.append_many([self.item(r) for r in requests])
+
+
+async def enqueue_outbound(redis: aioredis.Redis, request: OutboundMessage, *,
+                           partitions: int = DEFAULT_PARTITIONS) -> str | None:
+    """Queue one request (`partitions` = settings.stream_partitions); None when its id was queued before."""
+    return (await OutboundQueue(redis, partitions).enqueue_many([request]))[0]
+
+
+async def enqueue_again(redis: aioredis.Redis, request: OutboundMessage, *, retry: int,
+                        partitions: int = DEFAULT_PARTITIONS) -> str | None:
+    """Queue a request whose id was queued before, for the owner's retry number `retry` (the ledger let it go
+    back to `retry`); each number is queued once. None when that number was queued already."""
+    item = Item(request.routing_key, request.to_dict(), f"{request.outbound_id}:retry:{retry}")
+    return (await Producer(redis, outbound_spec(partitions)).append_many([item]))[0]
