@@ -204,7 +204,7 @@ async def supervise_polling(stores: Stores, settings: Settings, stop: asyncio.Ev
 def webhook_secret(settings: Settings) -> str:
     """The `secret_token` Telegram sends back on every webhook call: PAPO_TELEGRAM_WEBHOOK_SECRET, or derived
     from the bot token (so every web process agrees without another setting)."""
-    given = getattr(settings, "telegram_webhook_secret", None)
+    given = settings.telegram_webhook_secret
     if given:
         return given.get_secret_value() if hasattr(given, "get_secret_value") else str(given)
     return hashlib.sha256(b"papo-telegram-webhook:" + bot_token(settings).encode()).hexdigest()

@@ -53,17 +53,17 @@ class BotContext:
     @property
     def window_hours(self) -> float:
         """The messaging window (24 h)."""
-        return float(getattr(self.settings, "outbound_window_hours", 24.0))
+        return self.settings.outbound_window_hours
 
     @property
     def window_margin(self) -> float:
         """Seconds the window is treated as closed early."""
-        return float(getattr(self.settings, "outbound_window_margin", 60.0))
+        return self.settings.outbound_window_margin
 
     @property
     def handoff_hours(self) -> float:
         """PAPO_HANDOFF_HOURS: how long automation pauses after the owner answers by hand."""
-        return float(getattr(self.settings, "handoff_hours", 12.0))
+        return self.settings.handoff_hours
 
     @property
     def default_timezone(self) -> str:

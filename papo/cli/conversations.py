@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, print_json, run_with_stores
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def add_commands(conv_sub: Any, add: Any) -> None:
@@ -61,7 +64,7 @@ def cmd_conversations_pause(args: argparse.Namespace) -> int:
     """Pause automated replies in one conversation; prints its state."""
     from papo.services import handoff
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         hours = args.hours if args.hours is not None else settings.handoff_hours
         return await handoff.pause(await _owner(args.user), args.conversation, hours=hours, reason=handoff.MANUAL)
 
@@ -73,7 +76,7 @@ def cmd_conversations_resume(args: argparse.Namespace) -> int:
     """Resume automated replies in one conversation; prints its state."""
     from papo.services import handoff
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await handoff.resume(await _owner(args.user), args.conversation)
 
     print_json(run_with_stores(args, work).to_dict())
@@ -87,7 +90,7 @@ def cmd_user_hours(args: argparse.Namespace) -> int:
     if args.spec is not None and args.clear:
         raise CommandError("give --set HOURS or --clear, not both")
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         if args.spec is None and not args.clear and args.away_text is None and args.timezone is None:
             return await hours.get_hours(user, default_timezone=settings.timezone)
@@ -102,7 +105,7 @@ def cmd_user_holidays(args: argparse.Namespace) -> int:
     """Show, add or remove holidays."""
     from papo.services import hours
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         return await hours.change_holidays(user, add=args.add, remove=args.remove, default_timezone=settings.timezone)
 

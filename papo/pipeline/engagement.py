@@ -17,7 +17,7 @@ import math
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from tortoise import Tortoise
@@ -34,6 +34,9 @@ from papo.resilience import every
 from papo.runtime import Stores
 from papo.services import NotFound
 from papo.services import outbound as accounts
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +70,12 @@ class EngagementSettings:
     calls_per_hour: float = 60.0  # insight requests per account per hour
 
     @classmethod
-    def from_settings(cls, settings: Any) -> EngagementSettings:
+    def from_settings(cls, settings: Settings) -> EngagementSettings:
         """`posts_engagement_<field>` when defined."""
-        values = {f.name: getattr(settings, f"posts_engagement_{f.name}", None) for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if v is not None})
+        return cls(**{f.name: getattr(settings, f"posts_engagement_{f.name}") for f in dataclasses.fields(cls)})
 
 
-async def refresh_round(stores: Stores, publish_settings: Any, settings: EngagementSettings,
+async def refresh_round(stores: Stores, publish_settings: PublishSettings | Settings, settings: EngagementSettings,
                         session: aiohttp.ClientSession, cipher: TokenCipher,
                         publishers: PublisherRegistry | None = None) -> int:
     """One round: returns how many syncs got fresh numbers."""
@@ -125,7 +127,7 @@ async def refresh_round(stores: Stores, publish_settings: Any, settings: Engagem
     return refreshed
 
 
-async def run_engagement(stores: Stores, settings: Any, stop: asyncio.Event, session: aiohttp.ClientSession,
+async def run_engagement(stores: Stores, settings: Settings, stop: asyncio.Event, session: aiohttp.ClientSession,
                          cipher: TokenCipher, worker_id: str) -> None:
     """Refresh engagement every `posts_engagement_interval` seconds until `stop` (one worker per round).
 

@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -44,6 +44,9 @@ from papo.services.connect import disconnect_account, refresh_owner_verification
 from papo.services.notify import TOKEN_EXPIRING, notify_owner
 from papo.services.outbound import ACCOUNT_PROBLEM, forget_account
 from papo.services.subscriptions import CONNECTED, FAILED, META_PLATFORMS, PENDING, AccountContext
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +67,12 @@ class LifecycleSettings:
     warn_before: float = 7 * 86400.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> LifecycleSettings:
+    def from_settings(cls, settings: Settings) -> LifecycleSettings:
         """Read the optional PAPO_* timings (defaults above)."""
         names = {"interval": "lifecycle_interval", "refresh_before": "token_refresh_before",
                  "lease_renew_before": "youtube_lease_renew_before", "meta_recheck": "meta_recheck_interval",
                  "warn_before": "token_warn_before"}
-        return cls(**{field: float(value) for field, name in names.items()
-                      if (value := getattr(settings, name, None)) is not None})
+        return cls(**{field: float(getattr(settings, name)) for field, name in names.items()})
 
 
 @dataclass(slots=True)
@@ -90,7 +92,7 @@ class RoundReport:
 class AccountLifecycle:
     """The periodic job; `run_once` is one round (tests call it with a chosen `now`)."""
 
-    def __init__(self, stores: Stores, settings: Any, session: aiohttp.ClientSession, cipher: TokenCipher,
+    def __init__(self, stores: Stores, settings: Settings, session: aiohttp.ClientSession, cipher: TokenCipher,
                  *, timings: LifecycleSettings | None = None) -> None:
         self.stores = stores
         self.ctx = AccountContext(settings, stores.redis, session, cipher)

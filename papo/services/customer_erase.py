@@ -30,7 +30,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import Tortoise
 from tortoise.transactions import in_transaction
@@ -59,6 +59,9 @@ from papo.services.media import find_media
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.whatsapp_ids import PHONE_INDEX
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 # analytics_logs `data` keys that point back at the person or their conversation.
 PERSONAL_EVENT_KEYS = frozenset({"conversation_id", "message_id", "platform_message_id", "outbound_id",
@@ -97,7 +100,7 @@ class _Found:
     leads: list[uuid.UUID] = field(default_factory=list)
 
 
-async def erase_customer(stores: Stores, settings: Any, who: Customer) -> Erasure:
+async def erase_customer(stores: Stores, settings: Settings, who: Customer) -> Erasure:
     """Erase the customer (see the module docstring); what was changed."""
     report = Erasure()
     # MongoDB and Redis first, found through the rows as they are: if either cannot be reached, nothing is
@@ -243,7 +246,7 @@ async def _shared(who: Customer, platform_account_id: str) -> bool:
     return bool(rows)
 
 
-async def _erase_media(settings: Any, names: list[str]) -> list[str]:
+async def _erase_media(settings: Settings, names: list[str]) -> list[str]:
     """Delete the uploads only the erased messages used; the names deleted."""
     if not names:
         return []

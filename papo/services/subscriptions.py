@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -38,13 +38,15 @@ from papo.enums import Platform
 from papo.models import ConnectedAccount
 from papo.services import NotFound, account_index
 
+if TYPE_CHECKING:
+    from papo.config import Settings
+
 log = logging.getLogger(__name__)
 
 SUBSCRIBED, PENDING, FAILED, APP, UNSUBSCRIBED = "subscribed", "pending", "failed", "app", "unsubscribed"
 CONNECTED, DISCONNECTED = "connected", "disconnected"
 META_PLATFORMS = (Platform.FACEBOOK, Platform.INSTAGRAM, Platform.WHATSAPP)
 APP_LEVEL = (Platform.TIKTOK, Platform.KWAI)
-DEFAULT_LEASE = 5 * 24 * 3600  # Google's hub grants about five days; renewed before it ends
 LAST_EVENT = KEY_PREFIX + "last-event"  # hash account id -> unix seconds of the newest event received
 HUB_UNSUBSCRIBING = KEY_PREFIX + "hub-unsubscribing:"  # + channel id: Papo asked the hub to unsubscribe
 HUB_SUBSCRIBING = KEY_PREFIX + "hub-subscribing:"  # + channel id -> the lease Papo asked for (pending request)
@@ -69,7 +71,7 @@ return 0
 class AccountContext:
     """What talking to the platforms about an account needs."""
 
-    settings: Any
+    settings: Settings
     redis: aioredis.Redis
     session: aiohttp.ClientSession
     cipher: TokenCipher
@@ -105,7 +107,7 @@ async def find_account(ref: str) -> ConnectedAccount:
     return found
 
 
-def public_callback(settings: Any, path: str) -> str:
+def public_callback(settings: Settings, path: str) -> str:
     """An absolute URL under PAPO_PUBLIC_URL (where platforms reach Papo)."""
     if not settings.public_url:
         raise NotConfigured("PAPO_PUBLIC_URL is not set: platforms need it to reach Papo")
@@ -135,7 +137,7 @@ async def _subscribe(ctx: AccountContext, account: ConnectedAccount, now: dateti
         secret = settings.youtube_hub_secret.get_secret_value() if settings.youtube_hub_secret else None
         if not secret:
             raise NotConfigured("PAPO_YOUTUBE_HUB_SECRET is not set: the hub must sign what it pushes")
-        lease = int(getattr(settings, "youtube_hub_lease_seconds", DEFAULT_LEASE))
+        lease = settings.youtube_hub_lease_seconds
         # Before the request: a hub may verify before it answers. Only this request's verification is
         # confirmed at the callback, and with no longer a lease than this one.
         await ctx.redis.set(HUB_SUBSCRIBING + account.platform_account_id, str(lease), ex=HUB_PENDING_SECONDS)

@@ -9,7 +9,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from io import BytesIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, F
 from aiogram.exceptions import TelegramAPIError
@@ -32,6 +32,9 @@ from papo.services.media import MB
 from papo.services.owners import Owner
 from papo.services.post_rules import MediaNotPublicError
 from papo.services.post_views import PostView, SyncView
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger(__name__)
 router = linked_router("posts")
@@ -192,10 +195,10 @@ def _upload_of(message: Message) -> tuple[str, int | None, str | None, str | Non
     return item.file_id, item.file_size, mime, item.file_name
 
 
-def download_limit(settings: Any) -> int:
+def download_limit(settings: Settings) -> int:
     """The largest file the bot can take: the media limit, and Telegram's own 20 MB for its cloud Bot API."""
     limit = media.max_bytes(settings)
-    api = str(getattr(settings, "telegram_api_url", "") or "")
+    api = str(settings.telegram_api_url)
     return min(limit, TELEGRAM_CLOUD_LIMIT) if "api.telegram.org" in api else limit
 
 
@@ -229,7 +232,7 @@ async def uploads_done(query: CallbackQuery, owner: Owner, t: Translator, ctx: B
     await _content_done(query, owner, t, ctx, state, "")
 
 
-def _local_link(links: list[str], settings: Any) -> str | None:
+def _local_link(links: list[str], settings: Settings) -> str | None:
     """The first link on a local host (creating the post would refuse it), None when there is none."""
     try:
         posts.PostOptions.from_settings(settings).parse_media(links)
