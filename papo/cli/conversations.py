@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, print_json, run_with_stores
+from papo.timezones import DEFAULT_TIMEZONE
 
 if TYPE_CHECKING:
     from papo.config import Settings
@@ -35,7 +36,7 @@ def add_user_commands(user_sub: Any, add: Any) -> None:
     p.add_argument("--away-text", metavar="TEXT",
                    help="the reply a customer gets outside the hours, once per closed period ('' removes it); "
                         "may use {first_name}, {name}, {platform}")
-    p.add_argument("--timezone", metavar="ZONE", help="the business's IANA time zone, e.g. America/Sao_Paulo")
+    p.add_argument("--timezone", metavar="ZONE", help=f"the business's IANA time zone, e.g. {DEFAULT_TIMEZONE}")
     p = add("holidays", cmd_user_holidays, "days the business is closed all day (prints them; options change them)",
             user_sub)
     p.add_argument("--user", required=True, help="the owner's email")

@@ -32,7 +32,7 @@ from papo.services.post_views import PostView, SyncView, post_view, post_views
 from papo.services.templates import UserRef, user_id
 from papo.streams.producer import Item, Producer
 from papo.streams.spec import StreamSpec
-from papo.timezones import known_zone
+from papo.timezones import DEFAULT_TIMEZONE, known_zone
 
 if TYPE_CHECKING:
     from papo.config import Settings
@@ -72,7 +72,7 @@ class PostOptions:
     """Settings the post use-cases need; read from Settings with their defaults."""
 
     partitions: int = 8
-    timezone: str = "America/Sao_Paulo"
+    timezone: str = DEFAULT_TIMEZONE
     instagram_max_hashtags: int = INSTAGRAM_HASHTAGS
     media_base: str | None = None  # PAPO_PUBLIC_URL/media: Papo's own uploads, accepted even on a local address
     media_allow_hosts: frozenset[str] = frozenset()  # PAPO_MEDIA_FETCH_ALLOW_HOSTS (tests, development)
@@ -102,7 +102,7 @@ def zone(name: str) -> ZoneInfo:
     """An IANA time zone, or a clear error."""
     found = known_zone(name.strip())
     if found is None:
-        raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)")
+        raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as {DEFAULT_TIMEZONE})")
     return found
 
 
