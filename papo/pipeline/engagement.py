@@ -25,7 +25,7 @@ from tortoise import Tortoise
 from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.outbound.errors import SendError
 from papo.adapters.publishers import MetricsContext, PublisherRegistry, default_publishers
-from papo.constants import KEY_PREFIX
+from papo.constants import ENGAGEMENT_LOCK
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.pipeline.publish import PublishSettings, base_url_for
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = KEY_PREFIX + "posts:engagement-lock"
 INSIGHT_PLATFORMS = (Platform.INSTAGRAM, Platform.FACEBOOK, Platform.TIKTOK, Platform.YOUTUBE)
 PER_REQUEST = {Platform.YOUTUBE: 50, Platform.TIKTOK: 20}  # ids per call; Graph reads one post per call
 _DUE = """
@@ -136,7 +135,7 @@ async def run_engagement(stores: Stores, settings: Settings, stop: asyncio.Event
     config = EngagementSettings.from_settings(settings)
 
     async def round_() -> None:
-        if await stores.redis.set(LOCK_KEY, worker_id, nx=True, ex=max(1, int(config.interval))):
+        if await stores.redis.set(ENGAGEMENT_LOCK, worker_id, nx=True, ex=max(1, int(config.interval))):
             count = await refresh_round(stores, settings, config, session, cipher)
             if count:
                 log.info("engagement: refreshed %d post publication(s)", count)

@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 
 from papo import metrics
 from papo.adapters.base import ACCOUNT_KINDS, EventKind, InboundEvent, PayloadError
-from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, ACTIVE_TTL, INBOUND_STREAM, MONGO_PLATFORM_EVENTS
+from papo.constants import (
+    ACTIVE_TTL,
+    INBOUND_STREAM,
+    MONGO_PLATFORM_EVENTS,
+    account_key,
+    active_key,
+    recent_key,
+)
 from papo.pipeline import lifecycle
 from papo.runtime import Stores
 from papo.services import account_index, whatsapp_ids
@@ -62,7 +69,7 @@ class InboundPipeline:
         await stages_done(result)
 
     async def _lookup(self, events: list[InboundEvent]) -> dict[str, list[Owner]]:
-        return await self._owners.owners(f"{e.platform}:{e.account_id}" for e in events)
+        return await self._owners.owners(account_key(e.platform, e.account_id) for e in events)
 
     async def _cache_active(self, result: BatchResult) -> None:
         """Keep recently active conversations in Redis: ids, last message and last customer message."""
@@ -75,7 +82,7 @@ class InboundPipeline:
                 last_inbound[new.conversation_id] = max(ts, last_inbound.get(new.conversation_id, ts))
         pipe = self.stores.redis.pipeline(transaction=False)
         for conv_id, (user_id, latest) in result.conversations.items():
-            key = f"{ACTIVE_CONVERSATION}{conv_id}"
+            key = active_key(conv_id)
             mapping = {
                 "user_id": str(user_id),
                 "platform": str(latest.platform),
@@ -87,7 +94,7 @@ class InboundPipeline:
                 mapping["last_inbound_at"] = last_inbound[conv_id].isoformat()
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, ACTIVE_TTL)
-            recent = f"{ACTIVE_BY_USER}{user_id}"
+            recent = recent_key(user_id)
             pipe.zadd(recent, {str(conv_id): latest.timestamp.timestamp()}, gt=True)
             pipe.expire(recent, ACTIVE_TTL)
         await pipe.execute()
@@ -98,7 +105,7 @@ class InboundPipeline:
         for event in events:
             if event.kind not in ACCOUNT_KINDS and event.kind is not EventKind.SYSTEM:
                 continue
-            for account_id, user_id in owners.get(f"{event.platform}:{event.account_id}", []):
+            for account_id, user_id in owners.get(account_key(event.platform, event.account_id), []):
                 docs.append({
                     "_id": f"{account_id}:{event.dedupe_key}",  # idempotent on redelivery
                     "user_id": user_id,

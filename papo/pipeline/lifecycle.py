@@ -32,7 +32,7 @@ import aiohttp
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.oauth.clients import NotConfigured, google_oauth, tiktok_oauth
 from papo.adapters.oauth.errors import OAuthError
-from papo.constants import KEY_PREFIX
+from papo.constants import LIFECYCLE_LOCK, TOKEN_REFRESH_LOCK, account_key
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK = KEY_PREFIX + "lifecycle:lock"
-REFRESH_LOCK = KEY_PREFIX + "token-refresh:"  # + account id: one refresh at a time (refresh tokens rotate)
 RETRY_AFTER = timedelta(hours=1)  # a failed or unverified subscription is tried again after this
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -106,7 +104,7 @@ class AccountLifecycle:
         """One round; None when another worker holds the round lock."""
         now = now or datetime.now(UTC)
         redis, token = self.stores.redis, secrets.token_hex(8)
-        if not await redis.set(LOCK, token, nx=True, ex=max(60, int(self.timings.interval))):
+        if not await redis.set(LIFECYCLE_LOCK, token, nx=True, ex=max(60, int(self.timings.interval))):
             return None
         report = RoundReport()
         try:
@@ -121,7 +119,7 @@ class AccountLifecycle:
                     report.failed += 1  # a step's own bug must not stop the steps after it
                     log.exception("lifecycle step %s failed (the round goes on): %s", step.__name__, exc)
         finally:
-            await redis.eval(_RELEASE, 1, LOCK, token)
+            await redis.eval(_RELEASE, 1, LIFECYCLE_LOCK, token)
         return report
 
     @contextlib.contextmanager
@@ -180,7 +178,7 @@ class AccountLifecycle:
         another worker has just spent would be refused — and would wrongly disconnect the account.
         """
         redis, owner = self.stores.redis, secrets.token_hex(8)
-        lock = REFRESH_LOCK + str(account_id)
+        lock = TOKEN_REFRESH_LOCK + str(account_id)
         if not await redis.set(lock, owner, nx=True, ex=120):
             return False
         try:
@@ -316,7 +314,7 @@ async def on_inbound(stores: Stores, events: Iterable[InboundEvent], owners: Map
     account and alerts its owner. Returns how many accounts this disconnected (redeliveries change nothing).
     """
     events = list(events)
-    keyed = [(event, owners.get(f"{event.platform}:{event.account_id}", [])) for event in events]
+    keyed = [(event, owners.get(account_key(event.platform, event.account_id), [])) for event in events]
     await subscriptions.note_events(stores.redis, (account for _, found in keyed for account, _user in found))
     disconnected = 0
     for event, found in keyed:

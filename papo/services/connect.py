@@ -39,7 +39,14 @@ from papo.adapters.oauth.clients import NotConfigured, google_oauth, meta_oauth,
 from papo.adapters.oauth.errors import OAuthError
 from papo.adapters.oauth.meta import WABA_SCOPE
 from papo.adapters.oauth.state import BadState, StateClaims, sign_state, verify_state
-from papo.constants import ACCOUNT_INDEX, ACCOUNT_SECRETS, KEY_PREFIX
+from papo.constants import (
+    ACCOUNT_INDEX,
+    ACCOUNT_SECRETS,
+    META_DELETION,
+    OAUTH_STATE_USED,
+    account_key,
+    connect_claim_key,
+)
 from papo.crypto import CryptoError, read_secret_file
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
@@ -54,7 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATE_USED = KEY_PREFIX + "oauth-state:"  # + nonce, set once the state has been spent
 _USED = "this link was already used: ask the admin bot for a new link to connect again"
 # What access_token holds once an account is disconnected. The column is NOT NULL in the seed, so it
 # cannot be NULL; an *encrypted* empty string would decrypt "fine" and be sent to the platform as a
@@ -192,7 +198,7 @@ async def spend_state(settings: Settings, redis: aioredis.Redis, state: str | No
 
 async def _spend(redis: aioredis.Redis, claims: StateClaims, *, now: float | None = None) -> None:
     ttl = max(1, int(claims.expires_at - (now or time.time())) + 60)
-    if not await redis.set(STATE_USED + claims.nonce, "1", nx=True, ex=ttl):
+    if not await redis.set(OAUTH_STATE_USED + claims.nonce, "1", nx=True, ex=ttl):
         raise StateError(_USED, status=403)
 
 
@@ -231,7 +237,7 @@ async def start(settings: Settings, redis: aioredis.Redis, session: aiohttp.Clie
                 state: str | None, *, now: float | None = None) -> Start:
     """Check a link and bind it to a new browser secret: the page naming the business, then the consent screen."""
     claims = read_state(settings, state, flow, now=now)
-    if await redis.exists(STATE_USED + claims.nonce):
+    if await redis.exists(OAUTH_STATE_USED + claims.nonce):
         raise StateError(_USED, status=403)
     user = await User.get_or_none(id=uuid.UUID(claims.user_id))
     if user is None:
@@ -329,7 +335,6 @@ async def _store(ctx: AccountContext, user: User, platform: Platform, platform_a
     return AccountSummary(str(account.id), str(platform), platform_account_id, name, reg.state, reg.error)
 
 
-CLAIM_LOCK = KEY_PREFIX + "connect-claim:"  # + platform:account id -> the connection checking and storing it
 CLAIM_LOCK_MS = 15_000  # far longer than a check and two writes; a crashed holder's lock lapses
 CLAIM_WAIT = 10.0
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -339,7 +344,7 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 async def _claiming(redis: aioredis.Redis, platform: Platform, platform_account_id: str) -> AsyncIterator[None]:
     """One connection at a time checks and stores an account: two businesses finishing at the same
     moment would both find it free and both hold it (the table is unique per business, not per account)."""
-    key, token = f"{CLAIM_LOCK}{platform}:{platform_account_id}", secrets.token_hex(8)
+    key, token = connect_claim_key(platform, platform_account_id), secrets.token_hex(8)
     deadline = time.monotonic() + CLAIM_WAIT
     while not await redis.set(key, token, nx=True, px=CLAIM_LOCK_MS):
         if time.monotonic() > deadline:
@@ -504,7 +509,7 @@ class Disconnection:
 
 async def reindex(redis: aioredis.Redis, platform: str, platform_account_id: str) -> None:
     """Rewrite one platform account's entry of the webhook account index from its *connected* rows."""
-    key = account_index.index_key(platform, platform_account_id)
+    key = account_key(platform, platform_account_id)
     rows = [a async for a in ConnectedAccount.filter(platform=platform, platform_account_id=platform_account_id,
                                                        status=CONNECTED).order_by("connected_at")]
     pipe = redis.pipeline(transaction=True)
@@ -590,14 +595,13 @@ async def meta_deauthorized(redis: aioredis.Redis, meta_user_id: str, reason: st
     return done
 
 
-DELETION_KEY = KEY_PREFIX + "meta-deletion:"  # + confirmation code -> JSON status, kept 90 days
 DELETION_TTL = 90 * 24 * 3600
 
 
 async def record_deletion(redis: aioredis.Redis, meta_user_id: str, done: list[Disconnection]) -> str:
     """Remember a Meta data-deletion request's outcome; the confirmation code Meta shows the person."""
     code = secrets.token_hex(8)
-    await redis.set(DELETION_KEY + code, json.dumps({
+    await redis.set(META_DELETION + code, json.dumps({
         "meta_user_id": meta_user_id, "accounts": len(done), "at": datetime.now(UTC).isoformat(),
     }), ex=DELETION_TTL)
     return code
@@ -605,5 +609,5 @@ async def record_deletion(redis: aioredis.Redis, meta_user_id: str, done: list[D
 
 async def deletion_status(redis: aioredis.Redis, code: str) -> dict[str, Any] | None:
     """The outcome of a data-deletion request, by its confirmation code (None if unknown or expired)."""
-    raw = await redis.get(DELETION_KEY + code) if code else None
+    raw = await redis.get(META_DELETION + code) if code else None
     return json.loads(raw) if raw else None

@@ -36,13 +36,14 @@ from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
 from papo.constants import (
-    ACTIVE_BY_USER,
-    ACTIVE_CONVERSATION,
     MONGO_AI_INTERACTIONS,
     MONGO_ANALYTICS,
     MONGO_RAW_WEBHOOKS,
+    active_key,
+    private_reply_key,
+    recent_key,
+    rule_state_keys,
 )
-from papo.engine import state as rule_state
 from papo.enums import Platform
 from papo.runtime import Stores
 from papo.services.customer_data import (
@@ -57,7 +58,6 @@ from papo.services.customer_data import (
 from papo.services.ids import ERASED_PREFIX
 from papo.services.media import find_media
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.whatsapp_ids import PHONE_INDEX
 
 if TYPE_CHECKING:
@@ -202,16 +202,16 @@ async def _erase_documents(stores: Stores, who: Customer, found: _Found, report:
 async def _erase_keys(stores: Stores, who: Customer, found: _Found, report: Erasure) -> None:
     """Redis: the caches and claims keyed by the customer's conversations, comments and phone."""
     redis = stores.redis
-    keys = [f"{ACTIVE_CONVERSATION}{c}" for c in found.conversations]
-    keys += [k for c in found.conversations for k in rule_state.keys(str(c))]
-    keys += [f"{PRIVATE_REPLY_KEY}{account}:{comment}" for account, comment in found.comments]
+    keys = [active_key(c) for c in found.conversations]
+    keys += [k for c in found.conversations for k in rule_state_keys(str(c))]
+    keys += [private_reply_key(account, comment) for account, comment in found.comments]
     if keys:
         report.redis_keys += int(await redis.delete(*keys))
     alerts = [entry_id for entry_id, _ in await alert_entries(redis, who, found.conversations, found.leads)]
     if alerts:
         report.redis_keys += int(await redis.xdel(NOTIFY_STREAM, *alerts))
     if found.conversations:
-        report.redis_keys += int(await redis.zrem(f"{ACTIVE_BY_USER}{who.user_id}",
+        report.redis_keys += int(await redis.zrem(recent_key(who.user_id),
                                                   *(str(c) for c in found.conversations)))
     if who.platform is Platform.WHATSAPP:
         report.redis_keys += await _forget_phones(stores, who, found)

@@ -32,7 +32,14 @@ from papo.adapters.oauth.clients import NotConfigured, meta_subscriptions, youtu
 from papo.adapters.oauth.errors import OAuthError
 from papo.adapters.subscriptions import PAGE_FIELDS
 from papo.adapters.youtube import topic_channel
-from papo.constants import KEY_PREFIX, MONGO_PLATFORM_EVENTS
+from papo.constants import (
+    HUB_SUBSCRIBING,
+    HUB_UNSUBSCRIBING,
+    HUB_VERIFIED,
+    LAST_EVENT,
+    MONGO_PLATFORM_EVENTS,
+    account_key,
+)
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount
@@ -47,10 +54,6 @@ SUBSCRIBED, PENDING, FAILED, APP, UNSUBSCRIBED = "subscribed", "pending", "faile
 CONNECTED, DISCONNECTED = "connected", "disconnected"
 META_PLATFORMS = (Platform.FACEBOOK, Platform.INSTAGRAM, Platform.WHATSAPP)
 APP_LEVEL = (Platform.TIKTOK, Platform.KWAI)
-LAST_EVENT = KEY_PREFIX + "last-event"  # hash account id -> unix seconds of the newest event received
-HUB_UNSUBSCRIBING = KEY_PREFIX + "hub-unsubscribing:"  # + channel id: Papo asked the hub to unsubscribe
-HUB_SUBSCRIBING = KEY_PREFIX + "hub-subscribing:"  # + channel id -> the lease Papo asked for (pending request)
-HUB_VERIFIED = KEY_PREFIX + "hub-verified"  # hash channel id -> {"mode", "at", "lease"} from the hub's call
 HUB_PENDING_SECONDS = 24 * 3600  # the hub verifies within seconds; an unanswered request lapses after a day
 MAX_LEASE = 30 * 24 * 3600  # the most Papo ever asks for (PAPO_YOUTUBE_HUB_LEASE_SECONDS is capped there)
 
@@ -277,8 +280,8 @@ async def hub_intent_refusal(redis: aioredis.Redis, platform: str, query: Mappin
     channel, mode = topic_channel(query.get("hub.topic", "")), query.get("hub.mode")
     if channel is None or mode not in ("subscribe", "unsubscribe"):
         return None  # the adapter has judged the request already
-    connected = bool((await account_index.owners(redis, [account_index.index_key(platform, channel)]))
-                     .get(account_index.index_key(platform, channel)))
+    connected = bool((await account_index.owners(redis, [account_key(platform, channel)]))
+                     .get(account_key(platform, channel)))
     if mode == "subscribe" and not connected:
         return f"no connected YouTube channel {channel}: Papo did not ask for this subscription"
     if mode == "subscribe" and not await redis.exists(HUB_SUBSCRIBING + channel):
