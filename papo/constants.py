@@ -31,7 +31,8 @@ METRICS_REPLY_SECONDS = KEY_PREFIX + "metrics:reply-seconds"  # hash: reply late
 BOT_HEARTBEAT = KEY_PREFIX + "bot:heartbeat"  # string with a TTL: the admin bot polled Telegram lately
 BOT_HEARTBEAT_TTL = 60  # seconds; a long poll returns at least every 25 s
 
-# Keys of single features (each shape's builder below: the one place that writes a key's layout)
+# Keys of single features. A prefix ending in ":" takes one id (f"{PREFIX}{id}"); a key of several parts is
+# built only by its function below, the one place that knows its layout.
 AI_CACHE = KEY_PREFIX + "ai:cache:"  # + sha256 of model and text -> the cached classification (papo.ai.openai_cache)
 LAST_EVENT = KEY_PREFIX + "last-event"  # hash account id -> unix seconds of the newest event received
 HUB_UNSUBSCRIBING = KEY_PREFIX + "hub-unsubscribing:"  # + channel id: Papo asked the hub to unsubscribe
@@ -70,16 +71,6 @@ def account_key(platform: str, platform_account_id: str) -> str:
     return f"{platform}:{platform_account_id}"
 
 
-def active_key(conversation_id: object) -> str:
-    """The active-conversation cache hash of one conversation."""
-    return f"{ACTIVE_CONVERSATION}{conversation_id}"
-
-
-def recent_key(user_id: object) -> str:
-    """One business's zset of conversations by last message time."""
-    return f"{ACTIVE_BY_USER}{user_id}"
-
-
 def own_sent_key(platform: str, platform_message_id: str) -> str:
     """The marker of a message Papo sent itself (its echo is not the owner's)."""
     return f"{OWN_SENT}{platform}:{platform_message_id}"
@@ -103,26 +94,6 @@ def rule_state_keys(conversation_id: object) -> tuple[str, str]:
 def bucket_key(account_id: object, name: str) -> str:
     """One account's token bucket for one limit (hash-tagged by account)."""
     return f"{RATE_BUCKET}{{{account_id}}}:{name}"
-
-
-def bot_seen_key(telegram_user_id: int) -> str:
-    """Throttles one Telegram user's last_seen_at writes."""
-    return f"{BOT_SEEN}{telegram_user_id}"
-
-
-def bot_stranger_key(telegram_user_id: int) -> str:
-    """Answers given this minute to one unknown Telegram user."""
-    return f"{BOT_STRANGER}{telegram_user_id}"
-
-
-def link_tries_key(telegram_user_id: int) -> str:
-    """Link codes one Telegram user tried this hour."""
-    return f"{LINK_TRIES}{telegram_user_id}"
-
-
-def post_uploads_key(telegram_user_id: int) -> str:
-    """The files of the post draft one Telegram user is composing."""
-    return f"{POST_UPLOADS}{telegram_user_id}"
 
 
 def alert_sent_key(entry_id: str, chat_id: object) -> str:

@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, 
 
 from papo.bot.locales import Translator, language_for, translator
 from papo.config import Settings
-from papo.constants import bot_seen_key, bot_stranger_key
+from papo.constants import BOT_SEEN, BOT_STRANGER
 from papo.runtime import Stores
 from papo.services import owners
 from papo.services.owners import Owner
@@ -132,14 +132,14 @@ class AccessMiddleware(BaseMiddleware):
         """Record activity at most every few minutes (clears a 'blocked' mark, follows a new chat id)."""
         if chat is None:
             return
-        if await ctx.redis.set(bot_seen_key(owner.telegram_user_id), "1", nx=True, ex=SEEN_EVERY) \
+        if await ctx.redis.set(f"{BOT_SEEN}{owner.telegram_user_id}", "1", nx=True, ex=SEEN_EVERY) \
                 or chat.id != owner.chat_id:
             await owners.touch_link(owner.telegram_user_id, chat.id)
 
     async def _turn_away(self, update: Update, bot: Bot, ctx: BotContext, user: User, chat: Chat | None,
                          t: Translator, private: bool) -> None:
         """One polite answer, no data, no command — and silence for a stranger who floods."""
-        key = bot_stranger_key(user.id)
+        key = f"{BOT_STRANGER}{user.id}"
         pipe = ctx.redis.pipeline(transaction=True)
         pipe.set(key, 0, nx=True, ex=60)  # a fixed one-minute window (EXPIRE NX needs Redis 7)
         pipe.incr(key)

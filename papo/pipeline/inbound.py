@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from papo import metrics
 from papo.adapters.base import ACCOUNT_KINDS, EventKind, InboundEvent, PayloadError
 from papo.constants import (
+    ACTIVE_BY_USER,
+    ACTIVE_CONVERSATION,
     ACTIVE_TTL,
     INBOUND_STREAM,
     MONGO_PLATFORM_EVENTS,
     account_key,
-    active_key,
-    recent_key,
 )
 from papo.pipeline import lifecycle
 from papo.runtime import Stores
@@ -82,7 +82,7 @@ class InboundPipeline:
                 last_inbound[new.conversation_id] = max(ts, last_inbound.get(new.conversation_id, ts))
         pipe = self.stores.redis.pipeline(transaction=False)
         for conv_id, (user_id, latest) in result.conversations.items():
-            key = active_key(conv_id)
+            key = f"{ACTIVE_CONVERSATION}{conv_id}"
             mapping = {
                 "user_id": str(user_id),
                 "platform": str(latest.platform),
@@ -94,7 +94,7 @@ class InboundPipeline:
                 mapping["last_inbound_at"] = last_inbound[conv_id].isoformat()
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, ACTIVE_TTL)
-            recent = recent_key(user_id)
+            recent = f"{ACTIVE_BY_USER}{user_id}"
             pipe.zadd(recent, {str(conv_id): latest.timestamp.timestamp()}, gt=True)
             pipe.expire(recent, ACTIVE_TTL)
         await pipe.execute()

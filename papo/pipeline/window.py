@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
-from papo.constants import active_key
+from papo.constants import ACTIVE_CONVERSATION
 from papo.enums import Platform
 
 WINDOW_PLATFORMS = frozenset({Platform.WHATSAPP, Platform.INSTAGRAM, Platform.FACEBOOK})
@@ -62,7 +62,7 @@ class WindowChecker:
     async def state(self, conversation_id: str, *, now: datetime | None = None) -> WindowState:
         """The window's state; the database decides whenever the cache does not say "open"."""
         now = now or datetime.now(UTC)
-        cached = await self.redis.hget(active_key(conversation_id), "last_inbound_at")
+        cached = await self.redis.hget(f"{ACTIVE_CONVERSATION}{conversation_id}", "last_inbound_at")
         if cached:
             try:
                 at = datetime.fromisoformat(cached)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
-from papo.constants import MONGO_AI_INTERACTIONS, MONGO_ANALYTICS, MONGO_RAW_WEBHOOKS, active_key
+from papo.constants import ACTIVE_CONVERSATION, MONGO_AI_INTERACTIONS, MONGO_ANALYTICS, MONGO_RAW_WEBHOOKS
 from papo.enums import Platform
 from papo.models import Conversation, Lead
 from papo.runtime import Stores
@@ -248,7 +248,7 @@ async def export_customer(stores: Stores, settings: Settings, who: Customer) -> 
         by_conv[row["conversation_id"]].append(row)
     cache = {}
     for conv_id in conv_ids:
-        found = await stores.redis.hgetall(active_key(conv_id))
+        found = await stores.redis.hgetall(f"{ACTIVE_CONVERSATION}{conv_id}")
         if found:
             cache[str(conv_id)] = found
     return jsonable({

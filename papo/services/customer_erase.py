@@ -36,12 +36,12 @@ from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
 from papo.constants import (
+    ACTIVE_BY_USER,
+    ACTIVE_CONVERSATION,
     MONGO_AI_INTERACTIONS,
     MONGO_ANALYTICS,
     MONGO_RAW_WEBHOOKS,
-    active_key,
     private_reply_key,
-    recent_key,
     rule_state_keys,
 )
 from papo.enums import Platform
@@ -202,7 +202,7 @@ async def _erase_documents(stores: Stores, who: Customer, found: _Found, report:
 async def _erase_keys(stores: Stores, who: Customer, found: _Found, report: Erasure) -> None:
     """Redis: the caches and claims keyed by the customer's conversations, comments and phone."""
     redis = stores.redis
-    keys = [active_key(c) for c in found.conversations]
+    keys = [f"{ACTIVE_CONVERSATION}{c}" for c in found.conversations]
     keys += [k for c in found.conversations for k in rule_state_keys(str(c))]
     keys += [private_reply_key(account, comment) for account, comment in found.comments]
     if keys:
@@ -211,7 +211,7 @@ async def _erase_keys(stores: Stores, who: Customer, found: _Found, report: Eras
     if alerts:
         report.redis_keys += int(await redis.xdel(NOTIFY_STREAM, *alerts))
     if found.conversations:
-        report.redis_keys += int(await redis.zrem(recent_key(who.user_id),
+        report.redis_keys += int(await redis.zrem(f"{ACTIVE_BY_USER}{who.user_id}",
                                                   *(str(c) for c in found.conversations)))
     if who.platform is Platform.WHATSAPP:
         report.redis_keys += await _forget_phones(stores, who, found)

@@ -26,7 +26,7 @@ from papo.bot.keyboards import Nav, PostAct, back, button, rows, short
 from papo.bot.locales import Translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, need_id, show
-from papo.constants import post_uploads_key
+from papo.constants import POST_UPLOADS
 from papo.services import ServiceError, media, owners, posts
 from papo.services.media import MB
 from papo.services.owners import Owner
@@ -130,7 +130,7 @@ async def new(query: CallbackQuery, t: Translator, ctx: BotContext, state: FSMCo
     """Step 1: the post itself."""
     await state.set_state(PostStates.content)
     await state.set_data({})
-    await ctx.redis.delete(post_uploads_key(query.from_user.id))  # files of an abandoned draft
+    await ctx.redis.delete(_uploads_key(query.from_user.id))  # files of an abandoned draft
     await show(query, t("post.ask_content"), rows([back(t, PostAct(act="list"))]))
 
 
@@ -165,7 +165,7 @@ async def media_upload(message: Message, bot: Bot, t: Translator, ctx: BotContex
     except ServiceError as exc:
         await message.answer(t("error", message=views.problem(t, exc)))
         return
-    key = post_uploads_key(message.from_user.id if message.from_user else message.chat.id)
+    key = _uploads_key(message.from_user.id if message.from_user else message.chat.id)
     # A Redis list, not the FSM data: an album arrives as several updates handled at once, and an
     # append is atomic where a read-modify-write of the draft would lose photos.
     count = await ctx.redis.rpush(key, json.dumps({"media": stored.ref, "caption": message.caption or ""}))
@@ -201,9 +201,13 @@ def download_limit(settings: Settings) -> int:
     return min(limit, TELEGRAM_CLOUD_LIMIT) if "api.telegram.org" in api else limit
 
 
+def _uploads_key(telegram_id: int) -> str:
+    return f"{POST_UPLOADS}{telegram_id}"
+
+
 async def _take_uploads(redis: Any, telegram_id: int) -> list[dict[str, str]]:
     """The files uploaded for the draft being composed (and forget them: they move into the draft)."""
-    key = post_uploads_key(telegram_id)
+    key = _uploads_key(telegram_id)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.lrange(key, 0, -1)
         pipe.delete(key)

@@ -16,7 +16,7 @@ from papo.bot.keyboards import Nav, main_menu
 from papo.bot.locales import Translator, translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, show
-from papo.constants import LINK_TRIES_ALL, link_tries_key
+from papo.constants import LINK_TRIES, LINK_TRIES_ALL
 from papo.services import ServiceError, owners
 from papo.services.owners import Owner
 from papo.services.plans import QuotaExceeded
@@ -31,7 +31,7 @@ MAX_LINK_TRIES_ALL = 300  # a business links a handful of admins; 300 an hour is
 async def _count_try(ctx: BotContext, telegram_user_id: int) -> bool:
     """Count this try before looking at the code, so concurrent tries cannot all pass; True if allowed."""
     pipe = ctx.redis.pipeline(transaction=True)
-    for key in (link_tries_key(telegram_user_id), LINK_TRIES_ALL):
+    for key in (f"{LINK_TRIES}{telegram_user_id}", LINK_TRIES_ALL):
         pipe.set(key, 0, nx=True, ex=3600)  # a fixed one-hour window (EXPIRE NX needs Redis 7)
         pipe.incr(key)
     _, own, _, everyone = await pipe.execute()
@@ -41,7 +41,7 @@ async def _count_try(ctx: BotContext, telegram_user_id: int) -> bool:
 async def _forget_try(ctx: BotContext, telegram_user_id: int) -> None:
     """A code that worked is not a failure: give the try back."""
     pipe = ctx.redis.pipeline(transaction=True)
-    pipe.decr(link_tries_key(telegram_user_id))
+    pipe.decr(f"{LINK_TRIES}{telegram_user_id}")
     pipe.decr(LINK_TRIES_ALL)
     await pipe.execute()
 
