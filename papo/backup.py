@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
@@ -38,6 +38,9 @@ from redis import asyncio as aioredis
 from papo import __version__
 from papo.analytics.store import AnalyticsStore, open_mongo
 from papo.runtime import StoreUrls
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 MANIFEST = "manifest.json"
 REDIS_FILE = "redis.jsonl"
@@ -252,7 +255,7 @@ def copy_media(source: Path, target: Path) -> int:
 
 # -- The two commands ---------------------------------------------------------------------------------
 
-async def backup(urls: StoreUrls, settings: Any, folder: Path) -> Counts:
+async def backup(urls: StoreUrls, settings: Settings, folder: Path) -> Counts:
     """Write a backup of every store and the media into `folder` (which must not hold one already)."""
     await asyncio.to_thread(_prepare, folder)
     redis = aioredis.Redis.from_url(urls.redis_url)
@@ -291,7 +294,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise BackupError(f"{folder / MANIFEST} is damaged: {exc}") from None
 
 
-async def restore(urls: StoreUrls, settings: Any, folder: Path, *, force: bool = False) -> Counts:
+async def restore(urls: StoreUrls, settings: Settings, folder: Path, *, force: bool = False) -> Counts:
     """Make the stores equal the backup in `folder`; refuses stores holding a business unless `force`."""
     manifest = read_manifest(folder)
     if not (folder / PG_FILE).is_file():

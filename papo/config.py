@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from papo.timezones import known_zone
+from papo.timezones import DEFAULT_TIMEZONE, known_zone
 
 GRAPH_API_URL = "https://graph.facebook.com/v23.0"
 INSTAGRAM_API_URL = "https://graph.instagram.com/v23.0"
@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     posts_engagement_days: float = Field(default=30.0, gt=0)
     posts_engagement_batch: int = Field(default=200, ge=1)
     posts_engagement_calls_per_hour: float = Field(default=60.0, gt=0)
-    timezone: str = "America/Sao_Paulo"
+    timezone: str = DEFAULT_TIMEZONE
     # Human handoff: hours automation stays paused in a conversation after the owner answers it by hand.
     handoff_hours: float = Field(default=12.0, gt=0, le=24 * 365)
 
@@ -189,7 +189,7 @@ class Settings(BaseSettings):
     @classmethod
     def _timezone(cls, value: str) -> str:
         if known_zone(value) is None:
-            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/Sao_Paulo)")
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. {DEFAULT_TIMEZONE})")
         return value
 
     @field_validator("database_url")

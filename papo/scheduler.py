@@ -18,13 +18,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from papo.pipeline.broadcast import run_broadcasts
 from papo.resilience import Outage, keep_alive, until_done
 from papo.runtime import Stores, StoreUrls, open_stores, stop_on_signals
 from papo.services.media import sweep_media
 from papo.services.posts import enqueue_due, requeue_queued, seconds_to_next_due
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 MEDIA_SWEEP_EVERY = 3600.0  # seconds between sweeps of uploads no post uses (papo.services.media)
 
@@ -41,12 +44,12 @@ async def schedule_round(stores: Stores, *, partitions: int, batch: int = 100) -
             return queued
 
 
-async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> None:
+async def run_scheduler(stores: Stores, settings: Settings, stop: asyncio.Event) -> None:
     """Queue due posts until `stop` is set (the `papo scheduler` role; `papo up` runs it too)."""
-    interval = float(getattr(settings, "posts_scheduler_interval", 2.0))
-    batch = int(getattr(settings, "posts_scheduler_batch", 100))
-    requeue_after = float(getattr(settings, "posts_requeue_after", 60.0))
-    partitions = int(getattr(settings, "stream_partitions", 8))
+    interval = settings.posts_scheduler_interval
+    batch = settings.posts_scheduler_batch
+    requeue_after = settings.posts_requeue_after
+    partitions = settings.stream_partitions
     campaigns = asyncio.create_task(run_broadcasts(stores, settings, stop), name="broadcasts")
     try:
         await _run_posts(stores, settings, stop, interval=interval, batch=batch, requeue_after=requeue_after,
@@ -58,7 +61,7 @@ async def run_scheduler(stores: Stores, settings: Any, stop: asyncio.Event) -> N
             await campaigns
 
 
-async def _run_posts(stores: Stores, settings: Any, stop: asyncio.Event, *, interval: float, batch: int,
+async def _run_posts(stores: Stores, settings: Settings, stop: asyncio.Event, *, interval: float, batch: int,
                      requeue_after: float, partitions: int) -> None:
     """The posts half of the scheduler."""
     healed = await until_done("scheduler start", lambda: requeue_queued(stores.redis, partitions=partitions,
@@ -98,7 +101,7 @@ async def _run_posts(stores: Stores, settings: Any, stop: asyncio.Event, *, inte
     log.info("scheduler stopped")
 
 
-async def run_scheduler_process(settings: Any, urls: StoreUrls) -> None:
+async def run_scheduler_process(settings: Settings, urls: StoreUrls) -> None:
     """The `papo scheduler` process: open stores, run until SIGINT/SIGTERM, close."""
     stop = asyncio.Event()
     stop_on_signals(stop)

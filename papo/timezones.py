@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+DEFAULT_TIMEZONE = "America/Sao_Paulo"  # PAPO_TIMEZONE's default (Brazil first), and every fallback zone
+
 
 def known_zone(name: str) -> ZoneInfo | None:
     """The zone `name` names, or None: unknown ("Mars/Base"), malformed ("../x", ValueError), a directory of

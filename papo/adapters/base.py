@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from papo.adapters.errors import (
     AdapterError,
@@ -39,6 +39,9 @@ from papo.adapters.events import (
     PublishState,
 )
 from papo.enums import Platform
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 __all__ = [
     "ACCOUNT_KINDS",
@@ -84,14 +87,14 @@ class WebhookSecrets:
     tiktok_tolerance: int = DEFAULT_TOLERANCE
 
     @classmethod
-    def from_settings(cls, settings: Any) -> WebhookSecrets:
-        """Build from papo.config.Settings (duck-typed, so adapters never import the config layer)."""
+    def from_settings(cls, settings: Settings) -> WebhookSecrets:
+        """Build from papo.config.Settings (imported for typing only: adapters never import the config layer)."""
         return cls(
-            meta_app_secret=_secret_value(getattr(settings, "meta_app_secret", None)),
-            meta_verify_token=_secret_value(getattr(settings, "meta_verify_token", None)),
-            tiktok_client_secret=_secret_value(getattr(settings, "tiktok_client_secret", None)),
-            youtube_hub_secret=_secret_value(getattr(settings, "youtube_hub_secret", None)),
-            tiktok_tolerance=int(getattr(settings, "tiktok_signature_tolerance", DEFAULT_TOLERANCE)),
+            meta_app_secret=_secret_value(settings.meta_app_secret),
+            meta_verify_token=_secret_value(settings.meta_verify_token),
+            tiktok_client_secret=_secret_value(settings.tiktok_client_secret),
+            youtube_hub_secret=_secret_value(settings.youtube_hub_secret),
+            tiktok_tolerance=settings.tiktok_signature_tolerance,
         )
 
     def signing_secret(self, platform: Platform | str) -> str | None:

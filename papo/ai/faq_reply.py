@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
 from papo import metrics
 from papo.ai.openai_classifier import Budget, build_client
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,8 @@ FAQ_FALLBACKS = metrics.Counter("papo_ai_reply_fallbacks_total", "ai_reply answe
 class FaqResponder:
     """Writes FAQ answers with the configured model; None whenever the model cannot be trusted to."""
 
-    def __init__(self, settings: Any, client: openai.AsyncOpenAI | None = None) -> None:
-        self.enabled = bool(getattr(settings, "openai_enabled", False))
+    def __init__(self, settings: Settings, client: openai.AsyncOpenAI | None = None) -> None:
+        self.enabled = settings.openai_enabled
         self.client = client or (build_client(settings) if self.enabled else None)
         self.model = settings.openai_model
         self.deadline = float(settings.openai_timeout) * 2 + 0.5

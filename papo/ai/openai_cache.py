@@ -17,12 +17,11 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from papo.ai.openai_answer import PROMPT_VERSION, Answer
-from papo.constants import KEY_PREFIX
+from papo.constants import AI_CACHE
 
 logger = logging.getLogger(__name__)
 
 # Belongs with the other key names in papo/constants.py; kept here until that file takes it.
-CACHE_PREFIX = KEY_PREFIX + "ai:cache:"
 CACHE_TTL = 7 * 24 * 3600  # seconds: long enough to matter, short enough that a better model shows up
 
 
@@ -37,7 +36,7 @@ def normalise(text: str) -> str:
 def cache_key(model: str, text: str) -> str:
     """`papo:ai:cache:<sha256>` for this model and text (the prompt version is hashed in too)."""
     material = f"v{PROMPT_VERSION}\x00{model}\x00{normalise(text)}".encode()
-    return CACHE_PREFIX + hashlib.sha256(material).hexdigest()
+    return AI_CACHE + hashlib.sha256(material).hexdigest()
 
 
 class AnswerCache:

@@ -30,7 +30,7 @@ from bson.json_util import JSONMode, JSONOptions
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure
 
-from papo.constants import MONGO_SPOOL
+from papo.constants import MONGO_SPOOL, lock_key
 from papo.resilience import Outage
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class Spool:
         """
         assert self.redis is not None
         moved = 0
-        lock = f"{self.key}:lock"
+        lock = lock_key(self.key)
         while True:
             if not await self.redis.set(lock, "1", nx=True, px=LOCK_MS):
                 return moved  # another worker is flushing

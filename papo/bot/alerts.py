@@ -34,15 +34,13 @@ from papo.bot.keyboards import BcAct, ConvAct, LeadAct, PostAct, button, rows, s
 from papo.bot.locales import Translator, translator
 from papo.bot.middlewares import BotContext
 from papo.bot.reachability import UNREACHABLE
-from papo.constants import KEY_PREFIX
+from papo.constants import ALERT_ATTEMPTS, alert_sent_key
 from papo.resilience import Backoff, every, pause, until_done
 from papo.services import conversations, leads, notify, owners
 from papo.streams import codec
 
 log = logging.getLogger(__name__)
 
-SENT_MARK = KEY_PREFIX + "notify-sent:"  # + entry id + ":" + chat id
-ATTEMPTS = KEY_PREFIX + "notify-attempts"  # hash entry id -> deliveries
 MAX_AGE = timedelta(hours=24)
 
 
@@ -235,12 +233,12 @@ class AlertConsumer:
     async def _ack(self, entry_id: str) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.xack(notify.NOTIFY_STREAM, notify.NOTIFY_GROUP, entry_id)
-        pipe.hdel(ATTEMPTS, entry_id)
+        pipe.hdel(ALERT_ATTEMPTS, entry_id)
         await pipe.execute()
 
     async def handle(self, entry_id: str, fields: dict[str, str]) -> bool:
         """Deliver one entry to every linked chat; True when it is settled (acknowledged)."""
-        attempts = int(await self.redis.hincrby(ATTEMPTS, entry_id, 1))
+        attempts = int(await self.redis.hincrby(ALERT_ATTEMPTS, entry_id, 1))
         try:
             data = codec.decode(fields)
             user_id = uuid.UUID(str(data["user_id"]))
@@ -260,7 +258,7 @@ class AlertConsumer:
             await asyncio.sleep(min(float(exc.retry_after), 30.0))
             return False
         except UNREACHABLE:  # not this alert's fault: the delivery is not counted, and it is tried again
-            await self.redis.hincrby(ATTEMPTS, entry_id, -1)
+            await self.redis.hincrby(ALERT_ATTEMPTS, entry_id, -1)
             self.held = True
             return False
         await self._ack(entry_id)
@@ -287,7 +285,7 @@ class AlertConsumer:
         silent = prefs.in_quiet_hours(now)
         business = await owners.business_name(user_id) if any(c.businesses > 1 for c in chats) else ""
         for chat in chats:
-            mark = f"{SENT_MARK}{entry_id}:{chat.chat_id}"
+            mark = alert_sent_key(entry_id, chat.chat_id)
             if await self.redis.exists(mark):
                 continue
             # An account running several businesses (a consultancy's) is told whose alert this is.

@@ -36,7 +36,7 @@ from papo.bot.middlewares import AccessMiddleware, BotContext, ContextMiddleware
 from papo.bot.reachability import UNREACHABLE, polling_backoff, quiet_polling_logs, reachability
 from papo.bot.routers import get_routers
 from papo.config import ConfigError, Settings
-from papo.constants import KEY_PREFIX
+from papo.constants import BOT_FSM
 from papo.resilience import Backoff, Outage, pause
 from papo.runtime import Stores
 from papo.services import NotFound, ServiceError
@@ -44,7 +44,6 @@ from papo.services import NotFound, ServiceError
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/telegram/webhook"
-FSM_PREFIX = KEY_PREFIX + "bot:fsm"
 FSM_TTL = 24 * 3600  # a question left unanswered for a day is forgotten
 COMMANDS = ("menu", "leads", "conversations", "templates", "rules", "posts", "broadcasts", "stats", "search",
             "settings", "hours", "lang", "clientes", "cancel", "help")
@@ -71,7 +70,7 @@ def make_bot(settings: Settings) -> Bot:
 
 def fsm_storage(context: BotContext) -> BaseStorage:
     """Conversation state in Redis, so webhook processes and restarts share it."""
-    return RedisStorage(context.redis, key_builder=DefaultKeyBuilder(prefix=FSM_PREFIX, with_bot_id=True),
+    return RedisStorage(context.redis, key_builder=DefaultKeyBuilder(prefix=BOT_FSM, with_bot_id=True),
                         state_ttl=FSM_TTL, data_ttl=FSM_TTL)
 
 
@@ -204,7 +203,7 @@ async def supervise_polling(stores: Stores, settings: Settings, stop: asyncio.Ev
 def webhook_secret(settings: Settings) -> str:
     """The `secret_token` Telegram sends back on every webhook call: PAPO_TELEGRAM_WEBHOOK_SECRET, or derived
     from the bot token (so every web process agrees without another setting)."""
-    given = getattr(settings, "telegram_webhook_secret", None)
+    given = settings.telegram_webhook_secret
     if given:
         return given.get_secret_value() if hasattr(given, "get_secret_value") else str(given)
     return hashlib.sha256(b"papo-telegram-webhook:" + bot_token(settings).encode()).hexdigest()

@@ -19,16 +19,14 @@ from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, Update, 
 
 from papo.bot.locales import Translator, language_for, translator
 from papo.config import Settings
-from papo.constants import KEY_PREFIX
+from papo.constants import BOT_SEEN, BOT_STRANGER
 from papo.runtime import Stores
 from papo.services import owners
 from papo.services.owners import Owner
 
 log = logging.getLogger(__name__)
 
-STRANGER_KEY = KEY_PREFIX + "bot:stranger:"  # + telegram user id -> answers given this minute
 STRANGER_ANSWERS_PER_MINUTE = 10  # beyond this a flooding stranger gets silence, not more answers
-SEEN_KEY = KEY_PREFIX + "bot:seen:"  # + telegram user id: throttles last_seen_at writes
 SEEN_EVERY = 300
 
 
@@ -53,17 +51,17 @@ class BotContext:
     @property
     def window_hours(self) -> float:
         """The messaging window (24 h)."""
-        return float(getattr(self.settings, "outbound_window_hours", 24.0))
+        return self.settings.outbound_window_hours
 
     @property
     def window_margin(self) -> float:
         """Seconds the window is treated as closed early."""
-        return float(getattr(self.settings, "outbound_window_margin", 60.0))
+        return self.settings.outbound_window_margin
 
     @property
     def handoff_hours(self) -> float:
         """PAPO_HANDOFF_HOURS: how long automation pauses after the owner answers by hand."""
-        return float(getattr(self.settings, "handoff_hours", 12.0))
+        return self.settings.handoff_hours
 
     @property
     def default_timezone(self) -> str:
@@ -134,14 +132,14 @@ class AccessMiddleware(BaseMiddleware):
         """Record activity at most every few minutes (clears a 'blocked' mark, follows a new chat id)."""
         if chat is None:
             return
-        if await ctx.redis.set(f"{SEEN_KEY}{owner.telegram_user_id}", "1", nx=True, ex=SEEN_EVERY) \
+        if await ctx.redis.set(f"{BOT_SEEN}{owner.telegram_user_id}", "1", nx=True, ex=SEEN_EVERY) \
                 or chat.id != owner.chat_id:
             await owners.touch_link(owner.telegram_user_id, chat.id)
 
     async def _turn_away(self, update: Update, bot: Bot, ctx: BotContext, user: User, chat: Chat | None,
                          t: Translator, private: bool) -> None:
         """One polite answer, no data, no command — and silence for a stranger who floods."""
-        key = f"{STRANGER_KEY}{user.id}"
+        key = f"{BOT_STRANGER}{user.id}"
         pipe = ctx.redis.pipeline(transaction=True)
         pipe.set(key, 0, nx=True, ex=60)  # a fixed one-minute window (EXPIRE NX needs Redis 7)
         pipe.incr(key)

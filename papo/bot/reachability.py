@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -22,6 +22,9 @@ from aiogram.utils.backoff import BackoffConfig
 
 from papo.resilience import reason
 
+if TYPE_CHECKING:
+    from papo.config import Settings
+
 log = logging.getLogger(__name__)
 
 # The Bot API did not answer (connection refused, timeout) or answered 5xx: retried, reported once.
@@ -29,7 +32,7 @@ UNREACHABLE: tuple[type[TelegramAPIError], ...] = (TelegramNetworkError, Telegra
 POLLING_LOGGER = "aiogram.dispatcher"
 
 
-def polling_backoff(settings: Any) -> BackoffConfig:
+def polling_backoff(settings: Settings) -> BackoffConfig:
     """aiogram's polling backoff from the settings: doubling from min to max, with a little jitter."""
     low = float(settings.telegram_backoff_min)
     high = max(float(settings.telegram_backoff_max), low * 1.01)  # aiogram wants max > min

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, parse_datetime, print_json, run_with_stores
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     """Create a business user."""
     from papo.services.users import create_user
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await create_user(email=args.email, name=args.name, plan=args.plan)
 
     user = run_with_stores(args, work)
@@ -42,7 +45,7 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
     if args.platform.strip().lower() == "kwai" and not webhook_secret:
         webhook_secret = secrets.token_urlsafe(32)
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await get_user_by_email(args.user)
         account, created = await connect_account(
             user=user,

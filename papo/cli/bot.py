@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, run_role, run_with_stores, settings_from
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def add_commands(sub: Any, add: Callable[..., Any]) -> None:
@@ -30,7 +33,7 @@ def add_commands(sub: Any, add: Callable[..., Any]) -> None:
     p.add_argument("--user", help="only its link to this business (a consultancy's account keeps the others)")
 
 
-async def bot_username(settings: Any) -> str | None:
+async def bot_username(settings: Settings) -> str | None:
     """The bot's @username from getMe, when a token is set and the Bot API answers (else None)."""
     if settings.telegram_token is None:
         return None
@@ -51,11 +54,11 @@ def cmd_admin_link(args: argparse.Namespace) -> int:
     from papo.services.owners import CODE_TTL, create_link_code
     from papo.services.users import get_user_by_email
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await get_user_by_email(args.user)
         consultancy = await get_user_by_email(args.client_of) if args.client_of is not None else None
         code = await create_link_code(user, client_of=consultancy)
-        username = args.bot_username or getattr(settings, "telegram_bot_username", None) or await bot_username(settings)
+        username = args.bot_username or settings.telegram_bot_username or await bot_username(settings)
         return user, code, username
 
     user, code, username = run_with_stores(args, work)
@@ -77,7 +80,7 @@ def cmd_admin_links(args: argparse.Namespace) -> int:
     from papo.services.owners import list_links
     from papo.services.users import get_user_by_email
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_links(await get_user_by_email(args.user))
 
     links = run_with_stores(args, work)
@@ -96,7 +99,7 @@ def cmd_admin_unlink(args: argparse.Namespace) -> int:
     from papo.services.owners import unlink
     from papo.services.users import get_user_by_email
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await unlink(args.telegram_id, await get_user_by_email(args.user) if args.user else None)
 
     if not run_with_stores(args, work):

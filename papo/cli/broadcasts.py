@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, positive_int, print_json, run_with_stores
 from papo.cli.posts import _owner, _timezone
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def cmd_broadcast_create(args: argparse.Namespace) -> int:
     """Preview a broadcast, then create it (with --yes or a confirmation at the prompt)."""
     from papo.services.broadcasts import Segment, create_broadcast, preview
 
-    async def look(settings: Any, stores: Any) -> Any:
+    async def look(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         tz = await _timezone(user, args.timezone, settings)
         segment = Segment.parse(args.segment, timezone=tz)
@@ -36,7 +39,7 @@ def cmd_broadcast_create(args: argparse.Namespace) -> int:
         if answer not in ("y", "yes", "s", "sim"):
             raise CommandError("not created")
 
-    async def create(settings: Any, stores: Any) -> Any:
+    async def create(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         tz = await _timezone(user, args.timezone, settings)
         return await create_broadcast(user, template=args.template, segment=Segment.parse(args.segment, timezone=tz),
@@ -50,7 +53,7 @@ def cmd_broadcast_list(args: argparse.Namespace) -> int:
     """The owner's broadcasts, newest first, one JSON object per line."""
     from papo.services.broadcasts import list_broadcasts
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_broadcasts(await _owner(args.user), status=args.status, limit=args.limit)
 
     views = run_with_stores(args, work)
@@ -65,7 +68,7 @@ def cmd_broadcast_show(args: argparse.Namespace) -> int:
     """One broadcast: recipients by state (sent, delivered, read, failed…), replies, the commonest errors."""
     from papo.services.broadcasts import get_broadcast
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await get_broadcast(await _owner(args.user), args.broadcast)
 
     print_json(run_with_stores(args, work).to_dict(), indent=2)
@@ -76,7 +79,7 @@ def cmd_broadcast_cancel(args: argparse.Namespace) -> int:
     """Stop a scheduled or running broadcast (customers not yet queued get nothing)."""
     from papo.services.broadcasts import cancel_broadcast
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await cancel_broadcast(await _owner(args.user), args.broadcast)
 
     print_json(run_with_stores(args, work).to_dict(), indent=2)

@@ -11,7 +11,10 @@ import sys
 import typing
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger("papo")
 
@@ -105,7 +108,7 @@ def setup_logging(level: str) -> None:
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def run_role(main: typing.Coroutine[Any, Any, object], settings: Any) -> None:
+def run_role(main: typing.Coroutine[Any, Any, object], settings: Settings) -> None:
     """Run a long-running role on the configured event loop (PAPO_EVENT_LOOP) until it stops (its loop said
     "Stopping…" at the signal), then say "Stopped."."""
     from papo.runtime import run_role as run_on_loop

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, print_json, run_with_stores
+from papo.timezones import DEFAULT_TIMEZONE
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def add_commands(conv_sub: Any, add: Any) -> None:
@@ -32,7 +36,7 @@ def add_user_commands(user_sub: Any, add: Any) -> None:
     p.add_argument("--away-text", metavar="TEXT",
                    help="the reply a customer gets outside the hours, once per closed period ('' removes it); "
                         "may use {first_name}, {name}, {platform}")
-    p.add_argument("--timezone", metavar="ZONE", help="the business's IANA time zone, e.g. America/Sao_Paulo")
+    p.add_argument("--timezone", metavar="ZONE", help=f"the business's IANA time zone, e.g. {DEFAULT_TIMEZONE}")
     p = add("holidays", cmd_user_holidays, "days the business is closed all day (prints them; options change them)",
             user_sub)
     p.add_argument("--user", required=True, help="the owner's email")
@@ -61,7 +65,7 @@ def cmd_conversations_pause(args: argparse.Namespace) -> int:
     """Pause automated replies in one conversation; prints its state."""
     from papo.services import handoff
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         hours = args.hours if args.hours is not None else settings.handoff_hours
         return await handoff.pause(await _owner(args.user), args.conversation, hours=hours, reason=handoff.MANUAL)
 
@@ -73,7 +77,7 @@ def cmd_conversations_resume(args: argparse.Namespace) -> int:
     """Resume automated replies in one conversation; prints its state."""
     from papo.services import handoff
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await handoff.resume(await _owner(args.user), args.conversation)
 
     print_json(run_with_stores(args, work).to_dict())
@@ -87,7 +91,7 @@ def cmd_user_hours(args: argparse.Namespace) -> int:
     if args.spec is not None and args.clear:
         raise CommandError("give --set HOURS or --clear, not both")
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         if args.spec is None and not args.clear and args.away_text is None and args.timezone is None:
             return await hours.get_hours(user, default_timezone=settings.timezone)
@@ -102,7 +106,7 @@ def cmd_user_holidays(args: argparse.Namespace) -> int:
     """Show, add or remove holidays."""
     from papo.services import hours
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         return await hours.change_holidays(user, add=args.add, remove=args.remove, default_timezone=settings.timezone)
 

@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, print_json, run_with_stores
 from papo.enums import LeadQuality, LeadStatus, Platform
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 async def _customer(args: argparse.Namespace) -> Any:
@@ -37,7 +40,7 @@ def cmd_customer_export(args: argparse.Namespace) -> int:
     """Everything Papo holds about one customer, as one JSON document (UTF-8)."""
     from papo.services.customer_data import export_customer
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await export_customer(stores, settings, await _customer(args))
 
     document = run_with_stores(args, work)
@@ -67,7 +70,7 @@ def cmd_customer_erase(args: argparse.Namespace) -> int:
 
     from papo.services.customer_erase import erase_customer
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         from pymongo.errors import PyMongoError
         from redis.exceptions import RedisError
 
@@ -92,7 +95,7 @@ def cmd_leads_export(args: argparse.Namespace) -> int:
     from papo.services.owners import get_prefs
     from papo.services.users import get_user_by_email
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await get_user_by_email(args.user)
         prefs = await get_prefs(user, default_timezone=settings.timezone)
         return await export_leads(user, fmt=args.format, quality=args.quality, status=args.status,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, parse_datetime, print_json, run_with_stores, settings_from
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
@@ -16,7 +19,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     from papo.streams import codec
     from papo.streams.admin import list_dead, requeue
 
-    async def work(settings: Any, stores: Any) -> int:
+    async def work(settings: Settings, stores: Any) -> int:
         specs = {s.name: s for s in (inbound_spec(settings.stream_partitions),
                                      outbound_spec(settings.stream_partitions))}
         dead = [d for spec in specs.values() for d in await list_dead(stores.redis, spec, limit=args.limit)]
@@ -83,7 +86,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate_secret(settings: Any, platform: str, account: str) -> str:
+def _simulate_secret(settings: Settings, platform: str, account: str) -> str:
     """The secret the server will check: the app-wide one from settings, or a Kwai account's own."""
     from papo.adapters.base import WebhookSecrets
 
@@ -122,7 +125,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     since = parse_datetime(args.since) if args.since else None
 
-    async def work(settings: Any, stores: Any) -> dict[str, int]:
+    async def work(settings: Settings, stores: Any) -> dict[str, int]:
         queues = Queues(stores.redis, settings.stream_partitions)
         try:
             return await replay(stores, queues, default_registry(), platform=args.platform, since=since,

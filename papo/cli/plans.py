@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import run_with_stores
 from papo.enums import Plan
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 PLANS = tuple(p.value for p in Plan)
 
@@ -39,7 +42,7 @@ def cmd_user_plan(args: argparse.Namespace) -> int:
 
     plan = parse_plan(args.plan)  # a bad name fails before any store is opened
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await set_plan(await get_user_by_email(args.user), plan)
 
     print_usage(run_with_stores(args, work))
@@ -52,7 +55,7 @@ def cmd_user_usage(args: argparse.Namespace) -> int:
     from papo.services.plans import usage
     from papo.services.users import get_user_by_email
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await usage(await get_user_by_email(args.user))
 
     found = run_with_stores(args, work)

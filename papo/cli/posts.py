@@ -9,9 +9,12 @@ stored in UTC.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, positive_int, print_json, run_with_stores
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def _print(view: Any, *, indent: int | None = None) -> None:
@@ -24,7 +27,7 @@ async def _owner(email: str) -> Any:
     return await get_user_by_email(email)
 
 
-async def _timezone(user: Any, given: str | None, settings: Any) -> str:
+async def _timezone(user: Any, given: str | None, settings: Settings) -> str:
     """--timezone, else the owner's own (admin bot preference), else PAPO_TIMEZONE."""
     if given:
         return given
@@ -48,7 +51,7 @@ def cmd_posts_create(args: argparse.Namespace) -> int:
         raise CommandError("--accounts needs at least one account id (Papo's id or the platform's id)")
     when = NOW if args.now else args.at  # None = a draft (--draft, or nothing given)
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         return await create_post(
             user, content=args.content, title=args.title, media=args.media or [], hashtags=args.hashtag or [],
@@ -63,7 +66,7 @@ def cmd_posts_list(args: argparse.Namespace) -> int:
     """The owner's posts, newest first, one JSON object per line."""
     from papo.services.posts import list_posts
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_posts(await _owner(args.user), status=args.status, limit=args.limit)
 
     views = run_with_stores(args, work)
@@ -78,7 +81,7 @@ def cmd_posts_show(args: argparse.Namespace) -> int:
     """One post with each platform's result (status, the platform's post id or the error)."""
     from papo.services.posts import get_post
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await get_post(await _owner(args.user), args.post)
 
     _print(run_with_stores(args, work), indent=2)
@@ -89,7 +92,7 @@ def cmd_posts_cancel(args: argparse.Namespace) -> int:
     """Take a scheduled post off the schedule (it stays as a draft)."""
     from papo.services.posts import cancel_post
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await cancel_post(await _owner(args.user), args.post)
 
     _print(run_with_stores(args, work))
@@ -100,7 +103,7 @@ def cmd_posts_retry(args: argparse.Namespace) -> int:
     """Publish a failed post again to the platforms that failed only."""
     from papo.services.posts import PostOptions, retry_failed
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await retry_failed(stores.redis, await _owner(args.user), args.post,
                                   options=PostOptions.from_settings(settings))
 
@@ -112,7 +115,7 @@ def cmd_posts_reschedule(args: argparse.Namespace) -> int:
     """Schedule a draft, or move a scheduled post to another time."""
     from papo.services.posts import PostOptions, schedule_post
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         return await schedule_post(user, args.post, args.at, options=PostOptions.from_settings(settings),
                                    timezone=args.timezone or None)
@@ -129,7 +132,7 @@ def cmd_posts_publish(args: argparse.Namespace) -> int:
         if args.timeout is not None or args.json:
             raise CommandError("--timeout and --json go with --wait")
 
-        async def work(settings: Any, stores: Any) -> Any:
+        async def work(settings: Settings, stores: Any) -> Any:
             return await publish_now(stores.redis, await _owner(args.user), args.post,
                                      options=PostOptions.from_settings(settings))
 
@@ -145,7 +148,7 @@ def _publish_and_wait(args: argparse.Namespace, timeout: int) -> int:
     """`posts publish --wait`: queue the post, then print each account's result the moment it settles."""
     from papo.services.posts import PostOptions, get_post, publish_now, watch_results
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _owner(args.user)
         view = await publish_now(stores.redis, user, args.post, options=PostOptions.from_settings(settings))
         if not args.json:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, positive_int, print_json, run_with_stores
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def _jsonable(value: Any) -> Any:
@@ -56,7 +59,7 @@ def cmd_rules_add(args: argparse.Namespace) -> int:
     """Create a rule (validated; every problem is named)."""
     from papo.services.rules import create_rule
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await create_rule(await _user(args.user), name=args.name, trigger=args.trigger,
                                  platform=args.platform, action=args.action, condition=args.condition,
                                  action_data=args.data, is_active=not args.disabled)
@@ -69,7 +72,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
     """One JSON line per rule of the business."""
     from papo.services.rules import list_rules
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_rules(await _user(args.user))
 
     for rule in run_with_stores(args, work):
@@ -80,7 +83,7 @@ def cmd_rules_list(args: argparse.Namespace) -> int:
 def _toggle(args: argparse.Namespace, op: str) -> int:
     from papo.services import rules
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _user(args.user, args.rule)
         return await getattr(rules, f"{op}_rule")(user, args.rule)
 
@@ -107,7 +110,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     """Dry run: which of the last N stored messages the rule would act on, and what it would send."""
     from papo.services.rules import dry_run
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         user = await _user(args.user, args.rule)
         return await dry_run(user, args.rule, last_n=args.last, timezone=settings.timezone)
 
@@ -126,7 +129,7 @@ def cmd_templates_add(args: argparse.Namespace) -> int:
     """Store a message template; variables are found from its {placeholders}."""
     from papo.services.templates import add_template
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await add_template(await _user(args.user), platform=args.platform, name=args.name,
                                   content=args.content, meta_template_name=args.meta_template_name,
                                   language=args.language, approved=args.approved)
@@ -139,7 +142,7 @@ def cmd_templates_list(args: argparse.Namespace) -> int:
     """One JSON line per template."""
     from papo.services.templates import list_templates
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_templates(await _user(args.user), platform=args.platform)
 
     for template in run_with_stores(args, work):
@@ -151,7 +154,7 @@ def cmd_templates_delete(args: argparse.Namespace) -> int:
     """Delete a template (refused while an active rule uses it, unless --force)."""
     from papo.services.templates import TemplateInUse, delete_template
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         try:
             return await delete_template(await _user(args.user), args.template, force=args.force)
         except TemplateInUse as exc:

@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, run_role, settings_from, setup_logging
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -49,7 +52,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_role(settings: Any, main: Any) -> Any:
+def _run_role(settings: Settings, main: Any) -> Any:
     from papo.runtime import run_role
 
     return run_role(settings, main)
@@ -102,7 +105,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _migration_status(settings: Any) -> int:
+def _migration_status(settings: Settings) -> int:
     """Print each migration as applied (with when, UTC) or pending; apply nothing."""
     from papo import db
     from papo.cli.common import print_table, utc

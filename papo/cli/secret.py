@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import CommandError, print_json, run_with_stores, settings_from
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 def add_commands(sub: Any, add: Any) -> None:
@@ -47,7 +50,7 @@ def cmd_secret_rotate(args: argparse.Namespace) -> int:
     old_key = _key_argument(args.old_key)
     keys = rotation_keys(settings, new_key=new_key, old_key=old_key)
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await rotate_secrets(stores.redis, keys, dry_run=args.dry_run)
 
     report = run_with_stores(args, work)

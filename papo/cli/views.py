@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import iso_utc, positive_int, print_json, print_table, run_with_stores, utc
 from papo.enums import ConversationStatus, LeadQuality, LeadStatus, Platform
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 Add = Callable[..., Any]
 PLATFORMS = tuple(p.value for p in Platform)
@@ -50,7 +53,7 @@ def cmd_leads_list(args: argparse.Namespace) -> int:
     """The business's leads, latest interaction first, filtered by platform, quality, status and tag."""
     from papo.services.leads import list_leads
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_leads(await _owner(args.user), platform=args.platform, quality=args.quality,
                                 status=args.status, tag=args.tag, per_page=args.limit)
 
@@ -95,7 +98,7 @@ def cmd_conversations_list(args: argparse.Namespace) -> int:
     """The business's conversations, latest message first, filtered by platform, lead quality and status."""
     from papo.services.conversations import list_conversations
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_conversations(await _owner(args.user), platform=args.platform, quality=args.quality,
                                         status=args.status, limit=args.limit)
 
@@ -144,7 +147,7 @@ def cmd_conversations_show(args: argparse.Namespace) -> int:
     state of each of the business's replies (sent, delivered, read, or failed and why)."""
     from papo.services.conversations import get_conversation
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await get_conversation(stores.redis, await _owner(args.user), args.conversation, messages=args.last,
                                       window_hours=settings.outbound_window_hours,
                                       window_margin=settings.outbound_window_margin)
@@ -179,7 +182,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     """Every business user with its plan and how many accounts, conversations and leads it has."""
     from papo.services.users import list_users
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_users()
 
     users = run_with_stores(args, work)
@@ -203,7 +206,7 @@ def cmd_account_list(args: argparse.Namespace) -> int:
     """Connected accounts (one business's with --user), with owner, state and token expiry; never tokens."""
     from papo.services.accounts import list_accounts
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await list_accounts(await _owner(args.user) if args.user else None, platform=args.platform)
 
     accounts = run_with_stores(args, work)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.cli.common import print_json, print_table, run_with_stores, utc
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 Add = Callable[..., Any]
 
@@ -37,7 +40,7 @@ def add_account_commands(account_sub: Any, add: Add) -> None:
 
 
 @asynccontextmanager
-async def _context(settings: Any, stores: Any) -> AsyncIterator[Any]:
+async def _context(settings: Settings, stores: Any) -> AsyncIterator[Any]:
     import aiohttp
 
     from papo.runtime import token_cipher
@@ -51,7 +54,7 @@ def cmd_webhooks_status(args: argparse.Namespace) -> int:
     """List every account with its subscription state, last event received and lease expiry."""
     from papo.services.subscriptions import status
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return await status(stores.redis, stores.analytics)
 
     rows = run_with_stores(args, work)
@@ -76,7 +79,7 @@ def cmd_webhooks_register(args: argparse.Namespace) -> int:
     """Subscribe one account to its webhooks again and print the outcome."""
     from papo.services.subscriptions import find_account, register
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         account = await find_account(args.account)
         async with _context(settings, stores) as ctx:
             return account, await register(ctx, account)
@@ -94,7 +97,7 @@ def cmd_account_disconnect(args: argparse.Namespace) -> int:
     from papo.services.connect import disconnect_account
     from papo.services.subscriptions import find_account
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         account = await find_account(args.account)
         async with _context(settings, stores) as ctx:
             return await disconnect_account(stores.redis, account.id, args.reason, ctx=ctx)
@@ -110,7 +113,7 @@ def cmd_account_link(args: argparse.Namespace) -> int:
     from papo.services.connect import connect_link
     from papo.services.users import get_user_by_email
 
-    async def work(settings: Any, stores: Any) -> Any:
+    async def work(settings: Settings, stores: Any) -> Any:
         return connect_link(settings, await get_user_by_email(args.user), args.platform)
 
     print(run_with_stores(args, work))

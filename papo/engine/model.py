@@ -13,9 +13,9 @@ from papo.engine.schemas import ActionData
 from papo.engine.validate import REPLY_ACTIONS, validate_rule
 from papo.enums import Action as ActionType
 from papo.enums import LeadQuality, Platform, RulePlatform, Trigger
+from papo.timezones import DEFAULT_TIMEZONE
 
 CAP_WINDOW = timedelta(hours=1)
-DEFAULT_TIMEZONE = "America/Sao_Paulo"
 DEFAULT_REPLY_CAP = 20  # automated replies per conversation per hour: a menu tapper stays under, a bot loop not
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from papo.ai.base import LANGUAGES
 from papo.engine.render import BUILTINS, NOTIFY_VARIABLES, unknown_placeholders
 from papo.engine.text import phrase
 from papo.enums import Intent, LeadQuality, Sentiment
-from papo.timezones import known_zone
+from papo.timezones import DEFAULT_TIMEZONE, known_zone
 
 MAX_KEYWORDS = 200
 MAX_KEYWORD_CHARS = 100
@@ -91,7 +91,7 @@ def _backtracks(compiled: regex.Pattern[str], pattern: str) -> bool:
 def check_timezone(name: str) -> str:
     """`name` if zoneinfo knows it, else ValueError with a readable hint."""
     if known_zone(name) is None:
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)")
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as {DEFAULT_TIMEZONE})")
     return name
 
 

@@ -19,12 +19,10 @@ from enum import StrEnum
 from typing import Any
 
 from papo.batching import AutoPipeline
-from papo.constants import KEY_PREFIX
+from papo.constants import rule_state_keys
 from papo.engine.model import CAP_WINDOW, Action, ConversationState, Fired
 
 # Key prefixes (candidates for papo/constants.py; kept here until the owner of that file moves them).
-RULE_FIRED = KEY_PREFIX + "rule-fired:"
-REPLIES = KEY_PREFIX + "replies:"
 WINDOW_SECONDS = int(CAP_WINDOW.total_seconds())
 
 _CLAIM = """
@@ -66,11 +64,6 @@ class Claim(StrEnum):
         return self in (Claim.GRANTED, Claim.REPLAYED)
 
 
-def keys(conversation_id: str) -> tuple[str, str]:
-    """The (rule-fired hash, replies zset) keys of a conversation, sharing one hash tag."""
-    return f"{RULE_FIRED}{{{conversation_id}}}", f"{REPLIES}{{{conversation_id}}}"
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -89,7 +82,7 @@ async def load_state(redis: Any, conversation_id: str, now: datetime) -> Convers
 
     `redis` is a client or an AutoPipeline (then concurrent callers share that round trip too).
     """
-    fired_key, replies_key = keys(conversation_id)
+    fired_key, replies_key = rule_state_keys(conversation_id)
     auto = _auto(redis)
     fired_raw, replies_raw = await asyncio.gather(
         auto.hgetall(fired_key),
@@ -112,7 +105,7 @@ async def claim(redis: Any, action: Action, now: datetime, *, max_replies_per_ho
         return Claim.GRANTED  # nothing to enforce or remember (e.g. tag_lead)
     cap = -1 if max_replies_per_hour is None else max_replies_per_hour
     result = await _auto(redis).script(
-        _CLAIM, _CLAIM_SHA, list(keys(action.conversation_id)),
+        _CLAIM, _CLAIM_SHA, list(rule_state_keys(action.conversation_id)),
         [action.rule_id, action.action_id, f"{now.timestamp():.6f}", action.cooldown_seconds,
          "1" if action.is_reply else "0", cap, WINDOW_SECONDS],
     )

@@ -16,6 +16,7 @@ from papo import app_keys, jsonfast, metrics
 from papo.adapters.base import InboundEvent, PayloadError, SignatureError, WebhookAdapter, WebhookSecrets
 from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.registry import default_registry
+from papo.constants import account_key
 from papo.crypto import CryptoError
 from papo.handlers.errors import json_error
 from papo.runtime import token_cipher
@@ -91,7 +92,7 @@ async def _receive(request: web.Request, platform: str, adapter: WebhookAdapter)
         metrics.WEBHOOK_REJECTED.inc(platform=platform, reason="payload")
         return json_error(400, "malformed body", str(exc))
 
-    keys = [f"{event.platform}:{event.account_id}" for event in events]
+    keys = [account_key(event.platform, event.account_id) for event in events]
     owners = await request.app[app_keys.OWNERS].owners(keys)
     known: list[InboundEvent] = [event for event, key in zip(events, keys, strict=True) if owners.get(key)]
     if len(known) < len(events):
@@ -122,7 +123,7 @@ async def _secret_for(request: web.Request, adapter: object, platform: str, body
     signing_account = getattr(adapter, "signing_account", None)
     if signing_account is not None:
         account = signing_account(body)
-        stored = await account_index.signing_secret(request.app[app_keys.STORES].redis, f"{platform}:{account}")
+        stored = await account_index.signing_secret(request.app[app_keys.STORES].redis, account_key(platform, account))
         if stored is None:
             raise SignatureError(f"no signing secret for {platform} account {account!r}")
         try:

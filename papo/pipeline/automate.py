@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.adapters.events import EventKind
 from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, TemplateMessage
@@ -40,6 +40,9 @@ from papo.services.notify import HANDOFF, notify_owner
 from papo.services.plans import AiBudget
 from papo.services.queues import OutboundQueue
 
+if TYPE_CHECKING:
+    from papo.config import Settings
+
 log = logging.getLogger(__name__)
 
 INDEX_TTL = 5.0  # seconds a business's compiled rules are reused before checking for changes
@@ -56,7 +59,7 @@ AWAY_PLATFORMS = frozenset({Platform.WHATSAPP, Platform.INSTAGRAM, Platform.FACE
 class AutomateStage:
     """Evaluates rules for the new customer messages of a committed batch and carries out the actions."""
 
-    def __init__(self, stores: Stores, settings: Any) -> None:
+    def __init__(self, stores: Stores, settings: Settings) -> None:
         self.stores = stores
         self.settings = settings
         self.queue = OutboundQueue.from_settings(stores.redis, settings)
@@ -100,8 +103,8 @@ class AutomateStage:
 
     async def _owner_answered(self, messages: list[NewMessage]) -> None:
         """Echoes the owner sent from the platform's app hand their conversations off (Papo's own do not)."""
-        echoes = await handoff.owner_echoes(self.stores.redis, messages, getattr(self.settings, "meta_app_id", None))
-        hours = timedelta(hours=float(getattr(self.settings, "handoff_hours", 12.0)))
+        echoes = await handoff.owner_echoes(self.stores.redis, messages, self.settings.meta_app_id)
+        hours = timedelta(hours=self.settings.handoff_hours)
         latest: dict[uuid.UUID, datetime] = {}
         for new in echoes:
             latest[new.conversation_id] = max(new.event.timestamp, latest.get(new.conversation_id, new.event.timestamp))
@@ -138,8 +141,7 @@ class AutomateStage:
         cached = self._hours.get(user_id)
         if cached and cached[0] > now:
             return cached[1]
-        found = await hours_service.hours_by_user([user_id], default_timezone=getattr(self.settings, "timezone",
-                                                                                       "America/Sao_Paulo"))
+        found = await hours_service.hours_by_user([user_id], default_timezone=self.settings.timezone)
         self._hours[user_id] = (now + INDEX_TTL, found.get(user_id))
         return found.get(user_id)
 
@@ -161,7 +163,7 @@ class AutomateStage:
                 conversation_id=str(new.conversation_id),
                 is_first_message=conv.get("first_message_id") == new.message_id,
                 business_name=conv.get("business_name"),
-                timezone=getattr(self.settings, "timezone", "America/Sao_Paulo"),
+                timezone=self.settings.timezone,
                 state=await load_state(auto, str(new.conversation_id), now),
             )
             lead = _lead_view(result, new, conv)
@@ -218,7 +220,7 @@ class AutomateStage:
 
     async def _hand_off(self, action: Action, new: NewMessage) -> None:
         """A handoff rule: pause the conversation and alert the owner (with a "resume" button)."""
-        hours = action.hours or float(getattr(self.settings, "handoff_hours", 12.0))
+        hours = action.hours or self.settings.handoff_hours
         until = datetime.now(UTC) + timedelta(hours=hours)
         await handoff.pause_many([new.conversation_id], until=until, reason=handoff.RULE)
         await notify_owner(

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from papo.enums import Platform
 from papo.resilience import Outage
@@ -33,6 +33,9 @@ from papo.services.notify import BROADCAST_FINISHED, notify_owner
 from papo.services.outbound import SENT_KEY, SendLedger
 from papo.services.queues import OutboundQueue
 from papo.services.window import WindowChecker
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +48,15 @@ BATCH = 500  # recipients claimed at most per broadcast and round
 class BroadcastRunner:
     """One runner; several may run (claims use SKIP LOCKED, sends are deduplicated by outbound id)."""
 
-    def __init__(self, stores: Stores, settings: Any) -> None:
+    def __init__(self, stores: Stores, settings: Settings) -> None:
         self.stores = stores
         self.queue = OutboundQueue.from_settings(stores.redis, settings)
-        self.window = WindowChecker(stores.redis, hours=float(getattr(settings, "outbound_window_hours", 24.0)),
-                                    margin_seconds=float(getattr(settings, "outbound_window_margin", 60.0)))
-        self.hours = float(getattr(settings, "outbound_window_hours", 24.0))
-        rate = float(getattr(settings, "outbound_broadcast_per_second", 80.0))
+        self.window = WindowChecker(stores.redis, hours=settings.outbound_window_hours,
+                                    margin_seconds=settings.outbound_window_margin)
+        self.hours = settings.outbound_window_hours
+        rate = settings.outbound_broadcast_per_second
         self.in_flight = max(20, int(rate * 2))  # two seconds of sends: the buckets never run dry
-        self.requeue_after = float(getattr(settings, "broadcast_requeue_after", 60.0))
+        self.requeue_after = settings.broadcast_requeue_after
         self.ledger = SendLedger(stores.redis)
         self._accounts: dict[uuid.UUID, dict[uuid.UUID, str]] = {}
         self._last_full: dict[uuid.UUID, float] = {}
@@ -162,9 +165,9 @@ class BroadcastRunner:
         return self._accounts[bid]
 
 
-async def run_broadcasts(stores: Stores, settings: Any, stop: asyncio.Event) -> None:
+async def run_broadcasts(stores: Stores, settings: Settings, stop: asyncio.Event) -> None:
     """Run campaign rounds until `stop` is set (with `papo scheduler`, and in `papo up`)."""
-    interval = float(getattr(settings, "broadcast_interval", 0.2))
+    interval = settings.broadcast_interval
     runner = BroadcastRunner(stores, settings)
     outage = Outage(log, "broadcast round")
     while not stop.is_set():

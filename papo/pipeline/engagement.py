@@ -17,14 +17,14 @@ import math
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.outbound.errors import SendError
 from papo.adapters.publishers import MetricsContext, PublisherRegistry, default_publishers
-from papo.constants import KEY_PREFIX
+from papo.constants import ENGAGEMENT_LOCK
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.pipeline.publish import PublishSettings, base_url_for
@@ -34,9 +34,11 @@ from papo.runtime import Stores
 from papo.services import NotFound, post_syncs
 from papo.services import outbound as accounts
 
+if TYPE_CHECKING:
+    from papo.config import Settings
+
 log = logging.getLogger(__name__)
 
-LOCK_KEY = KEY_PREFIX + "posts:engagement-lock"
 INSIGHT_PLATFORMS = (Platform.INSTAGRAM, Platform.FACEBOOK, Platform.TIKTOK, Platform.YOUTUBE)
 PER_REQUEST = {Platform.YOUTUBE: 50, Platform.TIKTOK: 20}  # ids per call; Graph reads one post per call
 
@@ -51,13 +53,12 @@ class EngagementSettings:
     calls_per_hour: float = 60.0  # insight requests per account per hour
 
     @classmethod
-    def from_settings(cls, settings: Any) -> EngagementSettings:
+    def from_settings(cls, settings: Settings) -> EngagementSettings:
         """`posts_engagement_<field>` when defined."""
-        values = {f.name: getattr(settings, f"posts_engagement_{f.name}", None) for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if v is not None})
+        return cls(**{f.name: getattr(settings, f"posts_engagement_{f.name}") for f in dataclasses.fields(cls)})
 
 
-async def refresh_round(stores: Stores, publish_settings: Any, settings: EngagementSettings,
+async def refresh_round(stores: Stores, publish_settings: PublishSettings | Settings, settings: EngagementSettings,
                         session: aiohttp.ClientSession, cipher: TokenCipher,
                         publishers: PublisherRegistry | None = None) -> int:
     """One round: returns how many syncs got fresh numbers."""
@@ -105,7 +106,7 @@ async def refresh_round(stores: Stores, publish_settings: Any, settings: Engagem
     return refreshed
 
 
-async def run_engagement(stores: Stores, settings: Any, stop: asyncio.Event, session: aiohttp.ClientSession,
+async def run_engagement(stores: Stores, settings: Settings, stop: asyncio.Event, session: aiohttp.ClientSession,
                          cipher: TokenCipher, worker_id: str) -> None:
     """Refresh engagement every `posts_engagement_interval` seconds until `stop` (one worker per round).
 
@@ -114,7 +115,7 @@ async def run_engagement(stores: Stores, settings: Any, stop: asyncio.Event, ses
     config = EngagementSettings.from_settings(settings)
 
     async def round_() -> None:
-        if await stores.redis.set(LOCK_KEY, worker_id, nx=True, ex=max(1, int(config.interval))):
+        if await stores.redis.set(ENGAGEMENT_LOCK, worker_id, nx=True, ex=max(1, int(config.interval))):
             count = await refresh_round(stores, settings, config, session, cipher)
             if count:
                 log.info("engagement: refreshed %d post publication(s)", count)

@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 
 from papo import metrics
 from papo.adapters.base import ACCOUNT_KINDS, EventKind, InboundEvent, PayloadError
-from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, ACTIVE_TTL, INBOUND_STREAM, MONGO_PLATFORM_EVENTS
+from papo.constants import (
+    ACTIVE_BY_USER,
+    ACTIVE_CONVERSATION,
+    ACTIVE_TTL,
+    INBOUND_STREAM,
+    MONGO_PLATFORM_EVENTS,
+    account_key,
+)
 from papo.pipeline import lifecycle
 from papo.runtime import Stores
 from papo.services import account_index, whatsapp_ids
@@ -62,7 +69,7 @@ class InboundPipeline:
         await stages_done(result)
 
     async def _lookup(self, events: list[InboundEvent]) -> dict[str, list[Owner]]:
-        return await self._owners.owners(f"{e.platform}:{e.account_id}" for e in events)
+        return await self._owners.owners(account_key(e.platform, e.account_id) for e in events)
 
     async def _cache_active(self, result: BatchResult) -> None:
         """Keep recently active conversations in Redis: ids, last message and last customer message."""
@@ -98,7 +105,7 @@ class InboundPipeline:
         for event in events:
             if event.kind not in ACCOUNT_KINDS and event.kind is not EventKind.SYSTEM:
                 continue
-            for account_id, user_id in owners.get(f"{event.platform}:{event.account_id}", []):
+            for account_id, user_id in owners.get(account_key(event.platform, event.account_id), []):
                 docs.append({
                     "_id": f"{account_id}:{event.dedupe_key}",  # idempotent on redelivery
                     "user_id": user_id,

@@ -25,14 +25,14 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.oauth.clients import NotConfigured, google_oauth, tiktok_oauth
 from papo.adapters.oauth.errors import OAuthError
-from papo.constants import KEY_PREFIX
+from papo.constants import LIFECYCLE_LOCK, TOKEN_REFRESH_LOCK, account_key
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
@@ -45,10 +45,11 @@ from papo.services.notify import TOKEN_EXPIRING, notify_owner
 from papo.services.outbound import ACCOUNT_PROBLEM, forget_account
 from papo.services.subscriptions import CONNECTED, FAILED, META_PLATFORMS, PENDING, AccountContext
 
+if TYPE_CHECKING:
+    from papo.config import Settings
+
 log = logging.getLogger(__name__)
 
-LOCK = KEY_PREFIX + "lifecycle:lock"
-REFRESH_LOCK = KEY_PREFIX + "token-refresh:"  # + account id: one refresh at a time (refresh tokens rotate)
 RETRY_AFTER = timedelta(hours=1)  # a failed or unverified subscription is tried again after this
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
@@ -64,13 +65,12 @@ class LifecycleSettings:
     warn_before: float = 7 * 86400.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> LifecycleSettings:
+    def from_settings(cls, settings: Settings) -> LifecycleSettings:
         """Read the optional PAPO_* timings (defaults above)."""
         names = {"interval": "lifecycle_interval", "refresh_before": "token_refresh_before",
                  "lease_renew_before": "youtube_lease_renew_before", "meta_recheck": "meta_recheck_interval",
                  "warn_before": "token_warn_before"}
-        return cls(**{field: float(value) for field, name in names.items()
-                      if (value := getattr(settings, name, None)) is not None})
+        return cls(**{field: float(getattr(settings, name)) for field, name in names.items()})
 
 
 @dataclass(slots=True)
@@ -90,7 +90,7 @@ class RoundReport:
 class AccountLifecycle:
     """The periodic job; `run_once` is one round (tests call it with a chosen `now`)."""
 
-    def __init__(self, stores: Stores, settings: Any, session: aiohttp.ClientSession, cipher: TokenCipher,
+    def __init__(self, stores: Stores, settings: Settings, session: aiohttp.ClientSession, cipher: TokenCipher,
                  *, timings: LifecycleSettings | None = None) -> None:
         self.stores = stores
         self.ctx = AccountContext(settings, stores.redis, session, cipher)
@@ -104,7 +104,7 @@ class AccountLifecycle:
         """One round; None when another worker holds the round lock."""
         now = now or datetime.now(UTC)
         redis, token = self.stores.redis, secrets.token_hex(8)
-        if not await redis.set(LOCK, token, nx=True, ex=max(60, int(self.timings.interval))):
+        if not await redis.set(LIFECYCLE_LOCK, token, nx=True, ex=max(60, int(self.timings.interval))):
             return None
         report = RoundReport()
         try:
@@ -119,7 +119,7 @@ class AccountLifecycle:
                     report.failed += 1  # a step's own bug must not stop the steps after it
                     log.exception("lifecycle step %s failed (the round goes on): %s", step.__name__, exc)
         finally:
-            await redis.eval(_RELEASE, 1, LOCK, token)
+            await redis.eval(_RELEASE, 1, LIFECYCLE_LOCK, token)
         return report
 
     @contextlib.contextmanager
@@ -178,7 +178,7 @@ class AccountLifecycle:
         another worker has just spent would be refused — and would wrongly disconnect the account.
         """
         redis, owner = self.stores.redis, secrets.token_hex(8)
-        lock = REFRESH_LOCK + str(account_id)
+        lock = TOKEN_REFRESH_LOCK + str(account_id)
         if not await redis.set(lock, owner, nx=True, ex=120):
             return False
         try:
@@ -314,7 +314,7 @@ async def on_inbound(stores: Stores, events: Iterable[InboundEvent], owners: Map
     account and alerts its owner. Returns how many accounts this disconnected (redeliveries change nothing).
     """
     events = list(events)
-    keyed = [(event, owners.get(f"{event.platform}:{event.account_id}", [])) for event in events]
+    keyed = [(event, owners.get(account_key(event.platform, event.account_id), [])) for event in events]
     await subscriptions.note_events(stores.redis, (account for _, found in keyed for account, _user in found))
     disconnected = 0
     for event, found in keyed:

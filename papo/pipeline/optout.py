@@ -10,7 +10,7 @@ nothing. "voltar", "start", "alta" opt back in, confirmed the same way.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from papo.adapters.events import EventKind
 from papo.adapters.outbound.message import OutboundKind, OutboundMessage
@@ -19,6 +19,9 @@ from papo.runtime import Stores
 from papo.services import optout
 from papo.services.inbound import BatchResult, NewMessage
 from papo.services.queues import OutboundQueue
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ KINDS = frozenset({EventKind.MESSAGE})
 class OptOutStage:
     """Records opt-outs and opt-ins of a committed batch and queues their confirmations."""
 
-    def __init__(self, stores: Stores, settings: Any) -> None:
+    def __init__(self, stores: Stores, settings: Settings) -> None:
         self.stores = stores
         self.queue = OutboundQueue.from_settings(stores.redis, settings)
         self.changes = 0

@@ -37,6 +37,7 @@ from papo.adapters.outbound import (
     default_senders,
 )
 from papo.batching import AutoPipeline
+from papo.config import Settings
 from papo.constants import CAMPAIGN_PAUSE
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
@@ -90,19 +91,13 @@ class OutboundSettings:
     tiktok_api_url: str = "https://open.tiktokapis.com"
 
     @classmethod
-    def from_settings(cls, settings: Any) -> OutboundSettings:
+    def from_settings(cls, settings: Settings) -> OutboundSettings:
         """Read from Settings: `outbound_<field>` when defined, the shared base URLs and stream settings."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            value = getattr(settings, f"outbound_{f.name}", None)
-            if value is not None:
-                values[f.name] = value
+        values: dict[str, Any] = {f.name: getattr(settings, f"outbound_{f.name}") for f in dataclasses.fields(cls)
+                                  if f"outbound_{f.name}" in Settings.model_fields}
         for name in ("graph_api_url", "instagram_api_url", "youtube_api_url", "tiktok_api_url"):
-            if getattr(settings, name, None) is not None:
-                values[name] = str(getattr(settings, name)).rstrip("/")
+            values[name] = settings.url(name)
         values["partitions"] = outbound_partitions(settings)
-        if getattr(settings, "outbound_max_attempts", None) is None:
-            values["max_attempts"] = getattr(settings, "worker_max_deliveries", DEFAULT_MAX_ATTEMPTS)
         return cls(**values)
 
 
@@ -409,12 +404,12 @@ def outbound_consumer(stores: Stores, pipeline: OutboundPipeline, *, worker_id: 
     )
 
 
-async def run_outbound(stores: Stores, settings: Any, stop: asyncio.Event, session: aiohttp.ClientSession, *,
+async def run_outbound(stores: Stores, settings: Settings, stop: asyncio.Event, session: aiohttp.ClientSession, *,
                        cipher: TokenCipher, worker_id: str) -> None:
     """Send until `stop` is set (what `papo worker` adds to its roles)."""
     pipeline = OutboundPipeline(stores, OutboundSettings.from_settings(settings), session=session, cipher=cipher,
                                 worker_id=worker_id, stop=stop)
-    consumer = outbound_consumer(stores, pipeline, worker_id=worker_id, batch=getattr(settings, "worker_batch", 64),
-                                 lease_ms=getattr(settings, "worker_lease_ms", 1_500))
+    consumer = outbound_consumer(stores, pipeline, worker_id=worker_id, batch=settings.worker_batch,
+                                 lease_ms=settings.worker_lease_ms)
     await consumer.run(stop)
     log.info("outbound %s stopped: %s", worker_id, dict(pipeline.outcomes))

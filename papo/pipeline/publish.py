@@ -38,6 +38,7 @@ from papo.adapters.publishers import (
     StillProcessing,
     default_publishers,
 )
+from papo.config import Settings
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform, PostStatus, SyncStatus
 from papo.models import ConnectedAccount, Post, PostSync
@@ -87,19 +88,15 @@ class PublishSettings:
     tiktok_api_url: str = "https://open.tiktokapis.com"
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PublishSettings:
+    def from_settings(cls, settings: Settings) -> PublishSettings:
         """`posts_<field>` when defined, the shared base URLs and the stream partitions."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            value = getattr(settings, f"posts_{f.name}", None)
-            if value is not None:
-                values[f.name] = value
+        values: dict[str, Any] = {f.name: getattr(settings, f"posts_{f.name}") for f in dataclasses.fields(cls)
+                                  if f"posts_{f.name}" in Settings.model_fields}
         for name in ("graph_api_url", "instagram_api_url", "youtube_api_url", "tiktok_api_url"):
-            if getattr(settings, name, None) is not None:
-                values[name] = str(getattr(settings, name)).rstrip("/")
-        values.setdefault("partitions", getattr(settings, "stream_partitions", 8))
-        values.setdefault("instagram_base", getattr(settings, "outbound_instagram_base", None) or "graph_api_url")
-        values.setdefault("account_cache_ttl", getattr(settings, "outbound_account_cache_ttl", 300))
+            values[name] = settings.url(name)
+        values.setdefault("partitions", settings.stream_partitions)
+        values.setdefault("instagram_base", settings.outbound_instagram_base or "graph_api_url")
+        values.setdefault("account_cache_ttl", settings.outbound_account_cache_ttl)
         return cls(**values)
 
     def limits(self) -> dict[tuple[Platform, str], Limit]:
@@ -365,14 +362,14 @@ def publish_consumer(stores: Stores, publisher: PostPublisher, *, worker_id: str
                                block_ms=block_ms)
 
 
-async def run_publisher(stores: Stores, settings: Any, stop: asyncio.Event, session: aiohttp.ClientSession,
+async def run_publisher(stores: Stores, settings: Settings, stop: asyncio.Event, session: aiohttp.ClientSession,
                         cipher: TokenCipher, worker_id: str) -> None:
     """Publish until `stop` is set (what `papo worker` adds to its roles)."""
     publisher = PostPublisher(stores, PublishSettings.from_settings(settings), session=session, cipher=cipher,
                               worker_id=worker_id, media=media_source(settings), stop=stop)
     consumer = publish_consumer(stores, publisher, worker_id=worker_id,
-                                lease_ms=getattr(settings, "worker_lease_ms", 1_500),
-                                max_deliveries=getattr(settings, "worker_max_deliveries", 5),
-                                block_ms=int(getattr(settings, "posts_block_ms", 500)))
+                                lease_ms=settings.worker_lease_ms,
+                                max_deliveries=settings.worker_max_deliveries,
+                                block_ms=settings.posts_block_ms)
     await consumer.run(stop)
     log.info("publisher %s stopped", worker_id)

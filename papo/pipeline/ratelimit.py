@@ -18,10 +18,8 @@ import redis.asyncio as aioredis
 
 from papo.adapters.outbound import OutboundKind, OutboundMessage
 from papo.batching import AutoPipeline
-from papo.constants import KEY_PREFIX
+from papo.constants import bucket_key
 from papo.enums import Platform
-
-BUCKET_PREFIX = KEY_PREFIX + "rl:"
 
 # KEYS = buckets; ARGV = cost, now_ms (0 = Redis TIME), then rate_per_ms and capacity per bucket.
 # Returns 0 when every bucket gave a token, else the milliseconds until all of them can.
@@ -94,7 +92,7 @@ class Bucket:
 
 def account_bucket(account_id: str, name: str, limit: Limit) -> Bucket:
     """A bucket of one connected account (all of an account's buckets share one hash tag)."""
-    return Bucket(f"{BUCKET_PREFIX}{{{account_id}}}:{name}", limit)
+    return Bucket(bucket_key(account_id, name), limit)
 
 
 class RateLimiter:

@@ -18,7 +18,7 @@ import aiohttp
 from papo.adapters.events import InboundEvent
 from papo.adapters.youtube import comment_thread_events
 from papo.config import Settings
-from papo.constants import KEY_PREFIX
+from papo.constants import YOUTUBE_LOCK, YOUTUBE_SEEN
 from papo.crypto import CryptoError, TokenCipher
 from papo.models import ConnectedAccount
 from papo.resilience import every
@@ -27,8 +27,6 @@ from papo.services.queues import Queues
 
 log = logging.getLogger(__name__)
 
-SEEN_KEY = KEY_PREFIX + "youtube:seen:"  # + channel id -> ISO time of the newest comment seen
-LOCK_KEY = KEY_PREFIX + "youtube:lock:"
 MAX_PAGES = 5  # per channel and round: 5 quota units at most
 
 
@@ -54,7 +52,7 @@ class YouTubePoller:
         queued = 0
         async for account in ConnectedAccount.filter(platform="youtube", status="connected"):
             channel = account.platform_account_id
-            if not await self.stores.redis.set(LOCK_KEY + channel, "1", nx=True, ex=max(1, int(self.interval))):
+            if not await self.stores.redis.set(YOUTUBE_LOCK + channel, "1", nx=True, ex=max(1, int(self.interval))):
                 continue  # another worker polled it this round
             try:
                 queued += await self.poll_channel(account)
@@ -65,7 +63,7 @@ class YouTubePoller:
     async def poll_channel(self, account: ConnectedAccount) -> int:
         """Read new comment threads of one channel, newest first, and queue them."""
         channel = account.platform_account_id
-        seen = await self.stores.redis.get(SEEN_KEY + channel)
+        seen = await self.stores.redis.get(YOUTUBE_SEEN + channel)
         newest = seen
         events: list[InboundEvent] = []
         page_token: str | None = None
@@ -88,7 +86,7 @@ class YouTubePoller:
             events.sort(key=lambda e: e.timestamp)
             await self.queues.enqueue(events, platform="youtube", raw=None)
         if newest and newest != seen:
-            await self.stores.redis.set(SEEN_KEY + channel, newest)
+            await self.stores.redis.set(YOUTUBE_SEEN + channel, newest)
         return len(events)
 
     async def _fetch(self, channel: str, token: str, page_token: str | None) -> dict[str, Any]:

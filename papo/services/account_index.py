@@ -9,15 +9,10 @@ from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
-from papo.constants import ACCOUNT_INDEX, ACCOUNT_SECRETS
+from papo.constants import ACCOUNT_INDEX, ACCOUNT_SECRETS, account_key
 from papo.models import ConnectedAccount
 
 Owner = tuple[uuid.UUID, uuid.UUID]  # (connected account id, business user id)
-
-
-def index_key(platform: str, platform_account_id: str) -> str:
-    """The index field of one platform account."""
-    return f"{platform}:{platform_account_id}"
 
 
 async def rebuild(redis: aioredis.Redis) -> int:
@@ -25,7 +20,7 @@ async def rebuild(redis: aioredis.Redis) -> int:
     owners: dict[str, list[list[str]]] = {}
     secrets: dict[str, str] = {}
     async for account in ConnectedAccount.filter(status="connected").order_by("connected_at"):
-        key = index_key(str(account.platform), account.platform_account_id)
+        key = account_key(str(account.platform), account.platform_account_id)
         owners.setdefault(key, []).append([str(account.id), str(account.user_id)])
         if account.webhook_secret:
             secrets[key] = account.webhook_secret
@@ -41,7 +36,7 @@ async def rebuild(redis: aioredis.Redis) -> int:
 
 async def add(redis: aioredis.Redis, account: ConnectedAccount) -> None:
     """Index one (new or re-connected) account."""
-    key = index_key(str(account.platform), account.platform_account_id)
+    key = account_key(str(account.platform), account.platform_account_id)
     rows = [
         [str(a.id), str(a.user_id)]
         async for a in ConnectedAccount.filter(platform=account.platform, status="connected",

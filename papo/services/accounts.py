@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 from tortoise import Tortoise
@@ -18,6 +18,9 @@ from papo.enums import Platform
 from papo.models import ConnectedAccount, User
 from papo.services import ServiceError, plans
 from papo.services.subscriptions import CONNECTED
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,7 @@ class WabaFound:
     problem: str | None = None
 
 
-async def find_waba(settings: Any, phone_number_id: str, token: str) -> WabaFound:
+async def find_waba(settings: Settings, phone_number_id: str, token: str) -> WabaFound:
     """Ask Meta which WABA holds a phone number, with the number's own token (PAPO_GRAPH_API_URL; the app's
     token from PAPO_META_APP_ID/PAPO_META_APP_SECRET for `/debug_token` when both are set)."""
     secret = settings.meta_app_secret.get_secret_value() if settings.meta_app_secret else None

@@ -14,6 +14,7 @@ from papo.enums import LeadQuality, LeadStatus, Platform
 from papo.services import ServiceError
 from papo.services.posts import zone
 from papo.services.templates import TemplateInfo
+from papo.timezones import DEFAULT_TIMEZONE
 
 BROADCAST_PLATFORMS = (Platform.WHATSAPP, Platform.INSTAGRAM, Platform.FACEBOOK)  # platforms with DMs
 LEAD_VARIABLES = ("name", "first_name", "business_name", "platform", "phone", "email")
@@ -32,7 +33,7 @@ class Segment:
     last_contact_after: datetime | None = None
 
     @classmethod
-    def parse(cls, value: str | Mapping[str, Any] | None, *, timezone: str = "America/Sao_Paulo") -> Segment:
+    def parse(cls, value: str | Mapping[str, Any] | None, *, timezone: str = DEFAULT_TIMEZONE) -> Segment:
         """From the JSON the CLI takes (or a dict from the bot); a readable ServiceError when malformed."""
         if value is None or value == "":
             return cls()

@@ -33,6 +33,7 @@ from papo.services.broadcast_segments import (  # noqa: F401 - part of this modu
 from papo.services.ids import id_prefix, id_with_prefix
 from papo.services.posts import parse_when
 from papo.services.templates import TemplateInfo, UserRef, get_template, user_id
+from papo.timezones import DEFAULT_TIMEZONE
 
 STATUSES = ("scheduled", "running", "finished", "cancelled")
 # Recipient states, in the order the bot and the CLI show them.
@@ -212,7 +213,7 @@ _INSERT_RECIPIENTS = """
 
 async def create_broadcast(user: UserRef, *, template: str, segment: Segment,
                            variables: Mapping[str, Any] | str | None = None, when: str | datetime | None = None,
-                           timezone: str = "America/Sao_Paulo", name: str | None = None) -> BroadcastView:
+                           timezone: str = DEFAULT_TIMEZONE, name: str | None = None) -> BroadcastView:
     """Store the broadcast and its recipients (as the preview shows them); sent from `when` (default now)."""
     uid = user_id(user)
     found = await preview(uid, template=template, segment=segment, variables=variables)

@@ -21,7 +21,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from tortoise import Tortoise
@@ -37,6 +37,9 @@ from papo.services.media import find_media
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.templates import UserRef, user_id
 from papo.streams import codec
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 FORMAT_VERSION = 1
 MAX_REMOTE_ID = 255
@@ -192,7 +195,7 @@ def media_names(messages: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def media_files(settings: Any, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def media_files(settings: Settings, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The stored files behind the messages' media: name, path, size and the URL that served it."""
     files = []
     for name in media_names(messages):
@@ -228,7 +231,7 @@ async def _find(stores: Stores, collection: str, query: dict[str, Any] | None,
     return await stores.analytics.db[collection].find(query).sort(order, 1).to_list(length=None)
 
 
-async def export_customer(stores: Stores, settings: Any, who: Customer) -> dict[str, Any]:
+async def export_customer(stores: Stores, settings: Settings, who: Customer) -> dict[str, Any]:
     """Everything Papo holds about the customer, as a JSON-ready dict; NotFound when it holds nothing."""
     conversations = await conversation_rows(who)
     conv_ids = [c["id"] for c in conversations]

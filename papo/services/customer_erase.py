@@ -30,7 +30,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise import Tortoise
 from tortoise.transactions import in_transaction
@@ -41,8 +41,9 @@ from papo.constants import (
     MONGO_AI_INTERACTIONS,
     MONGO_ANALYTICS,
     MONGO_RAW_WEBHOOKS,
+    private_reply_key,
+    rule_state_keys,
 )
-from papo.engine import state as rule_state
 from papo.enums import Platform
 from papo.runtime import Stores
 from papo.services.customer_data import (
@@ -57,8 +58,10 @@ from papo.services.customer_data import (
 from papo.services.ids import ERASED_PREFIX
 from papo.services.media import find_media
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.whatsapp_ids import PHONE_INDEX
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 # analytics_logs `data` keys that point back at the person or their conversation.
 PERSONAL_EVENT_KEYS = frozenset({"conversation_id", "message_id", "platform_message_id", "outbound_id",
@@ -97,7 +100,7 @@ class _Found:
     leads: list[uuid.UUID] = field(default_factory=list)
 
 
-async def erase_customer(stores: Stores, settings: Any, who: Customer) -> Erasure:
+async def erase_customer(stores: Stores, settings: Settings, who: Customer) -> Erasure:
     """Erase the customer (see the module docstring); what was changed."""
     report = Erasure()
     # MongoDB and Redis first, found through the rows as they are: if either cannot be reached, nothing is
@@ -200,8 +203,8 @@ async def _erase_keys(stores: Stores, who: Customer, found: _Found, report: Eras
     """Redis: the caches and claims keyed by the customer's conversations, comments and phone."""
     redis = stores.redis
     keys = [f"{ACTIVE_CONVERSATION}{c}" for c in found.conversations]
-    keys += [k for c in found.conversations for k in rule_state.keys(str(c))]
-    keys += [f"{PRIVATE_REPLY_KEY}{account}:{comment}" for account, comment in found.comments]
+    keys += [k for c in found.conversations for k in rule_state_keys(str(c))]
+    keys += [private_reply_key(account, comment) for account, comment in found.comments]
     if keys:
         report.redis_keys += int(await redis.delete(*keys))
     alerts = [entry_id for entry_id, _ in await alert_entries(redis, who, found.conversations, found.leads)]
@@ -243,7 +246,7 @@ async def _shared(who: Customer, platform_account_id: str) -> bool:
     return bool(rows)
 
 
-async def _erase_media(settings: Any, names: list[str]) -> list[str]:
+async def _erase_media(settings: Settings, names: list[str]) -> list[str]:
     """Delete the uploads only the erased messages used; the names deleted."""
     if not names:
         return []

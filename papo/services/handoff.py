@@ -28,7 +28,7 @@ from tortoise import Tortoise
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.whatsapp import SENT_FROM_BUSINESS_APP
 from papo.batching import AutoPipeline
-from papo.constants import OWN_SENT, OWN_SENT_TTL
+from papo.constants import OWN_SENT_TTL, own_sent_key
 from papo.enums import Platform
 from papo.models import Conversation
 from papo.services import NotFound, ServiceError
@@ -148,17 +148,13 @@ async def paused_among(conversation_ids: Iterable[uuid.UUID], now: datetime) -> 
 # ------------------------------------------------------------------ echoes: Papo's own, or the owner's
 
 
-def _sent_key(platform: str | Platform, platform_message_id: str) -> str:
-    return f"{OWN_SENT}{platform}:{platform_message_id}"
-
-
 async def remember_sent(redis: aioredis.Redis | AutoPipeline, platform: str | Platform,
                         platform_message_id: str | None) -> None:
     """Papo sent this message (called as soon as the platform answers): its echo is not the owner's.
 
     The outbound pipeline passes its AutoPipeline, so this rides the ledger's round trip."""
     if platform_message_id:
-        await redis.set(_sent_key(platform, platform_message_id), "1", ex=OWN_SENT_TTL)
+        await redis.set(own_sent_key(platform, platform_message_id), "1", ex=OWN_SENT_TTL)
 
 
 def echo_origin(event: InboundEvent, papo_app_id: str | None) -> str | None:
@@ -184,7 +180,7 @@ async def owner_echoes(redis: aioredis.Redis, messages: Iterable[NewMessage],
     undecided = [m for m in echoes if echo_origin(m.event, papo_app_id) is None]
     ours: set[int] = set()
     if undecided:
-        flags = await redis.mget([_sent_key(m.event.platform, m.event.platform_message_id or "") for m in undecided])
+        flags = await redis.mget([own_sent_key(m.event.platform, m.event.platform_message_id or "") for m in undecided])
         ours = {id(m) for m, flag in zip(undecided, flags, strict=True) if flag}
     return [m for m in echoes if (echo_origin(m.event, papo_app_id) or ("papo" if id(m) in ours else "owner"))
             == "owner"]

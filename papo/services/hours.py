@@ -22,7 +22,7 @@ from papo.engine.schemas import hhmm_minutes
 from papo.models import OwnerSettings
 from papo.services import ServiceError
 from papo.services.templates import UserRef, user_id
-from papo.timezones import known_zone
+from papo.timezones import DEFAULT_TIMEZONE, known_zone
 
 MAX_AWAY_CHARS = 1000
 MAX_HOLIDAYS = 366
@@ -57,7 +57,7 @@ class Hours:
     windows: tuple[Window, ...] = ()
     holidays: tuple[date, ...] = ()
     away_text: str | None = None
-    timezone: str = "America/Sao_Paulo"
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def away_on(self) -> bool:
@@ -179,7 +179,7 @@ def closed_since(hours: Hours, at: datetime) -> datetime | None:
 
     A business whose hours never opened in the last LOOKBACK_DAYS is closed since that bound's start.
     """
-    zone = known_zone(hours.timezone) or ZoneInfo("America/Sao_Paulo")
+    zone = known_zone(hours.timezone) or ZoneInfo(DEFAULT_TIMEZONE)
     local = at.astimezone(zone)
     last_close: datetime | None = None
     for back in range(LOOKBACK_DAYS + 1):
@@ -218,7 +218,7 @@ def _holidays_from(value: Any) -> tuple[date, ...]:
     return tuple(sorted({date.fromisoformat(str(v)) for v in value}))
 
 
-async def get_hours(user: UserRef, *, default_timezone: str = "America/Sao_Paulo") -> Hours:
+async def get_hours(user: UserRef, *, default_timezone: str = DEFAULT_TIMEZONE) -> Hours:
     """The business's opening hours, holidays and away text (empty when never set)."""
     row = await OwnerSettings.get_or_none(user_id=user_id(user))
     if row is None:
@@ -241,7 +241,7 @@ async def hours_by_user(user_ids: list[Any], *, default_timezone: str) -> dict[A
 
 
 async def set_hours(user: UserRef, *, spec: str | None = None, clear: bool = False, away_text: str | None = None,
-                    timezone: str | None = None, default_timezone: str = "America/Sao_Paulo") -> Hours:
+                    timezone: str | None = None, default_timezone: str = DEFAULT_TIMEZONE) -> Hours:
     """Change the opening hours (`spec`, or `clear`), the away text ("" removes it) and the time zone."""
     row, _ = await OwnerSettings.get_or_create(user_id=user_id(user))
     if clear:
@@ -258,14 +258,14 @@ async def set_hours(user: UserRef, *, spec: str | None = None, clear: bool = Fal
         row.away_text = text or None
     if timezone is not None:
         if known_zone(timezone.strip()) is None:
-            raise ServiceError(f"unknown time zone {timezone!r} (e.g. America/Sao_Paulo)")
+            raise ServiceError(f"unknown time zone {timezone!r} (e.g. {DEFAULT_TIMEZONE})")
         row.timezone = timezone.strip()
     await row.save()
     return await get_hours(user, default_timezone=default_timezone)
 
 
 async def change_holidays(user: UserRef, *, add: list[str] = (), remove: list[str] = (),  # type: ignore[assignment]
-                          default_timezone: str = "America/Sao_Paulo") -> Hours:
+                          default_timezone: str = DEFAULT_TIMEZONE) -> Hours:
     """Add and remove holidays (dates as typed); the dates are kept sorted, each once."""
     added, removed = [parse_holiday(v) for v in add], {parse_holiday(v) for v in remove}
     row, _ = await OwnerSettings.get_or_create(user_id=user_id(user))

@@ -18,6 +18,7 @@ from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
 from papo.adapters.events import INTERACTION_KINDS, MESSAGE_KINDS, UPDATE_KINDS, EventKind, InboundEvent
+from papo.constants import account_key
 from papo.services import fences
 from papo.services.account_index import Owner
 
@@ -100,7 +101,7 @@ async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[O
     interactions: list[tuple[Owner, InboundEvent]] = []
 
     for event in events:
-        targets = owners.get(f"{event.platform}:{event.account_id}", [])
+        targets = owners.get(account_key(event.platform, event.account_id), [])
         # An Instagram mention does not say who mentioned the business: no conversation to put it in.
         if not targets or (event.kind in MESSAGE_KINDS and not event.remote_user_id):
             result.skipped += 1

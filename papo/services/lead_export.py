@@ -18,6 +18,7 @@ from papo.enums import LeadQuality, LeadStatus
 from papo.services import ServiceError
 from papo.services.leads import lead_filter, lead_score
 from papo.services.templates import UserRef
+from papo.timezones import DEFAULT_TIMEZONE
 
 FORMATS = ("csv", "xlsx")
 COLUMNS = ("id", "name", "platform", "remote_user_id", "email", "phone", "quality", "status", "score", "tags",
@@ -36,7 +37,7 @@ def parse_format(value: str) -> str:
 
 async def lead_rows(user: UserRef, *, quality: str | None = None, status: str | None = None,
                     platform: str | None = None, tag: str | None = None,
-                    timezone: str = "America/Sao_Paulo") -> list[list[Any]]:
+                    timezone: str = DEFAULT_TIMEZONE) -> list[list[Any]]:
     """The leads as rows in COLUMNS order, newest interaction first."""
     where, params = lead_filter(user, quality=quality, status=status, platform=platform, tag=tag)
     rows = await Tortoise.get_connection("default").execute_query_dict(
@@ -86,7 +87,7 @@ def to_xlsx(rows: list[list[Any]]) -> bytes:
 
 async def export_leads(user: UserRef, *, fmt: str = "csv", quality: str | None = None, status: str | None = None,
                        platform: str | None = None, tag: str | None = None,
-                       timezone: str = "America/Sao_Paulo") -> tuple[bytes, int]:
+                       timezone: str = DEFAULT_TIMEZONE) -> tuple[bytes, int]:
     """The file's bytes in `fmt` and how many leads it holds (filtered like the CRM lists)."""
     kind = parse_format(fmt)
     rows = await lead_rows(user, quality=quality, status=status, platform=platform, tag=tag, timezone=timezone)

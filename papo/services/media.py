@@ -20,15 +20,16 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from papo.adapters import media_fetch
 from papo.adapters.media_fetch import CHUNK, NOT_PUBLIC_CODE, FetchPolicy, MediaBody, MediaSource, RemoteMedia
 from papo.adapters.outbound.errors import PermanentError
 from papo.services import ServiceError
 
+if TYPE_CHECKING:
+    from papo.config import Settings
+
 MB = 1024 * 1024
-MAX_BYTES = 50 * MB
 IMAGE, VIDEO = "image", "video"
 # extension -> (Content-Type, kind)
 TYPES: dict[str, tuple[str, str]] = {
@@ -58,19 +59,19 @@ class StoredMedia:
         return f"{self.kind}:{self.url}"
 
 
-def media_dir(settings: Any) -> Path:
+def media_dir(settings: Settings) -> Path:
     """Where uploads live: `<PAPO_DATA_DIR>/media`."""
     return Path(settings.data_dir) / "media"
 
 
-def max_bytes(settings: Any) -> int:
+def max_bytes(settings: Settings) -> int:
     """The upload size limit (PAPO_MEDIA_MAX_BYTES, 50 MB by default)."""
-    return int(getattr(settings, "media_max_bytes", MAX_BYTES) or MAX_BYTES)
+    return settings.media_max_bytes
 
 
-def public_base(settings: Any) -> str:
+def public_base(settings: Settings) -> str:
     """`PAPO_PUBLIC_URL/media`; ServiceError when no public URL is set (platforms could not fetch the file)."""
-    public = getattr(settings, "public_url", None)
+    public = settings.public_url
     if not public:
         raise ServiceError("PAPO_PUBLIC_URL is not set: platforms fetch post media by URL, so an uploaded file "
                            "needs Papo's public address; set it, or use public https:// links")
@@ -108,7 +109,7 @@ def _write(folder: Path, name: str, data: bytes) -> None:
     os.replace(partial, folder / name)  # atomic: a half-written file is never served
 
 
-async def store_media(settings: Any, data: bytes, *, mime: str | None = None,
+async def store_media(settings: Settings, data: bytes, *, mime: str | None = None,
                       filename: str | None = None) -> StoredMedia:
     """Store an uploaded photo or video; its public URL. Refuses a missing PAPO_PUBLIC_URL, type or size."""
     base = public_base(settings)
@@ -126,7 +127,7 @@ async def store_media(settings: Any, data: bytes, *, mime: str | None = None,
     return StoredMedia(name=name, url=f"{base}/{name}", kind=kind, content_type=content_type, size=len(data))
 
 
-def find_media(settings: Any, name: str) -> tuple[Path, str] | None:
+def find_media(settings: Settings, name: str) -> tuple[Path, str] | None:
     """The stored file behind a public name and its Content-Type; None for any other name."""
     if not NAME_RE.fullmatch(name):
         return None
@@ -136,7 +137,7 @@ def find_media(settings: Any, name: str) -> tuple[Path, str] | None:
     return path, TYPES[name.rsplit(".", 1)[1]][0]
 
 
-async def sweep_media(settings: Any, *, now: float | None = None) -> list[str]:
+async def sweep_media(settings: Settings, *, now: float | None = None) -> list[str]:
     """Delete uploads that no post uses and that are older than PAPO_MEDIA_KEEP_HOURS (drafts the owner
     abandoned in the bot, photos sent by mistake); the names deleted. A post in any state keeps its files."""
     from tortoise import Tortoise
@@ -144,7 +145,7 @@ async def sweep_media(settings: Any, *, now: float | None = None) -> list[str]:
     folder = media_dir(settings)
     if not folder.is_dir():
         return []
-    cutoff = (now if now is not None else time.time()) - float(getattr(settings, "media_keep_hours", 48.0)) * 3600
+    cutoff = (now if now is not None else time.time()) - settings.media_keep_hours * 3600
     old = [p for p in await asyncio.to_thread(lambda: list(folder.iterdir()))
            if NAME_RE.fullmatch(p.name) and p.stat().st_mtime < cutoff]
     if not old:
@@ -163,21 +164,21 @@ async def sweep_media(settings: Any, *, now: float | None = None) -> list[str]:
 # ------------------------------------------------------------------ post media Papo reads itself
 
 
-def allow_hosts(settings: Any) -> frozenset[str]:
+def allow_hosts(settings: Settings) -> frozenset[str]:
     """PAPO_MEDIA_FETCH_ALLOW_HOSTS as a set (lower case): hosts that may be private, for tests and development."""
-    raw = str(getattr(settings, "media_fetch_allow_hosts", "") or "")
+    raw = settings.media_fetch_allow_hosts
     return frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
-def own_base(settings: Any) -> str | None:
+def own_base(settings: Settings) -> str | None:
     """`PAPO_PUBLIC_URL/media`, None when no public URL is set."""
-    return public_base(settings) if getattr(settings, "public_url", None) else None
+    return public_base(settings) if settings.public_url else None
 
 
-def fetch_policy(settings: Any) -> FetchPolicy:
+def fetch_policy(settings: Settings) -> FetchPolicy:
     """The media fetch limits from the settings."""
-    return FetchPolicy(max_bytes=int(getattr(settings, "media_fetch_max_bytes", 0) or media_fetch.MAX_BYTES),
-                       timeout=float(getattr(settings, "media_fetch_timeout", 0) or media_fetch.TIMEOUT),
+    return FetchPolicy(max_bytes=settings.media_fetch_max_bytes,
+                       timeout=settings.media_fetch_timeout,
                        allow_hosts=allow_hosts(settings))
 
 
@@ -202,7 +203,7 @@ class PapoMedia:
     """Papo's own uploads come from the media folder (no HTTP: a local PAPO_PUBLIC_URL works, and nothing is
     fetched from Papo's own address); any other URL goes to `remote`."""
 
-    def __init__(self, settings: Any, remote: MediaSource) -> None:
+    def __init__(self, settings: Settings, remote: MediaSource) -> None:
         self._settings = settings
         self._base = own_base(settings)
         self._remote = remote
@@ -228,6 +229,6 @@ def not_public_error(error: str | None) -> bool:
     return (error or "").startswith(NOT_PUBLIC_CODE + ":")
 
 
-def media_source(settings: Any) -> MediaSource:
+def media_source(settings: Settings) -> MediaSource:
     """Where publishers get a post's bytes: Papo's uploads from disk, other URLs from public addresses only."""
     return PapoMedia(settings, RemoteMedia(fetch_policy(settings)))

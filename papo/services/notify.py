@@ -15,12 +15,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from papo.constants import KEY_PREFIX
+from papo.constants import NOTIFY_SEEN, NOTIFY_STREAM
 from papo.streams import codec
 
-NOTIFY_STREAM = KEY_PREFIX + "notify"
 NOTIFY_GROUP = "bot"
-NOTIFY_SEEN = KEY_PREFIX + "notify-seen:"  # + dedupe key
 NOTIFY_MAXLEN = 100_000
 NOTIFY_DEDUPE_TTL = 8 * 24 * 3600
 

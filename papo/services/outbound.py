@@ -31,7 +31,7 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage
 from papo.analytics import AnalyticsStore
 from papo.batching import AutoPipeline, Coalescer
-from papo.constants import KEY_PREFIX
+from papo.constants import ACCOUNT_CACHE, ACCOUNT_PROBLEM, SENT_KEY, private_reply_key
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, Conversation, Message
@@ -39,10 +39,6 @@ from papo.services import NotFound
 
 log = logging.getLogger(__name__)
 
-SENT_KEY = KEY_PREFIX + "sent:"  # + outbound id -> hash: state, attempts, outcome, recorded, logged…
-ACCOUNT_CACHE = KEY_PREFIX + "out:account:"  # + connected account id -> JSON (ciphertexts only)
-ACCOUNT_PROBLEM = KEY_PREFIX + "out:account-problem:"  # + account id -> hash: error, at, outbound_id
-PRIVATE_REPLY_KEY = KEY_PREFIX + "private-reply:"  # + account id + ":" + comment id -> outbound id
 LEDGER_TTL = 30 * 24 * 3600  # far beyond any redelivery or dead-letter requeue of one request
 
 CLAIMABLE = ("retry", "gave_up")
@@ -208,7 +204,7 @@ class SendLedger:
 
 async def claim_comment(redis: aioredis.Redis, request: OutboundMessage, *, days: float) -> bool:
     """One private reply per comment: the first outbound id to claim the comment owns it (for `days` + 1)."""
-    key = f"{PRIVATE_REPLY_KEY}{request.account_id}:{request.comment_id}"
+    key = private_reply_key(request.account_id, request.comment_id)
     if await redis.set(key, request.outbound_id, nx=True, ex=int((days + 1) * 86400)):
         return True
     return await redis.get(key) == request.outbound_id
@@ -216,7 +212,7 @@ async def claim_comment(redis: aioredis.Redis, request: OutboundMessage, *, days
 
 async def release_comment(redis: aioredis.Redis, request: OutboundMessage) -> None:
     """Give the comment back after a send that certainly failed (another reply may try)."""
-    key = f"{PRIVATE_REPLY_KEY}{request.account_id}:{request.comment_id}"
+    key = private_reply_key(request.account_id, request.comment_id)
     if await redis.get(key) == request.outbound_id:
         await redis.delete(key)
 

@@ -23,7 +23,7 @@ from papo.enums import Plan
 from papo.models import ConnectedAccount, OwnerSettings, TelegramLink, User
 from papo.services import NotFound, ServiceError, plans
 from papo.services.templates import UserRef, user_id
-from papo.timezones import known_zone
+from papo.timezones import DEFAULT_TIMEZONE, known_zone
 
 CODE_TTL = timedelta(minutes=15)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read and typed by people
@@ -58,7 +58,7 @@ class OwnerPrefs:
     """An owner's preferences with defaults applied."""
 
     language: str = DEFAULT_LANGUAGE
-    timezone: str = "America/Sao_Paulo"
+    timezone: str = DEFAULT_TIMEZONE
     alerts: tuple[tuple[str, bool], ...] = ()
     quiet_start: str | None = None
     quiet_end: str | None = None
@@ -218,7 +218,7 @@ async def _selected_link(telegram_user_id: int) -> TelegramLink | None:
                   .order_by("-selected_at", "-created_at").first().prefetch_related("user"))
 
 
-async def owner_for(telegram_user_id: int, *, default_timezone: str = "America/Sao_Paulo") -> Owner | None:
+async def owner_for(telegram_user_id: int, *, default_timezone: str = DEFAULT_TIMEZONE) -> Owner | None:
     """The linked account and the business it selected, or None for a stranger."""
     found = await _selected_link(telegram_user_id)
     if found is None:
@@ -300,7 +300,7 @@ async def list_links(user: UserRef) -> list[TelegramLink]:
 # ------------------------------------------------------------------ preferences
 
 
-async def get_prefs(user: UserRef, *, default_timezone: str = "America/Sao_Paulo") -> OwnerPrefs:
+async def get_prefs(user: UserRef, *, default_timezone: str = DEFAULT_TIMEZONE) -> OwnerPrefs:
     """The owner's preferences (defaults when never set)."""
     row = await OwnerSettings.get_or_none(user_id=user_id(user))
     if row is None:
@@ -331,7 +331,7 @@ async def set_timezone(user: UserRef, timezone: str) -> str:
     """Set the owner's IANA time zone (used for follow-ups, stats days and quiet hours)."""
     name = timezone.strip()
     if known_zone(name) is None:
-        raise ServiceError(f"unknown time zone {name!r} (e.g. America/Sao_Paulo)")
+        raise ServiceError(f"unknown time zone {name!r} (e.g. {DEFAULT_TIMEZONE})")
     await _update(user, timezone=name)
     return name
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import redis.asyncio as aioredis
@@ -32,7 +32,10 @@ from papo.services.post_views import PostView, SyncView, post_view, post_views
 from papo.services.templates import UserRef, user_id
 from papo.streams.producer import Item, Producer
 from papo.streams.spec import StreamSpec
-from papo.timezones import known_zone
+from papo.timezones import DEFAULT_TIMEZONE, known_zone
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 POSTS_STREAM = "posts"
 PAST_TOLERANCE = timedelta(seconds=60)  # "10:00" typed at 10:00:30 still means now, not an error
@@ -69,17 +72,17 @@ class PostOptions:
     """Settings the post use-cases need; read from Settings with their defaults."""
 
     partitions: int = 8
-    timezone: str = "America/Sao_Paulo"
+    timezone: str = DEFAULT_TIMEZONE
     instagram_max_hashtags: int = INSTAGRAM_HASHTAGS
     media_base: str | None = None  # PAPO_PUBLIC_URL/media: Papo's own uploads, accepted even on a local address
     media_allow_hosts: frozenset[str] = frozenset()  # PAPO_MEDIA_FETCH_ALLOW_HOSTS (tests, development)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PostOptions:
+    def from_settings(cls, settings: Settings) -> PostOptions:
         """`stream_partitions`, `timezone`, `posts_instagram_max_hashtags`, the media base and allowed hosts."""
-        return cls(partitions=getattr(settings, "stream_partitions", 8),
-                   timezone=getattr(settings, "timezone", "America/Sao_Paulo"),
-                   instagram_max_hashtags=getattr(settings, "posts_instagram_max_hashtags", INSTAGRAM_HASHTAGS),
+        return cls(partitions=settings.stream_partitions,
+                   timezone=settings.timezone,
+                   instagram_max_hashtags=settings.posts_instagram_max_hashtags,
                    media_base=own_base(settings), media_allow_hosts=allow_hosts(settings))
 
     def parse_media(self, values: Sequence[str]) -> tuple[Media, ...]:
@@ -99,7 +102,7 @@ def zone(name: str) -> ZoneInfo:
     """An IANA time zone, or a clear error."""
     found = known_zone(name.strip())
     if found is None:
-        raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)")
+        raise ServiceError(f"unknown time zone {name!r} (use an IANA name such as {DEFAULT_TIMEZONE})")
     return found
 
 

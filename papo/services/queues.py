@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -21,6 +21,9 @@ from papo.streams import codec
 from papo.streams.producer import SCRIPT, Item, Plan, Producer
 from papo.streams.spec import StreamSpec
 from papo.streams.wire import CommandBuffer, PipelinedRedis
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 # Webhook writes: a chunk of this many requests goes out as soon as it is complete, and at most IN_FLIGHT
 # writes wait for Redis at once (later requests gather meanwhile and go out together when one is answered).
@@ -183,10 +186,9 @@ def _fail(batch: list[_Request], error: BaseException) -> None:
             done.set_exception(error)
 
 
-def outbound_partitions(settings: Any) -> int:
-    """The outbound stream's partition count: `outbound_partitions` when set, else `stream_partitions`."""
-    value = getattr(settings, "outbound_partitions", None)
-    return value if value is not None else getattr(settings, "stream_partitions", DEFAULT_PARTITIONS)
+def outbound_partitions(settings: Settings) -> int:
+    """The outbound stream's partition count: the deployment's `stream_partitions` (as the inbound stream)."""
+    return settings.stream_partitions
 
 
 def outbound_spec(partitions: int) -> StreamSpec:
@@ -201,7 +203,7 @@ class OutboundQueue:
         self.producer = Producer(redis, outbound_spec(partitions))
 
     @classmethod
-    def from_settings(cls, redis: aioredis.Redis, settings: Any) -> OutboundQueue:
+    def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> OutboundQueue:
         """A queue with the partition count the workers use."""
         return cls(redis, outbound_partitions(settings))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from tortoise.transactions import in_transaction
@@ -25,6 +25,9 @@ from papo.runtime import configured_key
 from papo.services import ServiceError
 from papo.services.connect import WIPED_TOKEN
 from papo.services.outbound import ACCOUNT_CACHE
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 TABLE = "connected_accounts"
 COLUMNS = ("access_token", "refresh_token", "webhook_secret")  # the columns written through encrypt()
@@ -93,7 +96,7 @@ def _cipher(key: str, which: str) -> TokenCipher:
         raise RotationError(f"the {which} key is too short: it must be at least 16 characters") from None
 
 
-def rotation_keys(settings: Any, *, new_key: str | None, old_key: str | None = None) -> RotationKeys:
+def rotation_keys(settings: Settings, *, new_key: str | None, old_key: str | None = None) -> RotationKeys:
     """Check both keys before anything is opened; RotationError says what is wrong (never the key).
 
     With PAPO_SECRET_KEY_PREVIOUS set, every process already runs with the new key and reads the old one

@@ -19,6 +19,7 @@ from papo.analytics import AnalyticsStore
 from papo.enums import LeadQuality
 from papo.services import ServiceError
 from papo.services.templates import UserRef, user_id
+from papo.timezones import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ _RESPONSE = """
 
 
 async def compute_stats(user: UserRef, analytics: AnalyticsStore | None, *, days: int = 1,
-                        timezone: str = "America/Sao_Paulo", now: datetime | None = None) -> Stats:
+                        timezone: str = DEFAULT_TIMEZONE, now: datetime | None = None) -> Stats:
     """The business's numbers for the last `days` local days (1 = today)."""
     uid = user_id(user)
     since, until = period(days, timezone, now)

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -32,11 +32,21 @@ from papo.adapters.oauth.clients import NotConfigured, meta_subscriptions, youtu
 from papo.adapters.oauth.errors import OAuthError
 from papo.adapters.oauth.subscriptions import PAGE_FIELDS
 from papo.adapters.youtube import topic_channel
-from papo.constants import KEY_PREFIX, MONGO_PLATFORM_EVENTS
+from papo.constants import (
+    HUB_SUBSCRIBING,
+    HUB_UNSUBSCRIBING,
+    HUB_VERIFIED,
+    LAST_EVENT,
+    MONGO_PLATFORM_EVENTS,
+    account_key,
+)
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount
 from papo.services import NotFound, account_index
+
+if TYPE_CHECKING:
+    from papo.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +54,6 @@ SUBSCRIBED, PENDING, FAILED, APP, UNSUBSCRIBED = "subscribed", "pending", "faile
 CONNECTED, DISCONNECTED = "connected", "disconnected"
 META_PLATFORMS = (Platform.FACEBOOK, Platform.INSTAGRAM, Platform.WHATSAPP)
 APP_LEVEL = (Platform.TIKTOK, Platform.KWAI)
-DEFAULT_LEASE = 5 * 24 * 3600  # Google's hub grants about five days; renewed before it ends
-LAST_EVENT = KEY_PREFIX + "last-event"  # hash account id -> unix seconds of the newest event received
-HUB_UNSUBSCRIBING = KEY_PREFIX + "hub-unsubscribing:"  # + channel id: Papo asked the hub to unsubscribe
-HUB_SUBSCRIBING = KEY_PREFIX + "hub-subscribing:"  # + channel id -> the lease Papo asked for (pending request)
-HUB_VERIFIED = KEY_PREFIX + "hub-verified"  # hash channel id -> {"mode", "at", "lease"} from the hub's call
 HUB_PENDING_SECONDS = 24 * 3600  # the hub verifies within seconds; an unanswered request lapses after a day
 MAX_LEASE = 30 * 24 * 3600  # the most Papo ever asks for (PAPO_YOUTUBE_HUB_LEASE_SECONDS is capped there)
 
@@ -69,7 +74,7 @@ return 0
 class AccountContext:
     """What talking to the platforms about an account needs."""
 
-    settings: Any
+    settings: Settings
     redis: aioredis.Redis
     session: aiohttp.ClientSession
     cipher: TokenCipher
@@ -105,7 +110,7 @@ async def find_account(ref: str) -> ConnectedAccount:
     return found
 
 
-def public_callback(settings: Any, path: str) -> str:
+def public_callback(settings: Settings, path: str) -> str:
     """An absolute URL under PAPO_PUBLIC_URL (where platforms reach Papo)."""
     if not settings.public_url:
         raise NotConfigured("PAPO_PUBLIC_URL is not set: platforms need it to reach Papo")
@@ -135,7 +140,7 @@ async def _subscribe(ctx: AccountContext, account: ConnectedAccount, now: dateti
         secret = settings.youtube_hub_secret.get_secret_value() if settings.youtube_hub_secret else None
         if not secret:
             raise NotConfigured("PAPO_YOUTUBE_HUB_SECRET is not set: the hub must sign what it pushes")
-        lease = int(getattr(settings, "youtube_hub_lease_seconds", DEFAULT_LEASE))
+        lease = settings.youtube_hub_lease_seconds
         # Before the request: a hub may verify before it answers. Only this request's verification is
         # confirmed at the callback, and with no longer a lease than this one.
         await ctx.redis.set(HUB_SUBSCRIBING + account.platform_account_id, str(lease), ex=HUB_PENDING_SECONDS)
@@ -275,8 +280,8 @@ async def hub_intent_refusal(redis: aioredis.Redis, platform: str, query: Mappin
     channel, mode = topic_channel(query.get("hub.topic", "")), query.get("hub.mode")
     if channel is None or mode not in ("subscribe", "unsubscribe"):
         return None  # the adapter has judged the request already
-    connected = bool((await account_index.owners(redis, [account_index.index_key(platform, channel)]))
-                     .get(account_index.index_key(platform, channel)))
+    connected = bool((await account_index.owners(redis, [account_key(platform, channel)]))
+                     .get(account_key(platform, channel)))
     if mode == "subscribe" and not connected:
         return f"no connected YouTube channel {channel}: Papo did not ask for this subscription"
     if mode == "subscribe" and not await redis.exists(HUB_SUBSCRIBING + channel):

@@ -16,10 +16,8 @@ import redis.asyncio as aioredis
 
 from papo.adapters.events import InboundEvent
 from papo.adapters.phone import normalize_phone
-from papo.constants import KEY_PREFIX
+from papo.constants import PHONE_INDEX
 from papo.enums import Platform
-
-PHONE_INDEX = KEY_PREFIX + "wa-phone:"  # + business phone_number_id -> hash: normalized phone -> BSUID
 
 
 async def file_under_user_ids(redis: aioredis.Redis, events: Sequence[InboundEvent]) -> list[InboundEvent]:

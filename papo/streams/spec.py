@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from papo.constants import KEY_PREFIX
+from papo.constants import stream_tag, workers_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +26,7 @@ class StreamSpec:
 
     def tag(self, partition: int) -> str:
         """The hash tag of a partition."""
-        return f"{KEY_PREFIX}{{{self.name}:{partition}}}"
+        return stream_tag(self.name, partition)
 
     def key(self, partition: int) -> str:
         """The Redis stream of a partition."""
@@ -59,7 +59,7 @@ class StreamSpec:
     @property
     def workers_key(self) -> str:
         """Sorted set of live consumers (score = last heartbeat, ms)."""
-        return f"{KEY_PREFIX}workers:{self.name}"
+        return workers_key(self.name)
 
     def partition_for(self, routing_key: str) -> int:
         """The partition of a routing key: stable across processes and machines (CRC-32, not hash())."""

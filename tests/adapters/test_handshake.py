@@ -7,6 +7,7 @@ import pytest
 from papo.adapters.base import WebhookSecrets
 from papo.adapters.errors import PayloadError, SignatureError
 from papo.adapters.registry import get_adapter
+from papo.config import Settings
 
 SECRETS = WebhookSecrets(meta_verify_token="my-verify-token", meta_app_secret="x")
 TOPIC = "https://www.youtube.com/xml/feeds/videos.xml?channel_id=UCx9k2Lr7nQvB3mT5yHw8ZpA"
@@ -52,21 +53,9 @@ def test_platforms_without_get_verification(platform: str) -> None:
 
 
 def test_secrets_from_settings_and_per_platform_key() -> None:
-    class FakeSecret:
-        def __init__(self, value: str) -> None:
-            self.value = value
-
-        def get_secret_value(self) -> str:
-            return self.value
-
-    class FakeSettings:
-        meta_app_secret = FakeSecret("meta")
-        meta_verify_token = FakeSecret("verify")
-        tiktok_client_secret = FakeSecret("tt")
-        youtube_hub_secret = None
-        tiktok_signature_tolerance = 120
-
-    secrets = WebhookSecrets.from_settings(FakeSettings())
+    settings = Settings(_env_file=None, meta_app_secret="meta", meta_verify_token="verify",  # type: ignore[call-arg]
+                        tiktok_client_secret="tt", youtube_hub_secret=None, tiktok_signature_tolerance=120)
+    secrets = WebhookSecrets.from_settings(settings)
     assert secrets.signing_secret("whatsapp") == secrets.signing_secret("facebook") == "meta"
     assert secrets.signing_secret("tiktok") == "tt"
     assert secrets.signing_secret("youtube") is None

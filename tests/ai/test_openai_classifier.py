@@ -15,7 +15,7 @@ from pydantic import AnyHttpUrl, SecretStr
 from papo import metrics
 from papo.ai import default_classifier
 from papo.ai.openai_answer import SYSTEM_PROMPT, ground_contacts
-from papo.ai.openai_cache import CACHE_PREFIX, CACHE_TTL, cache_key
+from papo.ai.openai_cache import CACHE_TTL, cache_key
 from papo.ai.openai_classifier import (
     PLACEHOLDER_API_KEY,
     Classified,
@@ -27,6 +27,7 @@ from papo.ai.openai_classifier import (
     make_classifier,
 )
 from papo.config import Settings
+from papo.constants import AI_CACHE
 from papo.enums import Intent, LeadQuality, Sentiment
 from papo.runtime import Stores
 from tests.ai.fake_openai import FakeOpenAI, Reply
@@ -310,7 +311,7 @@ async def test_cache_hit_makes_no_request(cached: OpenAIClassifier, server: Fake
     assert again == Classified(first.classification, Source.CACHE)
     assert len(server.requests) == 1
     key = cache_key(MODEL, "preço?")
-    assert key.startswith(CACHE_PREFIX) and len(key) == len(CACHE_PREFIX) + 64
+    assert key.startswith(AI_CACHE) and len(key) == len(AI_CACHE) + 64
     stored = await cached_value(stores, key)
     assert stored["intent"] == "question" and stored["lead_score"] == 0.5
     assert 0 < await stores.redis.ttl(key) <= CACHE_TTL
@@ -340,7 +341,7 @@ async def test_fallbacks_are_not_cached(
     server.queue(*failure, Reply.answer(intent="complaint", sentiment="negative", lead_score=0.1))
 
     first = await cached.classify_with_source("meu pedido não chegou")
-    assert await stores.redis.keys(CACHE_PREFIX + "*") == []
+    assert await stores.redis.keys(AI_CACHE + "*") == []
     second = await cached.classify_with_source("meu pedido não chegou")
     third = await cached.classify_with_source("meu pedido não chegou")
 

@@ -8,16 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, MONGO_RAW_WEBHOOKS
+from papo.constants import ACTIVE_BY_USER, ACTIVE_CONVERSATION, MONGO_RAW_WEBHOOKS, PRIVATE_REPLY_KEY, rule_state_keys
 from papo.crypto import TokenCipher
-from papo.engine import state as rule_state
 from papo.enums import Platform
 from papo.models import ConnectedAccount, Conversation, Interaction, Lead, Message, User
 from papo.runtime import Stores
 from papo.services.accounts import connect_account
 from papo.services.media import StoredMedia, store_media
 from papo.services.notify import HOT_LEAD, notify_owner
-from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.users import create_user
 from papo.services.whatsapp_ids import PHONE_INDEX
 from tests.conftest import TEST_SECRET
@@ -97,7 +95,7 @@ async def seed_customer(stores: Stores, settings: Any, user: User, account: Conn
     await redis.hset(f"{ACTIVE_CONVERSATION}{conv.id}", mapping={
         "user_id": str(user.id), "remote_user_id": customer, "last_inbound_at": at.isoformat()})
     await redis.zadd(f"{ACTIVE_BY_USER}{user.id}", {str(conv.id): at.timestamp()})
-    fired, replies = rule_state.keys(str(conv.id))
+    fired, replies = rule_state_keys(str(conv.id))
     await redis.hset(fired, "rule-1", f"{at.timestamp()}|a1")
     await redis.zadd(replies, {"a1": at.timestamp()})
     await redis.hset(PHONE_INDEX + account.platform_account_id, PHONE, customer)

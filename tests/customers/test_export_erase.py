@@ -18,8 +18,9 @@ from papo.constants import (
     MONGO_AI_INTERACTIONS,
     MONGO_ANALYTICS,
     MONGO_RAW_WEBHOOKS,
+    PRIVATE_REPLY_KEY,
+    rule_state_keys,
 )
-from papo.engine import state as rule_state
 from papo.enums import Platform
 from papo.models import Conversation, Interaction, Lead, Message
 from papo.runtime import Stores
@@ -29,7 +30,6 @@ from papo.services.customer_erase import erase_customer
 from papo.services.inbound import persist_batch
 from papo.services.media import find_media
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.outbound import PRIVATE_REPLY_KEY
 from papo.services.stats import compute_stats
 from papo.services.whatsapp_ids import PHONE_INDEX
 from tests.customers.seed import BSUID, PHONE, Seeded, business, seed_customer
@@ -50,7 +50,7 @@ async def two_businesses(stores: Stores, settings: Any) -> tuple[Seeded, Seeded]
 async def _everything(stores: Stores, seeded: Seeded) -> dict[str, Any]:
     """What each store holds of one business's customer, read straight from the stores."""
     db, redis = stores.analytics.db, stores.redis
-    fired, replies = rule_state.keys(str(seeded.conversation.id))
+    fired, replies = rule_state_keys(str(seeded.conversation.id))
     return {
         "conversation": await Conversation.get(id=seeded.conversation.id),
         "messages": await Message.filter(conversation_id=seeded.conversation.id).order_by("created_at"),

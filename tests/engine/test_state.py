@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from papo.constants import rule_state_keys
 from papo.engine import EvalContext, evaluate
-from papo.engine.state import Claim, claim, claim_all, keys, load_state
+from papo.engine.state import Claim, claim, claim_all, load_state
 from tests.engine.helpers import NOW, event, rule
 
 CONV = "7d3c9a8e-0000-4000-8000-00000000c0de"
@@ -38,7 +39,7 @@ async def test_load_claim_and_cooldown_round_trip(stores) -> None:
     third = evaluate(event("preço?"), None, None, rules, now=after_cooldown,
                      context=ctx(await load_state(redis, CONV, after_cooldown)))
     assert [a.rule_name for a in third] == ["notify", "price", "tag"]
-    fired_key, replies_key = keys(CONV)
+    fired_key, replies_key = rule_state_keys(CONV)
     assert fired_key.endswith("{" + CONV + "}") and replies_key.endswith("{" + CONV + "}")
     assert 0 < await redis.ttl(fired_key) <= 3600 and 0 < await redis.ttl(replies_key) <= 3600
 

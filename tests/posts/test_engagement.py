@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from papo.constants import ENGAGEMENT_LOCK
 from papo.crypto import TokenCipher
 from papo.models import Post, PostSync
-from papo.pipeline.engagement import LOCK_KEY, EngagementSettings, refresh_round, run_engagement
+from papo.pipeline.engagement import EngagementSettings, refresh_round, run_engagement
 from papo.services.posts import create_post
 from tests.conftest import TEST_SECRET
 from tests.posts.conftest import IG, PAGE, TT, YT
@@ -65,7 +66,7 @@ async def test_old_posts_are_left_alone_and_one_worker_runs_a_round(stores, apis
     await PostSync.filter(post_id=post.id).update(published_at=datetime.now(UTC) - timedelta(days=40))
     assert await refresh_round(stores, local, EngagementSettings(), http, TokenCipher(TEST_SECRET)) == 0
     await PostSync.filter(post_id=post.id).update(published_at=datetime.now(UTC))
-    await stores.redis.set(LOCK_KEY, "another-worker", ex=60)  # another worker has this round
+    await stores.redis.set(ENGAGEMENT_LOCK, "another-worker", ex=60)  # another worker has this round
     stop = asyncio.Event()
     task = asyncio.create_task(run_engagement(stores, local, stop, http, TokenCipher(TEST_SECRET), "me"))
     await asyncio.sleep(0.3)

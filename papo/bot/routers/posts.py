@@ -9,7 +9,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from io import BytesIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, F
 from aiogram.exceptions import TelegramAPIError
@@ -26,16 +26,18 @@ from papo.bot.keyboards import Nav, PostAct, back, button, rows, short
 from papo.bot.locales import Translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, linked_router, need_id, show
-from papo.constants import KEY_PREFIX
+from papo.constants import POST_UPLOADS
 from papo.services import ServiceError, media, owners, posts
 from papo.services.media import MB
 from papo.services.owners import Owner
 from papo.services.post_rules import MediaNotPublicError
 from papo.services.post_views import PostView, SyncView
 
+if TYPE_CHECKING:
+    from papo.config import Settings
+
 log = logging.getLogger(__name__)
 router = linked_router("posts")
-UPLOADS_PREFIX = KEY_PREFIX + "bot:post-media:"  # + Telegram user id: the files of the draft being composed
 UPLOADS_TTL = 24 * 3600  # as long as the composer's question is remembered
 TELEGRAM_CLOUD_LIMIT = 20 * MB  # getFile on api.telegram.org serves bots files up to 20 MB
 STATE_ICON = {"draft": "📝", "scheduled": "📅", "publishing": "⏳", "published": "✅", "failed": "❌"}
@@ -192,15 +194,15 @@ def _upload_of(message: Message) -> tuple[str, int | None, str | None, str | Non
     return item.file_id, item.file_size, mime, item.file_name
 
 
-def download_limit(settings: Any) -> int:
+def download_limit(settings: Settings) -> int:
     """The largest file the bot can take: the media limit, and Telegram's own 20 MB for its cloud Bot API."""
     limit = media.max_bytes(settings)
-    api = str(getattr(settings, "telegram_api_url", "") or "")
+    api = str(settings.telegram_api_url)
     return min(limit, TELEGRAM_CLOUD_LIMIT) if "api.telegram.org" in api else limit
 
 
 def _uploads_key(telegram_id: int) -> str:
-    return f"{UPLOADS_PREFIX}{telegram_id}"
+    return f"{POST_UPLOADS}{telegram_id}"
 
 
 async def _take_uploads(redis: Any, telegram_id: int) -> list[dict[str, str]]:
@@ -229,7 +231,7 @@ async def uploads_done(query: CallbackQuery, owner: Owner, t: Translator, ctx: B
     await _content_done(query, owner, t, ctx, state, "")
 
 
-def _local_link(links: list[str], settings: Any) -> str | None:
+def _local_link(links: list[str], settings: Settings) -> str | None:
     """The first link on a local host (creating the post would refuse it), None when there is none."""
     try:
         posts.PostOptions.from_settings(settings).parse_media(links)

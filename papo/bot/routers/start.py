@@ -16,7 +16,7 @@ from papo.bot.keyboards import Nav, main_menu
 from papo.bot.locales import Translator, translator
 from papo.bot.middlewares import BotContext
 from papo.bot.routers.common import Event, show
-from papo.constants import KEY_PREFIX
+from papo.constants import LINK_TRIES, LINK_TRIES_ALL
 from papo.services import ServiceError, owners
 from papo.services.owners import Owner
 from papo.services.plans import QuotaExceeded
@@ -24,8 +24,6 @@ from papo.services.plans import QuotaExceeded
 log = logging.getLogger(__name__)
 router = Router(name="start")
 
-LINK_TRIES = KEY_PREFIX + "bot:link-fail:"  # + telegram user id -> codes tried this hour (kept on success)
-LINK_TRIES_ALL = KEY_PREFIX + "bot:link-fail:all"  # codes tried this hour by anyone: many accounts, one limit
 MAX_LINK_TRIES = 10  # codes have ~50 bits; this only stops someone hammering the bot
 MAX_LINK_TRIES_ALL = 300  # a business links a handful of admins; 300 an hour is an attack, not a team
 
