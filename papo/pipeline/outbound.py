@@ -1,6 +1,6 @@
 """The outbound stage: a partitioned stream of OutboundMessages, sent through each platform within its rules.
 
-Per request, in order: ledger check (sent at most once, see papo.services.outbound) → window check (24 h,
+Per request, in order: ledger check (sent at most once, see papo.services.send_ledger) → window check (24 h,
 template fallback or a recorded skip) → private-reply rules (7 days, one per comment) → rate limits
 (Redis token buckets) → claim → send → record (`messages` row + `analytics_logs` `message_sent`).
 Retryable errors are retried with exponential backoff and jitter on redelivery; after `max_attempts` the
@@ -47,8 +47,9 @@ from papo.runtime import Stores
 from papo.services import NotFound, handoff
 from papo.services import outbound as records
 from papo.services.notify import REPLY_FAILED, notify_owner
-from papo.services.outbound import CLAIMABLE, AccountProfile, Outcome, SendLedger
+from papo.services.outbound import AccountProfile
 from papo.services.queues import DEFAULT_PARTITIONS, outbound_partitions, outbound_spec
+from papo.services.send_ledger import CLAIMABLE, Outcome, SendLedger
 from papo.services.window import WindowChecker
 from papo.streams import codec
 from papo.streams.consumer import Entry, PartitionedConsumer, Retry
