@@ -44,10 +44,10 @@ from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
 from papo.resilience import pause
 from papo.runtime import Stores
-from papo.services import NotFound, handoff
+from papo.services import NotFound, account_cache, handoff
 from papo.services import outbound as records
+from papo.services.account_cache import AccountProfile
 from papo.services.notify import REPLY_FAILED, notify_owner
-from papo.services.outbound import AccountProfile
 from papo.services.queues import DEFAULT_PARTITIONS, outbound_partitions, outbound_spec
 from papo.services.send_ledger import CLAIMABLE, Outcome, SendLedger
 from papo.services.window import WindowChecker
@@ -176,7 +176,7 @@ class OutboundPipeline:
             await self._finish(request, found.state, found.outcome, recorded=found.recorded, logged=found.logged)
             return found.state
         try:
-            profile = await records.load_account(self.auto, request.account_id,  # type: ignore[arg-type]
+            profile = await account_cache.load_account(self.auto, request.account_id,  # type: ignore[arg-type]
                                                  ttl=self.settings.account_cache_ttl)
         except NotFound as exc:
             return await self._settle_without_send(request, "failed", str(exc))
@@ -227,8 +227,8 @@ class OutboundPipeline:
         except (SendError, CryptoError, NotFound, UnknownPlatformError) as exc:
             error = exc.describe() if isinstance(exc, SendError) else str(exc)
             if isinstance(exc, SendError) and exc.account_problem:
-                await records.forget_account(self.redis, request.account_id)
-                await records.report_account_problem(self.redis, request.account_id, error, request.outbound_id)
+                await account_cache.forget_account(self.redis, request.account_id)
+                await account_cache.report_account_problem(self.redis, request.account_id, error, request.outbound_id)
                 log.warning("account %s needs its owner: %s", request.account_id, error)
             if request.kind is OutboundKind.PRIVATE_REPLY:
                 await records.release_comment(self.redis, request)
