@@ -22,10 +22,12 @@ from papo.crypto import TokenCipher
 from papo.enums import LeadQuality, Platform
 from papo.models import ConnectedAccount, User
 from papo.services import conversations, leads
+from papo.services.account_index import AccountOwner
 from papo.services.accounts import connect_account
 from papo.services.crm import LeadState, save_leads
 from papo.services.inbound import persist_batch
-from papo.services.outbound import Outcome, manual_reply, record_message
+from papo.services.outbound import manual_reply, record_message
+from papo.services.send_ledger import Outcome
 from papo.services.users import create_user
 from tests.cli_run import papo, use_test_stores
 from tests.conftest import TEST_SECRET
@@ -68,7 +70,7 @@ async def _shop(email: str, name: str, customers: list[tuple[str, str, str, str,
         states.append(LeadState(user_id=user.id, platform=str(account.platform), remote_user_id=remote, name=customer,
                                 score=score, quality=LeadQuality(quality), email=None, phone=None,
                                 last_interaction=at, metadata={"score": score}))
-    result = await persist_batch(events, {f"{a.platform}:{a.platform_account_id}": [(a.id, user.id)]
+    result = await persist_batch(events, {f"{a.platform}:{a.platform_account_id}": [AccountOwner(a.id, user.id)]
                                           for a in accounts.values()})
     await save_leads(Tortoise.get_connection("default"), states)
     convs = {event.remote_user_name: conv_id for conv_id, (_, event) in result.conversations.items()}
@@ -109,7 +111,7 @@ async def _replies(shop: Shop) -> None:
                            timestamp=datetime.now(UTC), remote_user_id="5511987654321",
                            platform_message_id="wamid.out.1", status="read")
     account = shop.accounts[WA]
-    await persist_batch([receipt], {f"whatsapp:{WA}": [(account.id, shop.user.id)]})
+    await persist_batch([receipt], {f"whatsapp:{WA}": [AccountOwner(account.id, shop.user.id)]})
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from papo.constants import ACCOUNT_SECRETS
 from papo.crypto import CryptoError, TokenCipher, read_secret_file, write_secret_file
 from papo.models import ConnectedAccount
 from papo.services import account_index
+from papo.services.account_cache import ACCOUNT_CACHE, load_account
 from papo.services.accounts import connect_account
 from papo.services.connect import WIPED_TOKEN
-from papo.services.outbound import ACCOUNT_CACHE, load_account
 from papo.services.secret_rotation import RotationError, rotate_secrets, rotation_keys
 from papo.services.users import create_user
 from tests.conftest import TEST_SECRET

@@ -30,8 +30,8 @@ def cmd_account_connect(args: argparse.Namespace) -> int:
 
     from papo.runtime import token_cipher
     from papo.services import account_index
+    from papo.services.account_cache import forget_account
     from papo.services.accounts import connect_account, find_waba
-    from papo.services.outbound import forget_account
     from papo.services.users import get_user_by_email
 
     expires = parse_datetime(args.expires_at) if args.expires_at else None

@@ -30,8 +30,8 @@ from papo.runtime import Stores
 from papo.services import broadcast_send as store
 from papo.services.broadcasts import get_broadcast
 from papo.services.notify import BROADCAST_FINISHED, notify_owner
-from papo.services.outbound import SENT_KEY, SendLedger
 from papo.services.queues import OutboundQueue
+from papo.services.send_ledger import SENT_KEY, SendLedger
 from papo.services.window import WindowChecker
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from papo.pipeline.ratelimit import Limit, RateLimiter, account_bucket
 from papo.resilience import every
 from papo.runtime import Stores
 from papo.services import NotFound, post_syncs
-from papo.services import outbound as accounts
+from papo.services import account_cache as accounts
 
 if TYPE_CHECKING:
     from papo.config import Settings

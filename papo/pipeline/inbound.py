@@ -24,7 +24,7 @@ from papo.constants import (
 from papo.pipeline import lifecycle
 from papo.runtime import Stores
 from papo.services import account_index, whatsapp_ids
-from papo.services.account_index import Owner
+from papo.services.account_index import AccountOwner
 from papo.services.inbound import BatchResult, persist_batch, stages_done
 from papo.streams.consumer import Entry
 
@@ -68,7 +68,7 @@ class InboundPipeline:
             await stage(result)
         await stages_done(result)
 
-    async def _lookup(self, events: list[InboundEvent]) -> dict[str, list[Owner]]:
+    async def _lookup(self, events: list[InboundEvent]) -> dict[str, list[AccountOwner]]:
         return await self._owners.owners(account_key(e.platform, e.account_id) for e in events)
 
     async def _cache_active(self, result: BatchResult) -> None:
@@ -99,7 +99,7 @@ class InboundPipeline:
             pipe.expire(recent, ACTIVE_TTL)
         await pipe.execute()
 
-    async def _record_account_events(self, events: list[InboundEvent], owners: dict[str, list[Owner]]) -> None:
+    async def _record_account_events(self, events: list[InboundEvent], owners: dict[str, list[AccountOwner]]) -> None:
         """Account-level events (video published, publish status, system notices) go to MongoDB."""
         docs = []
         for event in events:

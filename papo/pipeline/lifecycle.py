@@ -39,10 +39,10 @@ from papo.models import ConnectedAccount, User
 from papo.resilience import every, is_store_down
 from papo.runtime import Stores
 from papo.services import subscriptions
-from papo.services.account_index import Owner
+from papo.services.account_cache import ACCOUNT_PROBLEM, forget_account
+from papo.services.account_index import AccountOwner
 from papo.services.connect import disconnect_account, refresh_owner_verification
 from papo.services.notify import TOKEN_EXPIRING, notify_owner
-from papo.services.outbound import ACCOUNT_PROBLEM, forget_account
 from papo.services.subscriptions import CONNECTED, FAILED, META_PLATFORMS, PENDING, AccountContext
 
 if TYPE_CHECKING:
@@ -307,7 +307,7 @@ class AccountLifecycle:
                     report.owners_checked += 1
 
 
-async def on_inbound(stores: Stores, events: Iterable[InboundEvent], owners: Mapping[str, list[Owner]]) -> int:
+async def on_inbound(stores: Stores, events: Iterable[InboundEvent], owners: Mapping[str, list[AccountOwner]]) -> int:
     """Inbound worker hook (once per batch): note each account's last event; act on revocations.
 
     A TikTok `authorization.removed` (kind `system`, detail_type `authorization_removed`) disconnects the

@@ -1,6 +1,6 @@
 """The outbound stage: a partitioned stream of OutboundMessages, sent through each platform within its rules.
 
-Per request, in order: ledger check (sent at most once, see papo.services.outbound) → window check (24 h,
+Per request, in order: ledger check (sent at most once, see papo.services.send_ledger) → window check (24 h,
 template fallback or a recorded skip) → private-reply rules (7 days, one per comment) → rate limits
 (Redis token buckets) → claim → send → record (`messages` row + `analytics_logs` `message_sent`).
 Retryable errors are retried with exponential backoff and jitter on redelivery; after `max_attempts` the
@@ -44,11 +44,12 @@ from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
 from papo.resilience import pause
 from papo.runtime import Stores
-from papo.services import NotFound, handoff
+from papo.services import NotFound, account_cache, handoff
 from papo.services import outbound as records
+from papo.services.account_cache import AccountProfile
 from papo.services.notify import REPLY_FAILED, notify_owner
-from papo.services.outbound import CLAIMABLE, AccountProfile, Outcome, SendLedger
 from papo.services.queues import DEFAULT_PARTITIONS, outbound_partitions, outbound_spec
+from papo.services.send_ledger import CLAIMABLE, Outcome, SendLedger
 from papo.services.window import WindowChecker
 from papo.streams import codec
 from papo.streams.consumer import Entry, PartitionedConsumer, Retry
@@ -175,7 +176,7 @@ class OutboundPipeline:
             await self._finish(request, found.state, found.outcome, recorded=found.recorded, logged=found.logged)
             return found.state
         try:
-            profile = await records.load_account(self.auto, request.account_id,  # type: ignore[arg-type]
+            profile = await account_cache.load_account(self.auto, request.account_id,  # type: ignore[arg-type]
                                                  ttl=self.settings.account_cache_ttl)
         except NotFound as exc:
             return await self._settle_without_send(request, "failed", str(exc))
@@ -226,8 +227,8 @@ class OutboundPipeline:
         except (SendError, CryptoError, NotFound, UnknownPlatformError) as exc:
             error = exc.describe() if isinstance(exc, SendError) else str(exc)
             if isinstance(exc, SendError) and exc.account_problem:
-                await records.forget_account(self.redis, request.account_id)
-                await records.report_account_problem(self.redis, request.account_id, error, request.outbound_id)
+                await account_cache.forget_account(self.redis, request.account_id)
+                await account_cache.report_account_problem(self.redis, request.account_id, error, request.outbound_id)
                 log.warning("account %s needs its owner: %s", request.account_id, error)
             if request.kind is OutboundKind.PRIVATE_REPLY:
                 await records.release_comment(self.redis, request)

@@ -46,7 +46,7 @@ from papo.pipeline.ratelimit import Bucket, Limit, RateLimiter, account_bucket
 from papo.resilience import pause
 from papo.runtime import Stores
 from papo.services import NotFound, post_syncs
-from papo.services import outbound as accounts
+from papo.services import account_cache as accounts
 from papo.services.media import media_source
 from papo.services.notify import POST_FAILED, notify_owner
 from papo.services.posts import content_of, posts_spec

@@ -6,13 +6,19 @@ import json
 import time
 import uuid
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
 from papo.constants import ACCOUNT_INDEX, ACCOUNT_SECRETS, account_key
 from papo.models import ConnectedAccount
 
-Owner = tuple[uuid.UUID, uuid.UUID]  # (connected account id, business user id)
+
+class AccountOwner(NamedTuple):
+    """One business that connected a platform account (stored in the index as `[account_id, user_id]`)."""
+
+    account_id: uuid.UUID  # the connected account
+    user_id: uuid.UUID  # the business user who connected it
 
 
 async def rebuild(redis: aioredis.Redis) -> int:
@@ -47,14 +53,14 @@ async def add(redis: aioredis.Redis, account: ConnectedAccount) -> None:
         await redis.hset(ACCOUNT_SECRETS, key, account.webhook_secret)
 
 
-async def owners(redis: aioredis.Redis, keys: Iterable[str]) -> dict[str, list[Owner]]:
+async def owners(redis: aioredis.Redis, keys: Iterable[str]) -> dict[str, list[AccountOwner]]:
     """The owners of each platform account key; unknown accounts map to an empty list."""
     keys = list(dict.fromkeys(keys))
     if not keys:
         return {}
     values = await redis.hmget(ACCOUNT_INDEX, keys)
     return {
-        key: [(uuid.UUID(a), uuid.UUID(u)) for a, u in json.loads(value)] if value else []
+        key: [AccountOwner(uuid.UUID(a), uuid.UUID(u)) for a, u in json.loads(value)] if value else []
         for key, value in zip(keys, values, strict=True)
     }
 
@@ -74,12 +80,12 @@ class CachedOwners:
     def __init__(self, redis: aioredis.Redis, ttl: float = 10.0) -> None:
         self.redis = redis
         self.ttl = ttl
-        self._known: dict[str, tuple[float, list[Owner]]] = {}
+        self._known: dict[str, tuple[float, list[AccountOwner]]] = {}
 
-    async def owners(self, keys: Iterable[str]) -> dict[str, list[Owner]]:
+    async def owners(self, keys: Iterable[str]) -> dict[str, list[AccountOwner]]:
         """Like `owners()`, one Redis round trip only for keys not known recently."""
         now = time.monotonic()
-        result: dict[str, list[Owner]] = {}
+        result: dict[str, list[AccountOwner]] = {}
         missing = []
         for key in dict.fromkeys(keys):
             hit = self._known.get(key)

@@ -51,9 +51,9 @@ from papo.crypto import CryptoError, read_secret_file
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
 from papo.services import NotFound, ServiceError, account_index, plans, subscriptions
+from papo.services.account_cache import forget_account
 from papo.services.accounts import connect_account
 from papo.services.notify import ACCOUNT_CLAIMED, notify_owner
-from papo.services.outbound import forget_account
 from papo.services.subscriptions import CONNECTED, DISCONNECTED, META_PLATFORMS, UNSUBSCRIBED, AccountContext
 
 if TYPE_CHECKING:

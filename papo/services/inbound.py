@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 from papo.adapters.events import INTERACTION_KINDS, MESSAGE_KINDS, UPDATE_KINDS, EventKind, InboundEvent
 from papo.constants import account_key
 from papo.services import fences
-from papo.services.account_index import Owner
+from papo.services.account_index import AccountOwner
 
 # Delivery statuses only move forward (Meta does not guarantee order); "failed" wins over anything.
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
@@ -86,7 +86,7 @@ def _text(event: InboundEvent) -> str | None:
     return None
 
 
-async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[Owner]], *,
+async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[AccountOwner]], *,
                         fence: tuple[str, dict[int, int]] | None = None) -> BatchResult:
     """Write one ordered batch; `owners` maps "platform:account" to the businesses that connected it.
 
@@ -95,10 +95,10 @@ async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[O
     """
     result = BatchResult()
     conv_rows: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
-    msg_events: list[tuple[Owner, InboundEvent]] = []
-    updates: list[tuple[Owner, InboundEvent]] = []
-    statuses: list[tuple[Owner, InboundEvent]] = []
-    interactions: list[tuple[Owner, InboundEvent]] = []
+    msg_events: list[tuple[AccountOwner, InboundEvent]] = []
+    updates: list[tuple[AccountOwner, InboundEvent]] = []
+    statuses: list[tuple[AccountOwner, InboundEvent]] = []
+    interactions: list[tuple[AccountOwner, InboundEvent]] = []
 
     for event in events:
         targets = owners.get(account_key(event.platform, event.account_id), [])
@@ -108,9 +108,9 @@ async def persist_batch(events: Sequence[InboundEvent], owners: dict[str, list[O
             continue
         for owner in targets:
             if event.kind in MESSAGE_KINDS:
-                key = (owner[0], event.remote_user_id)
+                key = (owner.account_id, event.remote_user_id)
                 row = conv_rows.setdefault(key, {
-                    "user_id": owner[1], "account_id": owner[0], "remote_user_id": event.remote_user_id,
+                    "user_id": owner.user_id, "account_id": owner.account_id, "remote_user_id": event.remote_user_id,
                     "platform": str(event.platform), "name": None, "avatar": None, "last": event.timestamp,
                     "latest": event,
                 })
@@ -172,7 +172,7 @@ async def _upsert_conversations(conn: Any, rows: list[dict[str, Any]]) -> dict[t
     return {(rec["account_id"], rec["platform_conversation_id"]): rec["id"] for rec in returned}
 
 
-async def _insert_messages(conn: Any, items: list[tuple[Owner, InboundEvent]],
+async def _insert_messages(conn: Any, items: list[tuple[AccountOwner, InboundEvent]],
                            conv_ids: dict[tuple[uuid.UUID, str], uuid.UUID], result: BatchResult) -> None:
     # created_at = statement time + ordinal microseconds: strictly increasing in processing order, which
     # is the conversation's order because a partition is processed sequentially.
@@ -197,7 +197,7 @@ async def _insert_messages(conn: Any, items: list[tuple[Owner, InboundEvent]],
     for new_id, (owner, e) in zip(ids, items, strict=True):
         meta = _metadata(e)
         row = (
-            new_id, conv_ids[(owner[0], e.remote_user_id)], stored_message_id(e), str(e.sender), _text(e),
+            new_id, conv_ids[(owner.account_id, e.remote_user_id)], stored_message_id(e), str(e.sender), _text(e),
             str(e.message_type), e.media_url, str(e.kind), e.detail_type, e.media_id, e.media_mime, e.post_id,
             e.reply_to or e.parent_comment_id, e.timestamp, json.dumps(meta) if meta else None,
         )
@@ -208,11 +208,12 @@ async def _insert_messages(conn: Any, items: list[tuple[Owner, InboundEvent]],
     if len(inserted) < len(items):  # stored before: by a delivery whose worker may have died before its stages
         owed = await _still_owed(conn, cols[1], cols[2])
     for new_id, (owner, e) in zip(ids, items, strict=True):
-        conv = conv_ids[(owner[0], e.remote_user_id)]
+        conv = conv_ids[(owner.account_id, e.remote_user_id)]
         if new_id in inserted:
-            result.new_messages.append(NewMessage(new_id, conv, owner[0], owner[1], e))
+            result.new_messages.append(NewMessage(new_id, conv, owner.account_id, owner.user_id, e))
         elif (earlier := owed.pop((conv, stored_message_id(e)), None)) is not None:
-            result.new_messages.append(NewMessage(earlier[0], conv, owner[0], owner[1], e, understood=earlier[1]))
+            result.new_messages.append(NewMessage(earlier[0], conv, owner.account_id, owner.user_id, e,
+                                                  understood=earlier[1]))
 
 
 async def _still_owed(conn: Any, conversations: list[Any],
@@ -241,7 +242,7 @@ async def stages_done(result: BatchResult) -> None:
             [[m.message_id for m in result.new_messages]])
 
 
-async def _apply_update(conn: Any, owner: Owner, event: InboundEvent) -> int:
+async def _apply_update(conn: Any, owner: AccountOwner, event: InboundEvent) -> int:
     if event.kind in (EventKind.MESSAGE_EDIT, EventKind.COMMENT_EDIT):
         sql = """
             UPDATE messages m SET message_text = $1, edited_at = $2
@@ -249,7 +250,7 @@ async def _apply_update(conn: Any, owner: Owner, event: InboundEvent) -> int:
             WHERE m.conversation_id = c.id AND c.account_id = $3 AND m.platform_message_id = $4
               AND (m.edited_at IS NULL OR m.edited_at <= $2)
         """
-        values = [event.text, event.timestamp, owner[0], event.platform_message_id]
+        values = [event.text, event.timestamp, owner.account_id, event.platform_message_id]
     else:
         sql = """
             UPDATE messages m SET deleted_at = $1
@@ -257,12 +258,12 @@ async def _apply_update(conn: Any, owner: Owner, event: InboundEvent) -> int:
             WHERE m.conversation_id = c.id AND c.account_id = $2 AND m.platform_message_id = $3
               AND m.deleted_at IS NULL
         """
-        values = [event.timestamp, owner[0], event.platform_message_id]
+        values = [event.timestamp, owner.account_id, event.platform_message_id]
     count, _ = await conn.execute_query(sql, values)
     return int(count)
 
 
-async def _apply_statuses(conn: Any, items: list[tuple[Owner, InboundEvent]]) -> int:
+async def _apply_statuses(conn: Any, items: list[tuple[AccountOwner, InboundEvent]]) -> int:
     sql = f"""
         UPDATE messages m SET delivery_status = t.st, delivery_error = t.err, delivery_updated_at = t.ts
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
@@ -275,7 +276,7 @@ async def _apply_statuses(conn: Any, items: list[tuple[Owner, InboundEvent]]) ->
     for owner, e in items:
         if not e.platform_message_id or e.status not in STATUS_RANK:
             continue
-        key = (owner[0], e.platform_message_id)
+        key = (owner.account_id, e.platform_message_id)
         if key not in best or STATUS_RANK[e.status] > STATUS_RANK[best[key].status or "sent"]:
             best[key] = e
     if not best:
@@ -296,7 +297,7 @@ def _status_error(event: InboundEvent) -> str | None:
     return f"{event.error_code}: {event.error_title or ''}".strip()
 
 
-async def _insert_interactions(conn: Any, items: list[tuple[Owner, InboundEvent]]) -> int:
+async def _insert_interactions(conn: Any, items: list[tuple[AccountOwner, InboundEvent]]) -> int:
     sql = """
         INSERT INTO interactions (id, user_id, account_id, platform, kind, remote_user_id, remote_user_name,
                                   target_id, dedupe_key, occurred_at)
@@ -310,8 +311,8 @@ async def _insert_interactions(conn: Any, items: list[tuple[Owner, InboundEvent]
     for owner, e in items:
         kind = f"un{e.kind}" if e.removed else str(e.kind)
         # One business's copy per owner: the dedupe key carries the owning account.
-        row = (owner[1], owner[0], str(e.platform), kind, e.remote_user_id, e.remote_user_name, e.post_id,
-               f"{owner[0]}:{e.dedupe_key}"[:255], e.timestamp)
+        row = (owner.user_id, owner.account_id, str(e.platform), kind, e.remote_user_id, e.remote_user_name, e.post_id,
+               f"{owner.account_id}:{e.dedupe_key}"[:255], e.timestamp)
         for col, value in zip(cols, row, strict=True):
             col.append(value)
     return len(await conn.execute_query_dict(sql, cols))

@@ -23,8 +23,8 @@ from papo.constants import ACCOUNT_SECRETS
 from papo.crypto import SECRET_FILE, CryptoError, TokenCipher
 from papo.runtime import configured_key
 from papo.services import ServiceError
+from papo.services.account_cache import ACCOUNT_CACHE
 from papo.services.connect import WIPED_TOKEN
-from papo.services.outbound import ACCOUNT_CACHE
 
 if TYPE_CHECKING:
     from papo.config import Settings

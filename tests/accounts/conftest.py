@@ -22,7 +22,7 @@ from papo.handlers import oauth, webhooks
 from papo.models import User
 from papo.pipeline import inbound
 from papo.runtime import Stores
-from papo.services import account_index, outbound
+from papo.services import account_cache, account_index
 from papo.services.connect import connect_link
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.subscriptions import AccountContext, note_hub_verification
@@ -34,7 +34,7 @@ from tests.conftest import TEST_SECRET
 HANDSHAKE_HOOK = "note_hub_verification" in inspect.getsource(webhooks.verify_handshake)
 INBOUND_HOOK = "on_inbound" in inspect.getsource(inbound.InboundPipeline.handle)
 INDEX_CONNECTED_ONLY = "status" in inspect.getsource(account_index.rebuild)
-OUTBOUND_REFUSES_DISCONNECTED = ".status" in inspect.getsource(outbound.load_account)
+OUTBOUND_REFUSES_DISCONNECTED = ".status" in inspect.getsource(account_cache.load_account)
 
 
 @web.middleware

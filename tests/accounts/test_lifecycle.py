@@ -10,8 +10,8 @@ import pytest
 from papo.constants import ACCOUNT_INDEX
 from papo.models import ConnectedAccount, Conversation, Message, User
 from papo.pipeline.lifecycle import AccountLifecycle, RoundReport
+from papo.services.account_cache import ACCOUNT_CACHE, load_account, report_account_problem
 from papo.services.connect import WIPED_TOKEN
-from papo.services.outbound import ACCOUNT_CACHE, load_account, report_account_problem
 from papo.services.subscriptions import apply_hub_verifications
 from tests.accounts.fakes import BUSINESS, CHANNEL, PAGE_1, PAGE_2, TOPIC, page_token
 from tests.conftest import eventually

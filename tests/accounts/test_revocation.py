@@ -14,8 +14,8 @@ from papo.crypto import CryptoError
 from papo.models import ConnectedAccount, Conversation, User
 from papo.pipeline.lifecycle import on_inbound
 from papo.services import NotFound, account_index
+from papo.services.account_cache import ACCOUNT_CACHE, load_account
 from papo.services.connect import WIPED_TOKEN, disconnect_account, owner_disconnect
-from papo.services.outbound import ACCOUNT_CACHE, load_account
 from papo.services.subscriptions import LAST_EVENT
 from tests.accounts.fakes import IG_1, META_SECRET, META_USER, PAGE_1, PAGE_2, PHONE, WABA
 from tests.conftest import eventually

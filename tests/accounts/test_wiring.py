@@ -14,8 +14,8 @@ from papo.adapters.simulate import signed_headers
 from papo.enums import Platform
 from papo.models import ConnectedAccount
 from papo.services import NotFound, account_index
+from papo.services.account_cache import load_account
 from papo.services.connect import disconnect_account
-from papo.services.outbound import load_account
 from papo.worker import run_roles
 from tests.accounts.conftest import (
     HANDSHAKE_HOOK,

@@ -15,7 +15,8 @@ from papo.bot.keyboards import ConvAct, short
 from papo.constants import ACTIVE_CONVERSATION
 from papo.models import Message
 from papo.pipeline.outbound import OutboundPipeline, RetryLater
-from papo.services.outbound import SENT_KEY, SendLedger, manual_reply
+from papo.services.outbound import manual_reply
+from papo.services.send_ledger import SENT_KEY, SendLedger
 from papo.services.templates import add_template
 from papo.streams import codec
 from papo.streams.consumer import Entry

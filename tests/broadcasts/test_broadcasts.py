@@ -20,8 +20,8 @@ from papo.services.broadcasts import (
     preview,
 )
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.outbound import SENT_KEY
 from papo.services.plans import set_plan
+from papo.services.send_ledger import SENT_KEY
 from papo.streams import codec
 from tests.broadcasts.conftest import PHONE_ID, make_shop
 from tests.broadcasts.seed import seed_leads

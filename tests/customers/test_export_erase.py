@@ -25,6 +25,7 @@ from papo.enums import Platform
 from papo.models import Conversation, Interaction, Lead, Message
 from papo.runtime import Stores
 from papo.services import NotFound, ServiceError, leads
+from papo.services.account_index import AccountOwner
 from papo.services.customer_data import customer, export_customer
 from papo.services.customer_erase import erase_customer
 from papo.services.inbound import persist_batch
@@ -162,7 +163,7 @@ async def test_a_message_during_or_after_the_erasure_starts_a_fresh_conversation
         stores: Stores, settings: Any) -> None:
     ana, _ = await two_businesses(stores, settings)
     who = customer(ana.user, "whatsapp", BSUID)
-    owners = {f"whatsapp:{ANA_WABA}": [(ana.account.id, ana.user.id)]}
+    owners = {f"whatsapp:{ANA_WABA}": [AccountOwner(ana.account.id, ana.user.id)]}
     # concurrently: the inbound worker stores a message while the erasure runs (neither fails or deadlocks)
     await asyncio.gather(erase_customer(stores, settings, who), persist_batch([_inbound("durante", 1)], owners))
     await persist_batch([_inbound("depois", 2)], owners)

@@ -13,6 +13,7 @@ from papo.engine import EvalContext, evaluate
 from papo.enums import Platform
 from papo.models import AutomationRule, Lead
 from papo.services import NotFound, ServiceError
+from papo.services.account_index import AccountOwner
 from papo.services.accounts import connect_account
 from papo.services.inbound import persist_batch
 from papo.services.rules import (
@@ -228,7 +229,7 @@ async def stored_conversation(user, *, platform: Platform = Platform.WHATSAPP, a
         msg(5, "Quero encomendar pra sexta", 200),
         msg(6, "preço do brigadeiro?", 0, who="5511977776666"),
     ]
-    await persist_batch(events, {f"{platform}:{account}": [(acc.id, user.id)]})
+    await persist_batch(events, {f"{platform}:{account}": [AccountOwner(acc.id, user.id)]})
     return acc
 
 
@@ -340,7 +341,7 @@ async def test_dry_run_for_likes_reads_interactions(stores) -> None:
     likes = [InboundEvent(platform=Platform.FACEBOOK, kind=EventKind.LIKE, account_id="1044",
                           timestamp=T0 + timedelta(minutes=i), remote_user_id=f"fan{i}", remote_user_name=f"Fã {i}",
                           post_id="1044_555" if i else "1044_999", dedupe_key=f"like-{i}") for i in range(3)]
-    await persist_batch(likes, {"facebook:1044": [(acc.id, user.id)]})
+    await persist_batch(likes, {"facebook:1044": [AccountOwner(acc.id, user.id)]})
     rule = await create_rule(user, name="Curtiu", trigger="like", platform="facebook", action="send_message",
                              condition={"media_id": "555"}, action_data={"text": "Obrigada, {first_name}!"})
     result = await dry_run(user, rule.id)
@@ -358,7 +359,7 @@ async def test_dry_run_for_button_taps(stores) -> None:
                        postback_payload="MENU", detail_type="interactive")
     plain = InboundEvent(platform=Platform.WHATSAPP, kind=EventKind.MESSAGE, account_id="1065", timestamp=T0,
                          remote_user_id="5511", platform_message_id="wamid.plain", text="MENU")
-    await persist_batch([tap, plain], {"whatsapp:1065": [(acc.id, user.id)]})
+    await persist_batch([tap, plain], {"whatsapp:1065": [AccountOwner(acc.id, user.id)]})
     rule = await create_rule(user, name="Menu", trigger="postback", platform="whatsapp", action="send_message",
                              condition={"payload_in": ["MENU"]}, action_data={"text": "Aqui está o cardápio"})
     result = await dry_run(user, rule.id)

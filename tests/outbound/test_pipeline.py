@@ -16,9 +16,11 @@ from papo.constants import ACTIVE_CONVERSATION
 from papo.enums import Platform
 from papo.models import Message
 from papo.pipeline.outbound import RetryLater
+from papo.services.account_cache import account_problem
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.outbound import SendLedger, account_problem, manual_reply
+from papo.services.outbound import manual_reply
 from papo.services.queues import OutboundQueue, enqueue_outbound
+from papo.services.send_ledger import SendLedger
 from papo.streams import codec
 from papo.streams.admin import list_dead
 from tests.conftest import eventually

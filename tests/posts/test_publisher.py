@@ -12,9 +12,9 @@ from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import Post, PostSync
 from papo.pipeline.publish import PostPublisher, PublishSettings
+from papo.services.account_cache import account_problem
 from papo.services.media import media_source
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.outbound import account_problem
 from papo.services.posts import create_post, enqueue_due, get_post, retry_failed
 from tests.conftest import TEST_SECRET, eventually
 from tests.posts.conftest import IG, PAGE, TT, VIDEO_BYTES, YT, Overlay
