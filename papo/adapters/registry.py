@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
 from papo.adapters.base import DEFAULT_TOLERANCE, WebhookAdapter
-from papo.adapters.errors import DuplicateAdapterError, UnknownPlatformError
+from papo.adapters.by_platform import PlatformRegistry
 from papo.adapters.facebook import FacebookAdapter
 from papo.adapters.instagram import InstagramAdapter
 from papo.adapters.kwai import KwaiAdapter
@@ -15,37 +13,18 @@ from papo.adapters.youtube import YouTubeAdapter
 from papo.enums import Platform
 
 
-class AdapterRegistry(Mapping[Platform, WebhookAdapter]):
+class AdapterRegistry(PlatformRegistry[WebhookAdapter]):
     """A read-mostly dict Platform -> adapter; registering a platform twice raises."""
 
-    def __init__(self) -> None:
-        self._adapters: dict[Platform, WebhookAdapter] = {}
-
-    def register(self, adapter: WebhookAdapter) -> None:
-        """Add an adapter; DuplicateAdapterError if its platform already has one."""
-        platform = Platform(adapter.platform)
-        if platform in self._adapters:
-            raise DuplicateAdapterError(
-                f"an adapter for {platform} is already registered ({type(self._adapters[platform]).__name__})"
-            )
-        self._adapters[platform] = adapter
+    kind = "adapter"
 
     def get_adapter(self, name: str | Platform) -> WebhookAdapter:
         """The adapter for a platform name as it appears in /webhooks/{name}; UnknownPlatformError if none."""
-        try:
-            return self._adapters[Platform(name)]
-        except (ValueError, KeyError):
-            known = ", ".join(sorted(self._adapters))
-            raise UnknownPlatformError(f"unknown platform {name!r} (known: {known})") from None
+        return self.find(name)
 
-    def __getitem__(self, platform: Platform) -> WebhookAdapter:
-        return self._adapters[platform]
-
-    def __iter__(self) -> Iterator[Platform]:
-        return iter(self._adapters)
-
-    def __len__(self) -> int:
-        return len(self._adapters)
+    def unknown(self, platform: object) -> str:
+        """The webhook path's 404 names the platforms it knows."""
+        return f"unknown platform {platform!r} (known: {', '.join(sorted(self))})"
 
 
 def default_registry(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
-from papo.adapters.errors import DuplicateAdapterError, UnknownPlatformError
+from papo.adapters.by_platform import PlatformRegistry
 from papo.adapters.outbound.base import Sender
 from papo.adapters.outbound.facebook import FacebookSender
 from papo.adapters.outbound.instagram import InstagramSender
@@ -15,34 +13,14 @@ from papo.adapters.outbound.youtube import YouTubeSender
 from papo.enums import Platform
 
 
-class SenderRegistry(Mapping[Platform, Sender]):
+class SenderRegistry(PlatformRegistry[Sender]):
     """Platform -> Sender; registering a platform twice raises."""
 
-    def __init__(self) -> None:
-        self._senders: dict[Platform, Sender] = {}
-
-    def register(self, sender: Sender) -> None:
-        """Add a sender; DuplicateAdapterError if its platform already has one."""
-        platform = Platform(sender.platform)
-        if platform in self._senders:
-            raise DuplicateAdapterError(f"a sender for {platform} is already registered")
-        self._senders[platform] = sender
+    kind = "sender"
 
     def get_sender(self, platform: str | Platform) -> Sender:
         """The sender for a platform; UnknownPlatformError if none."""
-        try:
-            return self._senders[Platform(platform)]
-        except (ValueError, KeyError):
-            raise UnknownPlatformError(f"no sender for platform {platform!r}") from None
-
-    def __getitem__(self, platform: Platform) -> Sender:
-        return self._senders[platform]
-
-    def __iter__(self) -> Iterator[Platform]:
-        return iter(self._senders)
-
-    def __len__(self) -> int:
-        return len(self._senders)
+        return self.find(platform)
 
 
 def default_senders() -> SenderRegistry:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-
-from papo.adapters.errors import DuplicateAdapterError, UnknownPlatformError
+from papo.adapters.by_platform import PlatformRegistry
 from papo.adapters.publishers.base import Publisher
 from papo.adapters.publishers.facebook import FacebookPublisher
 from papo.adapters.publishers.instagram import InstagramPublisher
@@ -15,34 +13,14 @@ from papo.adapters.publishers.youtube import YouTubePublisher
 from papo.enums import Platform
 
 
-class PublisherRegistry(Mapping[Platform, Publisher]):
+class PublisherRegistry(PlatformRegistry[Publisher]):
     """Platform -> Publisher; registering a platform twice raises."""
 
-    def __init__(self) -> None:
-        self._publishers: dict[Platform, Publisher] = {}
-
-    def register(self, publisher: Publisher) -> None:
-        """Add a publisher; DuplicateAdapterError if its platform already has one."""
-        platform = Platform(publisher.platform)
-        if platform in self._publishers:
-            raise DuplicateAdapterError(f"a publisher for {platform} is already registered")
-        self._publishers[platform] = publisher
+    kind = "publisher"
 
     def get_publisher(self, platform: str | Platform) -> Publisher:
         """The publisher for a platform; UnknownPlatformError if none."""
-        try:
-            return self._publishers[Platform(platform)]
-        except (ValueError, KeyError):
-            raise UnknownPlatformError(f"no publisher for platform {platform!r}") from None
-
-    def __getitem__(self, platform: Platform) -> Publisher:
-        return self._publishers[platform]
-
-    def __iter__(self) -> Iterator[Platform]:
-        return iter(self._publishers)
-
-    def __len__(self) -> int:
-        return len(self._publishers)
+        return self.find(platform)
 
 
 def default_publishers() -> PublisherRegistry:
