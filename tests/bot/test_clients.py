@@ -123,14 +123,16 @@ async def test_the_cli_list_commands_keep_them_apart(harness: BotHarness, stores
                         ("MONGO_URL", stores.urls.mongo_url), ("SECRET_KEY", TEST_SECRET),
                         ("DATA_DIR", str(tmp_path))):
         monkeypatch.setenv(f"PAPO_{name}", value)
-    for mine, theirs in ((doceria, ("Orçamento de freio", "freio_oi", "7102", "106540352240002")),
-                         (oficina, ("Preço do bolo", "doce_oi", "7101", "106540352240001"))):
+    for mine, theirs in ((doceria, ("Orçamento de freio", "freio_oi", "7102", "106540352240002", "Bruno da Oficina")),
+                         (oficina, ("Preço do bolo", "doce_oi", "7101", "106540352240001", "Bruna da Doceria"))):
         out = ""
-        for command in (("rules", "list"), ("templates", "list"), ("posts", "list"), ("admin", "links")):
+        for command in (("rules", "list"), ("templates", "list"), ("posts", "list"), ("admin", "links"),
+                        ("leads", "list"), ("conversations", "list"), ("broadcast", "list")):
             capsys.readouterr()
             assert await _papo(*command, "--user", mine.user.email) == 0
             out += capsys.readouterr().out
         assert str(CARLA.id) in out and str(mine.owner.id) in out  # its own admin, and the consultant
+        assert mine.conversation.remote_user_name in out  # its own customer, under the same WhatsApp id as the other's
         assert not any(word in out for word in theirs)
 
 
