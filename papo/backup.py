@@ -107,8 +107,13 @@ def run_pg_tool(name: str, *args: str, database_url: str) -> None:
     target, env = libpq_target(database_url)
     done = subprocess.run([pg_tool(name), *args, "--dbname", target], env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise BackupError(f"{name} failed: {lines[-1] if lines else f'exit code {done.returncode}'}")
+        raise tool_failed(name, done.stderr, done.returncode)
+
+
+def tool_failed(name: str, stderr: str, code: int) -> BackupError:
+    """A PostgreSQL tool's failure as its last stderr line (which names the cause), or its exit code."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return BackupError(f"{name} failed: {lines[-1] if lines else f'exit code {code}'}")
 
 
 # Settings a newer pg_dump writes at the top of its script that an older server does not know (pg_dump 17
@@ -124,6 +129,9 @@ def restore_pg(archive: Path, *, database_url: str) -> None:
     the settings an older server would refuse are dropped (a direct pg_restore into PostgreSQL 15 of a dump
     made by pg_dump 18 stops at `SET transaction_timeout`)."""
     target, env = libpq_target(database_url)
+    # Without this every `DROP … IF EXISTS` of --clean says a NOTICE on psql's stderr, which is read only at
+    # the end: a large schema could fill the pipe and stall psql. Warnings and errors still come.
+    env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c client_min_messages=warning".strip()
     script = subprocess.Popen([pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges",
                                "--file", "-", str(archive)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     psql = subprocess.Popen([pg_tool("psql"), "--no-psqlrc", "--quiet", "--single-transaction",
@@ -141,8 +149,7 @@ def restore_pg(archive: Path, *, database_url: str) -> None:
     script_err = script.stderr.read().decode(errors="replace") if script.stderr else ""
     for name, proc, err in (("pg_restore", script, script_err), ("psql", psql, psql_err)):
         if proc.wait() != 0:
-            lines = [line for line in err.strip().splitlines() if line.strip()]
-            raise BackupError(f"{name} failed: {lines[-1] if lines else f'exit code {proc.returncode}'}")
+            raise tool_failed(name, err, proc.returncode)
 
 
 async def table_counts(database_url: str) -> dict[str, int]:

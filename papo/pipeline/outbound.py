@@ -48,7 +48,7 @@ from papo.services import NotFound, account_cache, handoff
 from papo.services import outbound as records
 from papo.services.account_cache import AccountProfile
 from papo.services.notify import REPLY_FAILED, notify_owner
-from papo.services.queues import DEFAULT_PARTITIONS, outbound_partitions, outbound_spec
+from papo.services.queues import DEFAULT_PARTITIONS, outbound_spec
 from papo.services.send_ledger import CLAIMABLE, Outcome, SendLedger
 from papo.services.window import WindowChecker
 from papo.streams import codec
@@ -98,7 +98,7 @@ class OutboundSettings:
                                   if f"outbound_{f.name}" in Settings.model_fields}
         for name in ("graph_api_url", "instagram_api_url", "youtube_api_url", "tiktok_api_url"):
             values[name] = settings.url(name)
-        values["partitions"] = outbound_partitions(settings)
+        values["partitions"] = settings.stream_partitions
         return cls(**values)
 
 

@@ -186,11 +186,6 @@ def _fail(batch: list[_Request], error: BaseException) -> None:
             done.set_exception(error)
 
 
-def outbound_partitions(settings: Settings) -> int:
-    """The outbound stream's partition count: the deployment's `stream_partitions` (as the inbound stream)."""
-    return settings.stream_partitions
-
-
 def outbound_spec(partitions: int) -> StreamSpec:
     """The outbound stream, partitioned by conversation."""
     return StreamSpec(OUTBOUND_STREAM, partitions)
@@ -205,7 +200,7 @@ class OutboundQueue:
     @classmethod
     def from_settings(cls, redis: aioredis.Redis, settings: Settings) -> OutboundQueue:
         """A queue with the partition count the workers use."""
-        return cls(redis, outbound_partitions(settings))
+        return cls(redis, settings.stream_partitions)  # the outbound stream has as many as the inbound
 
     @staticmethod
     def item(request: OutboundMessage) -> Item:
