@@ -330,7 +330,7 @@ async def cancel_broadcast(user: UserRef, ref: str) -> BroadcastView:
     async with in_transaction() as conn:
         rows = await conn.execute_query_dict(
             "UPDATE broadcasts SET status = 'cancelled', cancelled_at = now() "
-            "WHERE id = $1 AND user_id = $2 AND status IN ('scheduled', 'running') RETURNING id", [bid, uid])
+            "WHERE id = $1 AND user_id = $2 AND status IN ('scheduled', 'running') RETURNING created_at", [bid, uid])
         if not rows:
             current = await conn.execute_query_dict("SELECT status FROM broadcasts WHERE id = $1", [bid])
             raise ServiceError(f"broadcast {str(bid)[:8]} is {current[0]['status']}; only a scheduled or running "
@@ -338,6 +338,7 @@ async def cancel_broadcast(user: UserRef, ref: str) -> BroadcastView:
         unsent, _ = await conn.execute_query(
             "UPDATE broadcast_recipients SET state = 'cancelled', updated_at = now() "
             "WHERE broadcast_id = $1 AND state = 'pending'", [bid])
-    if unsent:  # not sent: back to this month's allowance
-        await plans.give_back(uid, plans.BROADCAST_RECIPIENTS, unsent)
+    if unsent:  # not sent: back to the allowance of the month they were counted in (the creation's)
+        await plans.give_back(uid, plans.BROADCAST_RECIPIENTS, unsent,
+                              month=plans.current_month(rows[0]["created_at"]))
     return await get_broadcast(uid, str(bid))

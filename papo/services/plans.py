@@ -199,11 +199,13 @@ async def check_quota(user: UserRef, metric: str, n: int = 1) -> int:
     return await remaining(user, metric)
 
 
-async def give_back(user: UserRef, metric: str, n: int = 1) -> None:
-    """Return `n` taken this month that were not used after all (a failed call, a cancelled send)."""
+async def give_back(user: UserRef, metric: str, n: int = 1, *, month: str | None = None) -> None:
+    """Return `n` taken in `month` (default this month) that were not used after all (a failed call, a
+    cancelled send): to the month they were counted in, so a cancel never lends this month's allowance."""
     await Tortoise.get_connection("default").execute_query(
         "UPDATE plan_usage SET used = GREATEST(used - $4, 0), updated_at = now() "
-        "WHERE user_id = $1 AND metric = $2 AND month = $3", [user_id(user), check_metric(metric), current_month(), n])
+        "WHERE user_id = $1 AND metric = $2 AND month = $3",
+        [user_id(user), check_metric(metric), month or current_month(), n])
 
 
 async def remaining(user: UserRef, metric: str) -> int:

@@ -308,3 +308,21 @@ async def test_recipients_count_against_the_plan_and_a_cancel_gives_the_unsent_b
     assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS) == 5
     await cancel_broadcast(shop.user, str(view.id))
     assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS) == 0
+
+
+async def test_a_cancel_gives_the_unsent_back_to_the_month_they_were_counted_in(stores, shop) -> None:
+    await seed_leads(shop.user.id, shop.whatsapp.id, count=4)
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    view = await create_broadcast(shop.user, template="promo", segment=Segment(), variables=CUPOM, when=later)
+    # The campaign was made last month: its 4 recipients counted there, and this month has 7 of its own.
+    created = datetime.now(UTC).replace(day=1) - timedelta(days=3)
+    last_month = plans.current_month(created)
+    from tortoise import Tortoise
+    conn = Tortoise.get_connection("default")
+    await conn.execute_query("UPDATE broadcasts SET created_at = $2 WHERE id = $1", [view.id, created])
+    await conn.execute_query("UPDATE plan_usage SET month = $2 WHERE user_id = $1 AND metric = $3",
+                             [shop.user.id, last_month, plans.BROADCAST_RECIPIENTS])
+    assert await plans.try_take(shop.user, plans.BROADCAST_RECIPIENTS, 7)
+    await cancel_broadcast(shop.user, str(view.id))
+    assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS) == 7  # not lent 4 more
+    assert await plans.used_this_month(shop.user, plans.BROADCAST_RECIPIENTS, month=last_month) == 0
