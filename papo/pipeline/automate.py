@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from papo.adapters.events import EventKind
-from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, TemplateMessage
+from papo.adapters.senders.message import Button, OutboundKind, OutboundMessage, TemplateMessage
 from papo.ai.faq_reply import FaqResponder
 from papo.batching import AutoPipeline
 from papo.engine import RuleIndex, evaluate, triggers_for

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from papo import metrics
 from papo.adapters.errors import PayloadError, UnknownPlatformError
-from papo.adapters.outbound import (
+from papo.adapters.senders import (
     InDoubt,
     NotSupported,
     OutboundKind,

@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
-from papo.adapters.outbound.message import OutboundKind, TemplateMessage
+from papo.adapters.senders.message import OutboundKind, TemplateMessage
 from papo.engine.render import BUILTINS, builtin_values, render
 from papo.enums import ConversationStatus, LeadQuality, Platform
 from papo.models import Conversation, Message

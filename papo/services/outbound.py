@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError, OperationalError
 
-from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage
+from papo.adapters.senders.message import Button, OutboundKind, OutboundMessage
 from papo.analytics import AnalyticsStore
 from papo.batching import Coalescer
 from papo.constants import private_reply_key

@@ -70,7 +70,7 @@ async def test_131056_backs_off_for_that_customer_only(stores, fake, make_pipeli
 def test_campaign_sends_draw_from_their_own_bucket_at_90_percent_of_the_limit() -> None:
     from dataclasses import replace
 
-    from papo.adapters.outbound import OutboundMessage
+    from papo.adapters.senders import OutboundMessage
     from papo.pipeline.outbound import OutboundSettings
 
     request = OutboundMessage(outbound_id="broadcast:b:1", platform=Platform.WHATSAPP, user_id="u", account_id="a",

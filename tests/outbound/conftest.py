@@ -18,7 +18,7 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from papo.adapters.outbound import OutboundKind, OutboundMessage
+from papo.adapters.senders import OutboundKind, OutboundMessage
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, Conversation, Message, User

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from papo.adapters.outbound import Button, OutboundKind, TemplateMessage, base
+from papo.adapters.senders import Button, OutboundKind, TemplateMessage, base
 from papo.constants import ACTIVE_CONVERSATION
 from papo.enums import Platform
 from papo.models import Message
