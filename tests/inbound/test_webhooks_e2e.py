@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from papo import metrics
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.events import MESSAGE_KINDS
-from papo.adapters.registry import get_adapter
 from papo.constants import RAW_STREAM
 from papo.models import Conversation, Interaction, Message
 from papo.services import subscriptions
