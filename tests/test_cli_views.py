@@ -25,7 +25,7 @@ from papo.services import conversations, leads
 from papo.services.account_index import AccountOwner
 from papo.services.accounts import connect_account
 from papo.services.crm import LeadState, save_leads
-from papo.services.inbound import persist_batch
+from papo.services.event_store import persist_batch
 from papo.services.outbound import manual_reply, record_message
 from papo.services.send_ledger import Outcome
 from papo.services.users import create_user

@@ -35,7 +35,7 @@ from papo.runtime import Stores
 from papo.services import automation, handoff
 from papo.services import hours as hours_service
 from papo.services import rules as rules_service
-from papo.services.inbound import BatchResult, NewMessage
+from papo.services.event_store import BatchResult, NewMessage
 from papo.services.notify import HANDOFF, notify_owner
 from papo.services.plans import AiBudget
 from papo.services.queues import OutboundQueue

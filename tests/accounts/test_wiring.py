@@ -29,7 +29,7 @@ from tests.conftest import eventually
 WEBHOOKS = Path(__file__).parent.parent / "data" / "webhooks"
 
 
-@pytest.mark.skipif(not INBOUND_HOOK, reason="pipeline/inbound.py does not call lifecycle.on_inbound yet")
+@pytest.mark.skipif(not INBOUND_HOOK, reason="pipeline/persist.py does not call lifecycle.on_inbound yet")
 async def test_a_tiktok_revocation_webhook_through_server_and_worker_disconnects_and_alerts(papo) -> None:
     await papo.connect("tiktok")
     account = await ConnectedAccount.get(platform="tiktok")

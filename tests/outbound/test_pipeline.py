@@ -15,7 +15,7 @@ from papo.adapters.senders import Button, OutboundKind, TemplateMessage, base
 from papo.constants import ACTIVE_CONVERSATION
 from papo.enums import Platform
 from papo.models import Message
-from papo.pipeline.outbound import RetryLater
+from papo.pipeline.send import RetryLater
 from papo.services.account_cache import account_problem
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.outbound import manual_reply
