@@ -81,7 +81,7 @@ async def test_a_restart_does_not_bring_disconnected_accounts_back_into_the_webh
     assert found == {f"tiktok:{account.platform_account_id}": []}
 
 
-@pytest.mark.skipif(not OUTBOUND_REFUSES_DISCONNECTED, reason="outbound.load_account still loads disconnected ones")
+@pytest.mark.skipif(not OUTBOUND_REFUSES_DISCONNECTED, reason="load_account still loads disconnected ones")
 async def test_senders_get_a_clear_refusal_for_a_disconnected_account(papo) -> None:
     await papo.connect("tiktok")
     account = await ConnectedAccount.get(platform="tiktok")
