@@ -52,7 +52,7 @@ from ingest import free_port, wait_http  # noqa: E402 — the benchmarks' helper
 
 from papo.adapters import meta  # noqa: E402
 from papo.engine.model import action_id  # noqa: E402
-from papo.pipeline.outbound import IN_DOUBT  # noqa: E402
+from papo.pipeline.send import IN_DOUBT  # noqa: E402
 from papo.stack import Stack  # noqa: E402
 
 APP_SECRET = "chaos-app-secret"

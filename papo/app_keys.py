@@ -2,8 +2,8 @@
 
 from aiohttp import ClientSession, web
 
+from papo.adapters.adapter_registry import AdapterRegistry
 from papo.adapters.base import WebhookSecrets
-from papo.adapters.registry import AdapterRegistry
 from papo.config import Settings
 from papo.runtime import Stores, StoreUrls
 from papo.services.account_index import CachedOwners

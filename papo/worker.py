@@ -15,11 +15,11 @@ from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.automate import AutomateStage
 from papo.pipeline.engagement import run_engagement
-from papo.pipeline.inbound import InboundPipeline, Stage
 from papo.pipeline.lifecycle import AccountLifecycle
 from papo.pipeline.optout import OptOutStage
-from papo.pipeline.outbound import run_outbound
+from papo.pipeline.persist import InboundPipeline, Stage
 from papo.pipeline.publish import run_publisher
+from papo.pipeline.send import run_outbound
 from papo.pipeline.understand import UnderstandStage
 from papo.pipeline.youtube_poller import YouTubePoller
 from papo.resilience import keep_alive, supervise, until_done

@@ -25,9 +25,10 @@ from papo.services import conversations, leads
 from papo.services.account_index import AccountOwner
 from papo.services.accounts import connect_account
 from papo.services.crm import LeadState, save_leads
-from papo.services.inbound import persist_batch
-from papo.services.outbound import manual_reply, record_message
+from papo.services.event_store import persist_batch
+from papo.services.owner_reply import manual_reply
 from papo.services.send_ledger import Outcome
+from papo.services.sent_record import record_message
 from papo.services.users import create_user
 from tests.cli_run import papo, use_test_stores
 from tests.conftest import TEST_SECRET

@@ -31,7 +31,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from papo.adapters.outbound.errors import PermanentError, Transient
+from papo.adapters.senders.errors import PermanentError, Transient
 
 MB = 1024 * 1024
 MAX_BYTES = 2048 * MB

@@ -7,7 +7,7 @@ with a System User token — or the app's own token, `app_id|app_secret` — in 
 (`target_ids`, the most recently onboarded first); the WABAs are the targets of
 `whatsapp_business_management` (`whatsapp_business_messaging` when a token only has that). When there is
 more than one, `GET {graph}/{waba_id}/phone_numbers` (fields `id`) says which one holds the number.
-Graph errors are `{"error": {"message", "type", "code", "error_subcode"}}` (papo.adapters.oauth.meta).
+Graph errors are `{"error": {"message", "type", "code", "error_subcode"}}` (papo.adapters.oauth.facebook_login).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import aiohttp
 
 from papo.adapters.oauth.base import as_dict, as_list, as_str, call_json
 from papo.adapters.oauth.errors import OAuthError
-from papo.adapters.oauth.meta import PLATFORM, WABA_SCOPE, appsecret_proof, graph_error
+from papo.adapters.oauth.facebook_login import PLATFORM, WABA_SCOPE, appsecret_proof, graph_error
 
 MESSAGING_SCOPE = "whatsapp_business_messaging"
 

@@ -119,7 +119,7 @@ def _simulate_secret(settings: Settings, platform: str, account: str) -> str:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Queue archived raw webhooks again."""
-    from papo.adapters.registry import default_registry
+    from papo.adapters.adapter_registry import default_registry
     from papo.services.queues import Queues
     from papo.services.replay import replay
 

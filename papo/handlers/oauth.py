@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from papo import app_keys
-from papo.adapters.oauth.meta import SignedRequestError, parse_signed_request
+from papo.adapters.oauth.facebook_login import SignedRequestError, parse_signed_request
 from papo.handlers.errors import json_error
 from papo.runtime import token_cipher
 from papo.services import ServiceError

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from papo import app_keys, jsonfast, metrics
+from papo.adapters.adapter_registry import default_registry
 from papo.adapters.base import InboundEvent, PayloadError, SignatureError, WebhookAdapter, WebhookSecrets
 from papo.adapters.errors import UnknownPlatformError
-from papo.adapters.registry import default_registry
 from papo.constants import account_key
 from papo.crypto import CryptoError
 from papo.handlers.errors import json_error

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from papo.adapters.events import EventKind
-from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, TemplateMessage
+from papo.adapters.senders.message import Button, OutboundKind, OutboundMessage, TemplateMessage
 from papo.ai.faq_reply import FaqResponder
 from papo.batching import AutoPipeline
 from papo.engine import RuleIndex, evaluate, triggers_for
@@ -35,7 +35,7 @@ from papo.runtime import Stores
 from papo.services import automation, handoff
 from papo.services import hours as hours_service
 from papo.services import rules as rules_service
-from papo.services.inbound import BatchResult, NewMessage
+from papo.services.event_store import BatchResult, NewMessage
 from papo.services.notify import HANDOFF, notify_owner
 from papo.services.plans import AiBudget
 from papo.services.queues import OutboundQueue

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from papo.adapters.errors import UnknownPlatformError
-from papo.adapters.outbound.errors import SendError
 from papo.adapters.publishers import MetricsContext, PublisherRegistry, default_publishers
+from papo.adapters.senders.errors import SendError
 from papo.constants import ENGAGEMENT_LOCK
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform

@@ -13,11 +13,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from papo.adapters.events import EventKind
-from papo.adapters.outbound.message import OutboundKind, OutboundMessage
+from papo.adapters.senders.message import OutboundKind, OutboundMessage
 from papo.pipeline.automate import answer_to
 from papo.runtime import Stores
 from papo.services import optout
-from papo.services.inbound import BatchResult, NewMessage
+from papo.services.event_store import BatchResult, NewMessage
 from papo.services.queues import OutboundQueue
 
 if TYPE_CHECKING:

@@ -29,7 +29,6 @@ import aiohttp
 from papo import metrics
 from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.media_fetch import MediaSource, RemoteMedia
-from papo.adapters.outbound.errors import InDoubt, RateLimited, RetryableError, SendError
 from papo.adapters.publishers import (
     PublishContext,
     PublisherRegistry,
@@ -38,6 +37,7 @@ from papo.adapters.publishers import (
     StillProcessing,
     default_publishers,
 )
+from papo.adapters.senders.errors import InDoubt, RateLimited, RetryableError, SendError
 from papo.config import Settings
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform, PostStatus, SyncStatus

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from papo.adapters.outbound import OutboundKind, OutboundMessage
+from papo.adapters.senders import OutboundKind, OutboundMessage
 from papo.batching import AutoPipeline
 from papo.constants import bucket_key
 from papo.enums import Platform

@@ -18,7 +18,7 @@ from papo.constants import MONGO_AI_INTERACTIONS
 from papo.enums import Intent, LeadQuality, Sentiment
 from papo.runtime import Stores
 from papo.services.crm import LeadState, score_leads
-from papo.services.inbound import BatchResult, NewMessage
+from papo.services.event_store import BatchResult, NewMessage
 from papo.services.notify import COMPLAINT, HOT_LEAD, notify_owner
 from papo.services.plans import AiBudget
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from tortoise import Tortoise
 
-from papo.services.inbound import NewMessage
+from papo.services.event_store import NewMessage
 
 
 async def conversation_facts(todo: list[NewMessage]) -> dict[uuid.UUID, dict[str, Any]]:

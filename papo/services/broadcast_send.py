@@ -20,7 +20,7 @@ from typing import Any
 
 from tortoise import Tortoise
 
-from papo.adapters.outbound.message import OutboundKind, OutboundMessage, TemplateMessage
+from papo.adapters.senders.message import OutboundKind, OutboundMessage, TemplateMessage
 from papo.enums import Platform
 
 OPTED_OUT = "the customer opted out of campaigns"

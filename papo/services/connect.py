@@ -37,7 +37,7 @@ import redis.asyncio as aioredis
 
 from papo.adapters.oauth.clients import NotConfigured, google_oauth, meta_oauth, tiktok_oauth
 from papo.adapters.oauth.errors import OAuthError
-from papo.adapters.oauth.meta import WABA_SCOPE
+from papo.adapters.oauth.facebook_login import WABA_SCOPE
 from papo.adapters.oauth.state import BadState, StateClaims, sign_state, verify_state
 from papo.constants import (
     ACCOUNT_INDEX,

@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
-from papo.adapters.outbound.message import OutboundKind, TemplateMessage
+from papo.adapters.senders.message import OutboundKind, TemplateMessage
 from papo.engine.render import BUILTINS, builtin_values, render
 from papo.enums import ConversationStatus, LeadQuality, Platform
 from papo.models import Conversation, Message
@@ -24,7 +24,7 @@ from papo.services import NotFound, ServiceError, handoff
 from papo.services.accounts import parse_platform
 from papo.services.ids import ERASED_PREFIX, NOT_ERASED, resolve_id
 from papo.services.leads import MessageLine, Page, message_line, parse_choice
-from papo.services.outbound import manual_reply
+from papo.services.owner_reply import manual_reply
 from papo.services.queues import DEFAULT_PARTITIONS, enqueue_again, enqueue_outbound
 from papo.services.send_ledger import RETRYABLE, SendLedger
 from papo.services.templates import TemplateInfo, UserRef, list_templates, user_id

@@ -23,7 +23,7 @@ from tortoise.transactions import in_transaction
 
 from papo.ai.base import Classification
 from papo.enums import Intent, LeadQuality, quality_for_score
-from papo.services.inbound import NewMessage, mark_understood
+from papo.services.event_store import NewMessage, mark_understood
 
 HALF_LIFE_DAYS = 30.0
 LeadKey = tuple[uuid.UUID, str, str]  # (business, platform, customer)

@@ -32,8 +32,8 @@ from papo.constants import OWN_SENT_TTL, own_sent_key
 from papo.enums import Platform
 from papo.models import Conversation
 from papo.services import NotFound, ServiceError
+from papo.services.event_store import NewMessage
 from papo.services.ids import id_prefix, id_with_prefix
-from papo.services.inbound import NewMessage
 from papo.services.templates import UserRef, user_id
 
 OWNER_REPLY = "owner_reply"  # the owner answered from the admin bot

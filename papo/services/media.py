@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from papo.adapters.media_fetch import CHUNK, NOT_PUBLIC_CODE, FetchPolicy, MediaBody, MediaSource, RemoteMedia
-from papo.adapters.outbound.errors import PermanentError
+from papo.adapters.senders.errors import PermanentError
 from papo.services import ServiceError
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from papo.adapters.errors import PayloadError
 from papo.adapters.events import InboundEvent
-from papo.adapters.outbound import OutboundMessage
+from papo.adapters.senders import OutboundMessage
 from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN
 from papo.streams import codec
 from papo.streams.producer import SCRIPT, Item, Plan, Producer

@@ -6,8 +6,8 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from papo.adapters.adapter_registry import AdapterRegistry
 from papo.adapters.base import PayloadError
-from papo.adapters.registry import AdapterRegistry
 from papo.constants import MONGO_RAW_WEBHOOKS
 from papo.runtime import Stores
 from papo.services.queues import Queues

@@ -22,7 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from papo.adapters.outbound.message import OutboundMessage
+from papo.adapters.senders.message import OutboundMessage
 from papo.batching import AutoPipeline
 from papo.constants import SENT_KEY
 

@@ -20,7 +20,7 @@ from papo.config import Settings
 from papo.crypto import TokenCipher
 from papo.handlers import oauth, webhooks
 from papo.models import User
-from papo.pipeline import inbound
+from papo.pipeline import persist
 from papo.runtime import Stores
 from papo.services import account_cache, account_index
 from papo.services.connect import connect_link
@@ -32,7 +32,7 @@ from tests.conftest import TEST_SECRET
 
 # Wiring the lead adds outside these files (see the report); tests that need it skip until it is there.
 HANDSHAKE_HOOK = "note_hub_verification" in inspect.getsource(webhooks.verify_handshake)
-INBOUND_HOOK = "on_inbound" in inspect.getsource(inbound.InboundPipeline.handle)
+INBOUND_HOOK = "on_inbound" in inspect.getsource(persist.InboundPipeline.handle)
 INDEX_CONNECTED_ONLY = "status" in inspect.getsource(account_index.rebuild)
 OUTBOUND_REFUSES_DISCONNECTED = ".status" in inspect.getsource(account_cache.load_account)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from papo.adapters.oauth.meta import sign_request
-from papo.adapters.registry import get_adapter
+from papo.adapters.adapter_registry import get_adapter
+from papo.adapters.oauth.facebook_login import sign_request
 from papo.constants import ACCOUNT_INDEX
 from papo.crypto import CryptoError
 from papo.models import ConnectedAccount, Conversation, User

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from papo.adapters.oauth import google, meta, tiktok
-from papo.adapters.oauth.meta import SignedRequestError, parse_signed_request, sign_request
+from papo.adapters.oauth import facebook_login, google, tiktok
+from papo.adapters.oauth.facebook_login import SignedRequestError, parse_signed_request, sign_request
 from papo.adapters.oauth.state import BadState, StateClaims, sign_state, verify_state
 from papo.constants import MONGO_PLATFORM_EVENTS
 from papo.models import ConnectedAccount, Conversation
@@ -104,9 +104,12 @@ def test_signed_requests_are_checked_with_the_app_secret() -> None:
 
 
 def test_platform_errors_say_whether_access_is_gone_or_worth_retrying() -> None:
-    dead = meta.graph_error(400, {"error": {"message": "Session expired", "code": 190, "error_subcode": 463}}, "")
-    busy = meta.graph_error(400, {"error": {"message": "Too many calls", "code": 4, "is_transient": True}}, "")
-    code = meta.graph_error(400, {"error": {"message": "This authorization code has expired.", "code": 100}}, "")
+    dead = facebook_login.graph_error(
+        400, {"error": {"message": "Session expired", "code": 190, "error_subcode": 463}}, "")
+    busy = facebook_login.graph_error(
+        400, {"error": {"message": "Too many calls", "code": 4, "is_transient": True}}, "")
+    code = facebook_login.graph_error(
+        400, {"error": {"message": "This authorization code has expired.", "code": 100}}, "")
     assert (dead.revoked, dead.transient, dead.describe()) == (True, False, "meta 190/463: Session expired")
     assert (busy.revoked, busy.transient) == (False, True)
     assert (code.revoked, code.transient) == (False, False)

@@ -29,7 +29,7 @@ from tests.conftest import eventually
 WEBHOOKS = Path(__file__).parent.parent / "data" / "webhooks"
 
 
-@pytest.mark.skipif(not INBOUND_HOOK, reason="pipeline/inbound.py does not call lifecycle.on_inbound yet")
+@pytest.mark.skipif(not INBOUND_HOOK, reason="pipeline/persist.py does not call lifecycle.on_inbound yet")
 async def test_a_tiktok_revocation_webhook_through_server_and_worker_disconnects_and_alerts(papo) -> None:
     await papo.connect("tiktok")
     account = await ConnectedAccount.get(platform="tiktok")
@@ -81,7 +81,7 @@ async def test_a_restart_does_not_bring_disconnected_accounts_back_into_the_webh
     assert found == {f"tiktok:{account.platform_account_id}": []}
 
 
-@pytest.mark.skipif(not OUTBOUND_REFUSES_DISCONNECTED, reason="outbound.load_account still loads disconnected ones")
+@pytest.mark.skipif(not OUTBOUND_REFUSES_DISCONNECTED, reason="load_account still loads disconnected ones")
 async def test_senders_get_a_clear_refusal_for_a_disconnected_account(papo) -> None:
     await papo.connect("tiktok")
     account = await ConnectedAccount.get(platform="tiktok")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.events import InboundEvent
-from papo.adapters.registry import get_adapter
 
 WEBHOOKS = Path(__file__).resolve().parents[1] / "data" / "webhooks"
 SECRET = "test-app-secret-0123456789"

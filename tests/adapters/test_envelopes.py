@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.errors import PayloadError
 from papo.adapters.events import EventKind
-from papo.adapters.registry import get_adapter
 from papo.enums import Platform
 from tests.adapters.helpers import body
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.base import WebhookSecrets
 from papo.adapters.errors import PayloadError, SignatureError
-from papo.adapters.registry import get_adapter
 from papo.config import Settings
 
 SECRETS = WebhookSecrets(meta_verify_token="my-verify-token", meta_app_secret="x")

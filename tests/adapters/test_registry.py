@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from papo.adapters.adapter_registry import AdapterRegistry, default_registry, get_adapter
 from papo.adapters.base import PerAccountSigning, WebhookAdapter
 from papo.adapters.errors import DuplicateAdapterError, UnknownPlatformError
-from papo.adapters.registry import AdapterRegistry, default_registry, get_adapter
 from papo.adapters.tiktok import TikTokAdapter
 from papo.enums import Platform
 

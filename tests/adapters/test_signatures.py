@@ -9,8 +9,8 @@ import json
 import pytest
 
 from papo.adapters import kwai, meta, tiktok, youtube
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.errors import SignatureError
-from papo.adapters.registry import get_adapter
 from tests.adapters.helpers import NOW, SECRET, body
 
 META_PLATFORMS = [

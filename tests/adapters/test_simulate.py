@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.events import EventKind
-from papo.adapters.registry import get_adapter
 from papo.adapters.simulate import SIMULATE_KINDS, build_webhook
 from papo.enums import Platform
 from tests.adapters.helpers import NOW, SECRET

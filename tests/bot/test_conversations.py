@@ -9,7 +9,7 @@ from typing import Any
 from papo.bot.keyboards import ConvAct, short
 from papo.enums import Platform
 from papo.models import Conversation, Message
-from papo.pipeline.outbound import OutboundPipeline
+from papo.pipeline.send import OutboundPipeline
 from papo.services.queues import outbound_spec
 from papo.services.templates import add_template
 from papo.streams.consumer import Entry

@@ -14,8 +14,8 @@ from papo.bot.alerts import AlertConsumer
 from papo.bot.keyboards import ConvAct, short
 from papo.constants import ACTIVE_CONVERSATION
 from papo.models import Message
-from papo.pipeline.outbound import OutboundPipeline, RetryLater
-from papo.services.outbound import manual_reply
+from papo.pipeline.send import OutboundPipeline, RetryLater
+from papo.services.owner_reply import manual_reply
 from papo.services.send_ledger import SENT_KEY, SendLedger
 from papo.services.templates import add_template
 from papo.streams import codec

@@ -15,7 +15,7 @@ from papo.bot.alerts import AlertConsumer
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import AutomationRule, Conversation, Lead, Message, MessageTemplate, Post, PostSync
-from papo.pipeline.outbound import run_outbound
+from papo.pipeline.send import run_outbound
 from papo.services import notify, owners
 from papo.services.accounts import connect_account
 from papo.services.users import create_user

@@ -17,7 +17,7 @@ from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
 from papo.pipeline.broadcast import run_broadcasts
-from papo.pipeline.outbound import run_outbound
+from papo.pipeline.send import run_outbound
 from papo.runtime import Stores
 from papo.services.accounts import connect_account
 from papo.services.templates import add_template

@@ -9,8 +9,8 @@ import pytest
 
 from papo.constants import CAMPAIGN_PAUSE
 from papo.enums import Platform
-from papo.pipeline.outbound import RetryLater
 from papo.pipeline.ratelimit import campaign_bucket, send_buckets
+from papo.pipeline.send import RetryLater
 from tests.conftest import eventually
 from tests.outbound.conftest import entry_for, fake, http, make_pipeline, scene  # noqa: F401 - fixtures
 
@@ -70,8 +70,8 @@ async def test_131056_backs_off_for_that_customer_only(stores, fake, make_pipeli
 def test_campaign_sends_draw_from_their_own_bucket_at_90_percent_of_the_limit() -> None:
     from dataclasses import replace
 
-    from papo.adapters.outbound import OutboundMessage
-    from papo.pipeline.outbound import OutboundSettings
+    from papo.adapters.senders import OutboundMessage
+    from papo.pipeline.send import OutboundSettings
 
     request = OutboundMessage(outbound_id="broadcast:b:1", platform=Platform.WHATSAPP, user_id="u", account_id="a",
                               platform_account_id="p", conversation_id="c", recipient_id="r", text="x",

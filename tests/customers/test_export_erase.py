@@ -28,7 +28,7 @@ from papo.services import NotFound, ServiceError, leads
 from papo.services.account_index import AccountOwner
 from papo.services.customer_data import customer, export_customer
 from papo.services.customer_erase import erase_customer
-from papo.services.inbound import persist_batch
+from papo.services.event_store import persist_batch
 from papo.services.media import find_media
 from papo.services.notify import NOTIFY_STREAM
 from papo.services.stats import compute_stats

@@ -15,7 +15,7 @@ from papo.models import AutomationRule, Lead
 from papo.services import NotFound, ServiceError
 from papo.services.account_index import AccountOwner
 from papo.services.accounts import connect_account
-from papo.services.inbound import persist_batch
+from papo.services.event_store import persist_batch
 from papo.services.rules import (
     create_rule,
     delete_rule,

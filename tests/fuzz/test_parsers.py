@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from papo.adapters.adapter_registry import default_registry
 from papo.adapters.errors import PayloadError
 from papo.adapters.events import EventKind, InboundEvent
 from papo.adapters.kwai import EVENT_TYPES
 from papo.adapters.parsing import to_datetime
-from papo.adapters.registry import default_registry
 from papo.adapters.tiktok import EVENT_HANDLERS
 from papo.enums import Platform
 from papo.streams import codec

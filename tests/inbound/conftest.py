@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from papo.adapters.registry import get_adapter
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.simulate import signed_headers
 from papo.app import create_app
 from papo.config import Settings

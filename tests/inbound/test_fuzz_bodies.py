@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from papo.adapters import kwai, meta, tiktok, youtube
-from papo.adapters.registry import get_adapter
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.simulate import signed_headers
 from papo.app import create_app
 from papo.config import Settings

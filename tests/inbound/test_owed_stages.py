@@ -12,9 +12,9 @@ from tortoise import Tortoise
 from papo.adapters.events import EventKind, InboundEvent
 from papo.ai.openai_classifier import make_classifier
 from papo.enums import Platform
-from papo.pipeline.inbound import InboundPipeline
+from papo.pipeline.persist import InboundPipeline
 from papo.pipeline.understand import UnderstandStage
-from papo.services.inbound import BatchResult
+from papo.services.event_store import BatchResult
 from papo.streams.consumer import Entry
 
 ACCOUNT = "106540352242922"

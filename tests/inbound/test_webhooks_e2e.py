@@ -10,12 +10,12 @@ import aiohttp
 import pytest
 
 from papo import metrics
+from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.events import MESSAGE_KINDS
-from papo.adapters.registry import get_adapter
 from papo.constants import RAW_STREAM
 from papo.models import Conversation, Interaction, Message
 from papo.services import subscriptions
-from papo.services.inbound import stored_message_id
+from papo.services.event_store import stored_message_id
 from papo.services.queues import inbound_spec
 from tests.conftest import eventually
 from tests.inbound.conftest import connect_fixture_accounts, sign

@@ -18,11 +18,11 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from papo.adapters.outbound import OutboundKind, OutboundMessage
+from papo.adapters.senders import OutboundKind, OutboundMessage
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, Conversation, Message, User
-from papo.pipeline.outbound import OutboundPipeline, OutboundSettings, RetryLater
+from papo.pipeline.send import OutboundPipeline, OutboundSettings, RetryLater
 from papo.runtime import Stores
 from papo.services.accounts import connect_account
 from papo.services.users import create_user

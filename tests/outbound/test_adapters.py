@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from papo.adapters.kwai import KwaiAdapter
-from papo.adapters.outbound import (
+from papo.adapters.senders import (
     Button,
     InvalidRequest,
     InvalidToken,
@@ -31,9 +31,9 @@ from papo.adapters.outbound import (
     kwai,
     whatsapp,
 )
-from papo.adapters.outbound.base import HttpAnswer
-from papo.adapters.outbound.meta import graph_error
-from papo.adapters.outbound.youtube import seconds_to_quota_reset, youtube_error
+from papo.adapters.senders.base import HttpAnswer
+from papo.adapters.senders.graph import graph_error
+from papo.adapters.senders.youtube import seconds_to_quota_reset, youtube_error
 from papo.enums import Platform
 
 

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from papo.adapters.outbound import Button, OutboundKind, TemplateMessage, base
+from papo.adapters.senders import Button, OutboundKind, TemplateMessage, base
 from papo.constants import ACTIVE_CONVERSATION
 from papo.enums import Platform
 from papo.models import Message
-from papo.pipeline.outbound import RetryLater
+from papo.pipeline.send import RetryLater
 from papo.services.account_cache import account_problem
 from papo.services.notify import NOTIFY_STREAM
-from papo.services.outbound import manual_reply
+from papo.services.owner_reply import manual_reply
 from papo.services.queues import OutboundQueue, enqueue_outbound
 from papo.services.send_ledger import SendLedger
 from papo.streams import codec
@@ -385,7 +385,7 @@ async def test_a_dead_lettered_entry_redelivered_in_its_batch_is_not_tried_again
 async def test_a_batch_of_conversations_shares_round_trips_and_records_each_reply_once(
     stores, fake, make_pipeline, scene, caplog
 ) -> None:
-    caplog.set_level(logging.INFO, logger="papo.services.outbound")
+    caplog.set_level(logging.INFO, logger="papo.services.sent_record")
     # One batch, handled concurrently: four customers, one of whose conversation is deleted meanwhile,
     # and one request whose row an earlier (crashed) delivery already wrote.
     scenes = [await scene(Platform.WHATSAPP, remote=f"55119876543{i:02d}", phone=f"55119876543{i:02d}")

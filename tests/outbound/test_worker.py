@@ -13,7 +13,7 @@ import pytest_asyncio
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import Message
-from papo.pipeline.outbound import run_outbound
+from papo.pipeline.send import run_outbound
 from papo.services.queues import OutboundQueue, enqueue_outbound
 from tests.conftest import TEST_SECRET, eventually
 from tests.outbound.conftest import FakePlatform

@@ -22,7 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from papo.adapters.media_fetch import FetchPolicy, MediaNotPublic, MediaTooLarge, RemoteMedia, is_public
-from papo.adapters.outbound.errors import PermanentError, Transient
+from papo.adapters.senders.errors import PermanentError, Transient
 from papo.bot.locales import Translator
 from papo.bot.routers.posts import post_card
 from papo.models import PostSync

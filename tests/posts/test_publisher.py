@@ -6,8 +6,8 @@ import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
-from papo.adapters.outbound.errors import InDoubt
 from papo.adapters.publishers import PublisherRegistry, PublishResult
+from papo.adapters.senders.errors import InDoubt
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import Post, PostSync

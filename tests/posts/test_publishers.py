@@ -11,11 +11,11 @@ import pytest
 
 from papo.adapters.errors import DuplicateAdapterError, UnknownPlatformError
 from papo.adapters.media_fetch import FetchPolicy, RemoteMedia
-from papo.adapters.outbound.errors import InvalidRequest, NotSupported, PermanentError, RateLimited
 from papo.adapters.publishers import IMAGE, VIDEO, Media, PublishContext, PublishRequest, default_publishers
 from papo.adapters.publishers.facebook import FacebookPublisher
-from papo.adapters.publishers.registry import PublisherRegistry
+from papo.adapters.publishers.publisher_registry import PublisherRegistry
 from papo.adapters.publishers.tiktok import choose_privacy
+from papo.adapters.senders.errors import InvalidRequest, NotSupported, PermanentError, RateLimited
 from papo.enums import Platform
 from tests.posts.conftest import IG, KWAI_SECRET, PAGE, TT
 

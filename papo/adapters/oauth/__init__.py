@@ -7,8 +7,8 @@ Which accounts to store, how to encrypt tokens and when to refresh them is `papo
 
 from papo.adapters.oauth.base import TokenSet
 from papo.adapters.oauth.errors import OAuthError
+from papo.adapters.oauth.facebook_login import MetaApp, MetaOAuth, MetaPage, SignedRequestError, WhatsAppAccount
 from papo.adapters.oauth.google import GoogleApp, GoogleOAuth, YouTubeChannel
-from papo.adapters.oauth.meta import MetaApp, MetaOAuth, MetaPage, SignedRequestError, WhatsAppAccount
 from papo.adapters.oauth.tiktok import TikTokApp, TikTokOAuth, TikTokUser
 
 __all__ = [

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from papo.adapters.oauth.facebook_login import MetaApp, MetaOAuth
 from papo.adapters.oauth.google import GOOGLE_REVOKE_URL, GOOGLE_TOKEN_URL, GoogleApp, GoogleOAuth
-from papo.adapters.oauth.meta import MetaApp, MetaOAuth
 from papo.adapters.oauth.subscriptions import MetaSubscriptions, YouTubeHub
 from papo.adapters.oauth.tiktok import TikTokApp, TikTokOAuth
 

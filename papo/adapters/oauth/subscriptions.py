@@ -26,7 +26,7 @@ import aiohttp
 
 from papo.adapters.oauth.base import as_dict, as_list, as_str, call_json, status_error
 from papo.adapters.oauth.errors import OAuthError
-from papo.adapters.oauth.meta import appsecret_proof, graph_error
+from papo.adapters.oauth.facebook_login import appsecret_proof, graph_error
 
 # The Page fields Papo's inbound adapters understand (Messenger + feed); see PLATFORMS.md.
 PAGE_FIELDS = (

@@ -12,7 +12,7 @@ from papo.adapters.publishers.base import (
     PublishResult,
     StillProcessing,
 )
-from papo.adapters.publishers.registry import PublisherRegistry, default_publishers
+from papo.adapters.publishers.publisher_registry import PublisherRegistry, default_publishers
 
 __all__ = [
     "IMAGE",

@@ -5,7 +5,7 @@ upload URL) and calls `ctx.commit()` right before the one request that creates t
 When a later attempt finds that marker without a recorded answer (`ctx.in_doubt`), the publisher either
 checks with the platform (Instagram container status, YouTube upload status, TikTok publish status),
 resends safely (Kwai, idempotency key) or raises InDoubt — it never blindly posts a second time.
-Errors are the outbound error tree (papo.adapters.outbound.errors): RetryableError for 429/5xx,
+Errors are the outbound error tree (papo.adapters.senders.errors): RetryableError for 429/5xx,
 PermanentError subclasses otherwise.
 """
 
@@ -19,8 +19,8 @@ from typing import Any, Protocol, runtime_checkable
 import aiohttp
 
 from papo.adapters.media_fetch import MediaSource, RemoteMedia
-from papo.adapters.outbound.base import HttpAnswer, bearer
-from papo.adapters.outbound.errors import RetryableError, Transient
+from papo.adapters.senders.base import HttpAnswer, bearer
+from papo.adapters.senders.errors import RetryableError, Transient
 from papo.enums import Platform
 
 READ_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=30)

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from papo.adapters.outbound.base import bearer, post_json
-from papo.adapters.outbound.errors import InDoubt, PermanentError
-from papo.adapters.outbound.meta import graph_error
 from papo.adapters.publishers.base import (
     VIDEO,
     Metrics,
@@ -28,6 +25,9 @@ from papo.adapters.publishers.base import (
     get_json,
     join,
 )
+from papo.adapters.senders.base import bearer, post_json
+from papo.adapters.senders.errors import InDoubt, PermanentError
+from papo.adapters.senders.graph import graph_error
 from papo.enums import Platform
 
 METRIC_FIELDS = ("reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0),shares,"

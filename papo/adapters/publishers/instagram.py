@@ -17,9 +17,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from papo.adapters.outbound.base import HttpAnswer, bearer, post_json
-from papo.adapters.outbound.errors import PermanentError, RateLimited, SendError, Transient
-from papo.adapters.outbound.meta import graph_error
 from papo.adapters.publishers.base import (
     VIDEO,
     Media,
@@ -32,6 +29,9 @@ from papo.adapters.publishers.base import (
     get_json,
     join,
 )
+from papo.adapters.senders.base import HttpAnswer, bearer, post_json
+from papo.adapters.senders.errors import PermanentError, RateLimited, SendError, Transient
+from papo.adapters.senders.graph import graph_error
 from papo.enums import Platform
 
 # Content publishing errors (…/instagram-platform/content-publishing#troubleshooting), by error_subcode.

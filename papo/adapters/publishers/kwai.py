@@ -15,10 +15,10 @@ import time
 from typing import Any
 
 from papo.adapters.kwai import SIGNATURE_HEADER, sign
-from papo.adapters.outbound.base import post_json
-from papo.adapters.outbound.errors import PermanentError
-from papo.adapters.outbound.kwai import IDEMPOTENCY_HEADER, callback_error
 from papo.adapters.publishers.base import Metrics, MetricsContext, PublishContext, PublishRequest, PublishResult
+from papo.adapters.senders.base import post_json
+from papo.adapters.senders.errors import PermanentError
+from papo.adapters.senders.kwai import IDEMPOTENCY_HEADER, callback_error
 from papo.enums import Platform
 
 FORMAT_VERSION = 1

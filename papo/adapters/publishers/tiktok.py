@@ -19,17 +19,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from papo.adapters.outbound.base import HttpAnswer, bearer, post_json
-from papo.adapters.outbound.errors import (
-    InDoubt,
-    InvalidRequest,
-    InvalidToken,
-    PermanentError,
-    PermissionDenied,
-    RateLimited,
-    SendError,
-    Transient,
-)
 from papo.adapters.publishers.base import (
     Metrics,
     MetricsContext,
@@ -38,6 +27,17 @@ from papo.adapters.publishers.base import (
     PublishResult,
     StillProcessing,
     join,
+)
+from papo.adapters.senders.base import HttpAnswer, bearer, post_json
+from papo.adapters.senders.errors import (
+    InDoubt,
+    InvalidRequest,
+    InvalidToken,
+    PermanentError,
+    PermissionDenied,
+    RateLimited,
+    SendError,
+    Transient,
 )
 from papo.enums import Platform
 

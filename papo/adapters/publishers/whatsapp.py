@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from papo.adapters.outbound.errors import NotSupported
 from papo.adapters.publishers.base import Metrics, MetricsContext, PublishContext, PublishRequest, PublishResult
+from papo.adapters.senders.errors import NotSupported
 from papo.enums import Platform
 
 REASON = "WhatsApp has no feed: posts cannot be published there"

@@ -22,9 +22,6 @@ from typing import Any
 import aiohttp
 
 from papo.adapters.media_fetch import MediaBody
-from papo.adapters.outbound.base import HttpAnswer, bearer
-from papo.adapters.outbound.errors import PermanentError, SendError, Transient
-from papo.adapters.outbound.youtube import youtube_error
 from papo.adapters.publishers.base import (
     Metrics,
     MetricsContext,
@@ -34,6 +31,9 @@ from papo.adapters.publishers.base import (
     get_json,
     join,
 )
+from papo.adapters.senders.base import HttpAnswer, bearer
+from papo.adapters.senders.errors import PermanentError, SendError, Transient
+from papo.adapters.senders.youtube import youtube_error
 from papo.enums import Platform
 
 UPLOAD_PATH = "upload/youtube/v3/videos"

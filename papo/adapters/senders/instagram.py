@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from papo.adapters.outbound.errors import InvalidRequest
-from papo.adapters.outbound.message import OutboundKind, OutboundMessage, SendResult
-from papo.adapters.outbound.meta import check_text, quick_replies, send_messaging
+from papo.adapters.senders.errors import InvalidRequest
+from papo.adapters.senders.graph import check_text, quick_replies, send_messaging
+from papo.adapters.senders.message import OutboundKind, OutboundMessage, SendResult
 from papo.enums import Platform
 
 TEXT_LIMIT_BYTES = 1000

@@ -13,8 +13,8 @@ from typing import Any
 import aiohttp
 
 from papo.adapters.kwai import SIGNATURE_HEADER, sign
-from papo.adapters.outbound.base import HttpAnswer, post_json
-from papo.adapters.outbound.errors import (
+from papo.adapters.senders.base import HttpAnswer, post_json
+from papo.adapters.senders.errors import (
     InvalidRequest,
     InvalidToken,
     PermanentError,
@@ -22,8 +22,8 @@ from papo.adapters.outbound.errors import (
     SendError,
     Transient,
 )
-from papo.adapters.outbound.message import OutboundMessage, SendResult
-from papo.adapters.outbound.meta import check_text
+from papo.adapters.senders.graph import check_text
+from papo.adapters.senders.message import OutboundMessage, SendResult
 from papo.enums import Platform
 
 FORMAT_VERSION = 1

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from papo.adapters.outbound.errors import InvalidRequest, TemplateParamMismatch
-from papo.adapters.outbound.message import OutboundKind, OutboundMessage, SendResult, TemplateMessage
-from papo.adapters.outbound.meta import check_text, graph_post
+from papo.adapters.senders.errors import InvalidRequest, TemplateParamMismatch
+from papo.adapters.senders.graph import check_text, graph_post
+from papo.adapters.senders.message import OutboundKind, OutboundMessage, SendResult, TemplateMessage
 from papo.enums import Platform
 
 TEXT_LIMIT = 4096

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from papo.adapters.by_platform import PlatformRegistry
-from papo.adapters.outbound.base import Sender
-from papo.adapters.outbound.facebook import FacebookSender
-from papo.adapters.outbound.instagram import InstagramSender
-from papo.adapters.outbound.kwai import KwaiSender
-from papo.adapters.outbound.tiktok import TikTokSender
-from papo.adapters.outbound.whatsapp import WhatsAppSender
-from papo.adapters.outbound.youtube import YouTubeSender
+from papo.adapters.senders.base import Sender
+from papo.adapters.senders.facebook import FacebookSender
+from papo.adapters.senders.instagram import InstagramSender
+from papo.adapters.senders.kwai import KwaiSender
+from papo.adapters.senders.tiktok import TikTokSender
+from papo.adapters.senders.whatsapp import WhatsAppSender
+from papo.adapters.senders.youtube import YouTubeSender
 from papo.enums import Platform
 
 

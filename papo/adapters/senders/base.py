@@ -9,8 +9,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
-from papo.adapters.outbound.errors import InDoubt, Transient
-from papo.adapters.outbound.message import OutboundMessage, SendResult
+from papo.adapters.senders.errors import InDoubt, Transient
+from papo.adapters.senders.message import OutboundMessage, SendResult
 from papo.enums import Platform
 
 # Connect and read are timed separately on purpose: a connect timeout means the request never left

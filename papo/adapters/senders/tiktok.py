@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import aiohttp
 
-from papo.adapters.outbound.errors import NotSupported
-from papo.adapters.outbound.message import OutboundKind, OutboundMessage, SendResult
+from papo.adapters.senders.errors import NotSupported
+from papo.adapters.senders.message import OutboundKind, OutboundMessage, SendResult
 from papo.enums import Platform
 
 DM_REASON = (

@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from papo import metrics
 from papo.adapters.errors import PayloadError, UnknownPlatformError
-from papo.adapters.outbound import (
+from papo.adapters.senders import (
     InDoubt,
     NotSupported,
     OutboundKind,
@@ -44,8 +44,7 @@ from papo.enums import Platform
 from papo.pipeline.ratelimit import RateLimiter, send_buckets
 from papo.resilience import pause
 from papo.runtime import Stores
-from papo.services import NotFound, account_cache, handoff
-from papo.services import outbound as records
+from papo.services import NotFound, account_cache, comment_claim, handoff, sent_record
 from papo.services.account_cache import AccountProfile
 from papo.services.notify import REPLY_FAILED, notify_owner
 from papo.services.queues import DEFAULT_PARTITIONS, outbound_spec
@@ -134,7 +133,7 @@ class OutboundPipeline:
         self.auto = AutoPipeline(stores.redis)
         self.ledger = SendLedger(stores.redis, auto=self.auto)
         self.limiter = RateLimiter(stores.redis, auto=self.auto)
-        self.recorder = records.MessageRecorder()
+        self.recorder = sent_record.MessageRecorder()
         self.window = WindowChecker(self.auto, hours=settings.window_hours,  # type: ignore[arg-type]
                                     margin_seconds=settings.window_margin)
         self.outcomes: Counter[str] = Counter()
@@ -198,7 +197,7 @@ class OutboundPipeline:
         if plan.send is None:
             return await self._settle(request, "skipped", Outcome("skipped", error=plan.skip, text=request.text,
                                                                   attempts=attempts))
-        if request.kind is OutboundKind.PRIVATE_REPLY and not await records.claim_comment(
+        if request.kind is OutboundKind.PRIVATE_REPLY and not await comment_claim.claim_comment(
                 self.redis, request, days=self.settings.private_reply_days):
             return await self._settle(request, "skipped", Outcome(
                 "skipped", error="this comment already got its one private reply", text=request.text,
@@ -231,7 +230,7 @@ class OutboundPipeline:
                 await account_cache.report_account_problem(self.redis, request.account_id, error, request.outbound_id)
                 log.warning("account %s needs its owner: %s", request.account_id, error)
             if request.kind is OutboundKind.PRIVATE_REPLY:
-                await records.release_comment(self.redis, request)
+                await comment_claim.release_comment(self.redis, request)
             return await self._settle(request, "failed", Outcome("failed", error=error, **base))
         outcome = Outcome("sent", platform_message_id=result.platform_message_id, recipient=result.recipient, **base)
         return await self._settle(request, "sent", outcome)
@@ -374,7 +373,7 @@ class OutboundPipeline:
             message_id = await self.recorder.record(request, outcome)
             done.append("recorded")
         if state == "sent" and not logged:
-            await records.log_sent(self.stores.analytics, request, outcome, message_id)
+            await sent_record.log_sent(self.stores.analytics, request, outcome, message_id)
             done.append("logged")
         # One write for both flags: a crash before it only repeats the row upsert and the analytics insert,
         # both keyed by the outbound id, so each stays one.

@@ -1,6 +1,5 @@
-"""Outbound use-cases: one private reply per comment, the record of every reply in `messages` and
-`analytics_logs`, and building a reply typed by the owner (the send ledger is `send_ledger.py`, account
-credentials `account_cache.py`).
+"""The record of every reply sent: its `messages` row (idempotent by outbound id, one statement for a batch)
+and its `analytics_logs` `message_sent` event (the send ledger is `send_ledger.py`).
 """
 
 from __future__ import annotations
@@ -10,38 +9,16 @@ import logging
 import uuid
 from typing import Any
 
-import redis.asyncio as aioredis
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError, OperationalError
 
-from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage
+from papo.adapters.senders.message import OutboundMessage
 from papo.analytics import AnalyticsStore
 from papo.batching import Coalescer
-from papo.constants import private_reply_key
-from papo.enums import Platform
-from papo.models import Conversation, Message
-from papo.services import NotFound
 from papo.services.send_ledger import Outcome
 
 log = logging.getLogger(__name__)
 
-
-async def claim_comment(redis: aioredis.Redis, request: OutboundMessage, *, days: float) -> bool:
-    """One private reply per comment: the first outbound id to claim the comment owns it (for `days` + 1)."""
-    key = private_reply_key(request.account_id, request.comment_id)
-    if await redis.set(key, request.outbound_id, nx=True, ex=int((days + 1) * 86400)):
-        return True
-    return await redis.get(key) == request.outbound_id
-
-
-async def release_comment(redis: aioredis.Redis, request: OutboundMessage) -> None:
-    """Give the comment back after a send that certainly failed (another reply may try)."""
-    key = private_reply_key(request.account_id, request.comment_id)
-    if await redis.get(key) == request.outbound_id:
-        await redis.delete(key)
-
-
-# ------------------------------------------------------------------ records
 
 _UPDATE_OWN = """
     UPDATE messages SET
@@ -216,34 +193,4 @@ async def log_sent(analytics: AnalyticsStore, request: OutboundMessage, outcome:
             "fallback_used": outcome.fallback_used,
             "attempts": outcome.attempts,
         },
-    )
-
-
-# ------------------------------------------------------------------ replies typed by the owner
-
-
-async def manual_reply(conversation_id: str | uuid.UUID, text: str, *, buttons: tuple[Button, ...] = (),
-                       outbound_id: str | None = None) -> OutboundMessage:
-    """An OutboundMessage for a reply the owner typed (admin bot): a fresh UUID unless one is given."""
-    conversation = await Conversation.get_or_none(id=conversation_id).prefetch_related("account")
-    if conversation is None or conversation.account is None:
-        raise NotFound(f"no conversation {conversation_id} with a connected account")
-    account = conversation.account
-    phone = None
-    if conversation.platform == Platform.WHATSAPP:
-        last = await Message.filter(conversation_id=conversation.id, sender="remote").order_by("-created_at").first()
-        phone = (last.metadata or {}).get("remote_user_phone") if last else None
-    return OutboundMessage(
-        outbound_id=outbound_id or f"manual:{uuid.uuid4()}",
-        platform=Platform(conversation.platform),
-        user_id=str(conversation.user_id),
-        account_id=str(account.id),
-        platform_account_id=account.platform_account_id,
-        conversation_id=str(conversation.id),
-        recipient_id=conversation.remote_user_id,
-        recipient_phone=phone,
-        kind=OutboundKind.REPLY,
-        text=text,
-        buttons=buttons,
-        automated=False,
     )

@@ -1,7 +1,7 @@
-"""Outbound adapters: one Sender per platform (protocol work only), the request type and the error tree."""
+"""Senders, the outbound adapters: one Sender per platform (protocol work only), the request type and the error tree."""
 
-from papo.adapters.outbound.base import Sender
-from papo.adapters.outbound.errors import (
+from papo.adapters.senders.base import Sender
+from papo.adapters.senders.errors import (
     InDoubt,
     InvalidRequest,
     InvalidToken,
@@ -18,7 +18,7 @@ from papo.adapters.outbound.errors import (
     TemplateParamMismatch,
     Transient,
 )
-from papo.adapters.outbound.message import (
+from papo.adapters.senders.message import (
     Button,
     OutboundKind,
     OutboundMessage,
@@ -26,7 +26,7 @@ from papo.adapters.outbound.message import (
     TemplateMessage,
     count_placeholders,
 )
-from papo.adapters.outbound.registry import SenderRegistry, default_senders
+from papo.adapters.senders.sender_registry import SenderRegistry, default_senders
 
 __all__ = [
     "Button",

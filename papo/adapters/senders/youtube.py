@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from papo.adapters.outbound.base import HttpAnswer, bearer, post_json
-from papo.adapters.outbound.errors import (
+from papo.adapters.senders.base import HttpAnswer, bearer, post_json
+from papo.adapters.senders.errors import (
     InvalidRequest,
     InvalidToken,
     PermanentError,
@@ -23,8 +23,8 @@ from papo.adapters.outbound.errors import (
     SendError,
     Transient,
 )
-from papo.adapters.outbound.message import OutboundKind, OutboundMessage, SendResult
-from papo.adapters.outbound.meta import check_text
+from papo.adapters.senders.graph import check_text
+from papo.adapters.senders.message import OutboundKind, OutboundMessage, SendResult
 from papo.enums import Platform
 
 TEXT_LIMIT = 10_000

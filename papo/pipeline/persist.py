@@ -25,7 +25,7 @@ from papo.pipeline import lifecycle
 from papo.runtime import Stores
 from papo.services import account_index, whatsapp_ids
 from papo.services.account_index import AccountOwner
-from papo.services.inbound import BatchResult, persist_batch, stages_done
+from papo.services.event_store import BatchResult, persist_batch, stages_done
 from papo.streams.consumer import Entry
 
 log = logging.getLogger(__name__)

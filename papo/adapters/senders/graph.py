@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from papo.adapters.outbound.base import HttpAnswer, bearer, post_json
-from papo.adapters.outbound.errors import (
+from papo.adapters.senders.base import HttpAnswer, bearer, post_json
+from papo.adapters.senders.errors import (
     InvalidRequest,
     InvalidToken,
     OutsideWindow,
@@ -27,7 +27,7 @@ from papo.adapters.outbound.errors import (
     TemplateParamMismatch,
     Transient,
 )
-from papo.adapters.outbound.message import Button, OutboundKind, OutboundMessage, SendResult
+from papo.adapters.senders.message import Button, OutboundKind, OutboundMessage, SendResult
 
 # WhatsApp 131047: re-engagement message (more than 24 h since the customer last wrote).
 WINDOW_CODES = frozenset({131047})
