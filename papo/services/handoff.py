@@ -113,9 +113,12 @@ async def pause(user: UserRef | None, conversation_id: str | uuid.UUID, *, hours
         raise ValueError(f"conversation {conversation.id} given for {conversation_id}")
     else:
         conv = conversation
-    await pause_many([conv.id], until=(now or datetime.now(UTC)) + timedelta(hours=check_hours(hours)),
-                     reason=reason)
-    await conv.refresh_from_db(fields=["automation_paused_until", "automation_paused_reason"])
+    until = (now or datetime.now(UTC)) + timedelta(hours=check_hours(hours))
+    changed = await pause_many([conv.id], until=until, reason=reason)
+    if changed and until.tzinfo is not None:  # the row holds what was just written: no need to read it back
+        conv.automation_paused_until, conv.automation_paused_reason = until.astimezone(UTC), reason
+    else:  # a longer pause was kept (or a naive time given): what the row holds
+        await conv.refresh_from_db(fields=["automation_paused_until", "automation_paused_reason"])
     return _state(conv)
 
 
