@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from papo.ai.openai_classifier import make_classifier
+from papo.ai.openai_classifier import SourcedClassifier, make_classifier
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.automate import AutomateStage
@@ -36,6 +36,11 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+def inbound_stages(stores: Stores, settings: Settings, classifier: SourcedClassifier) -> list[Stage]:
+    """The worker's stages in their order (InboundPipeline checks it against what each reads and fills)."""
+    return [UnderstandStage(stores, classifier), OptOutStage(stores, settings), AutomateStage(stores, settings)]
+
+
 async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, stages: Sequence[Stage] | None = None,
                     name: str | None = None) -> None:
     """Run the worker's consumers on open stores until `stop` is set, then drain."""
@@ -46,7 +51,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
         return
     classifier = make_classifier(settings, stores.redis)
     if stages is None:
-        stages = [UnderstandStage(stores, classifier), OptOutStage(stores, settings), AutomateStage(stores, settings)]
+        stages = inbound_stages(stores, settings, classifier)
     pipeline = InboundPipeline(stores, stages)
     consumer = PartitionedConsumer(
         stores.redis,

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from papo.adapters.events import EventKind
 from papo.adapters.senders.message import Button, OutboundKind, OutboundMessage, TemplateMessage
@@ -58,6 +58,12 @@ AWAY_PLATFORMS = frozenset({Platform.WHATSAPP, Platform.INSTAGRAM, Platform.FACE
 
 class AutomateStage:
     """Evaluates rules for the new customer messages of a committed batch and carries out the actions."""
+
+    # Rules need what understanding found; without an opt-out stage nothing is `handled` (every
+    # message is a candidate), but opt-out running after automation would let a rule answer "sair".
+    fills: ClassVar[frozenset[str]] = frozenset()
+    reads: ClassVar[frozenset[str]] = frozenset({"new_messages", "classifications", "leads", "received_at"})
+    reads_if_filled: ClassVar[frozenset[str]] = frozenset({"handled"})
 
     def __init__(self, stores: Stores, settings: Settings) -> None:
         self.stores = stores

@@ -10,7 +10,7 @@ nothing. "voltar", "start", "alta" opt back in, confirmed the same way.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from papo.adapters.events import EventKind
 from papo.adapters.senders.message import OutboundKind, OutboundMessage
@@ -31,6 +31,9 @@ KINDS = frozenset({EventKind.MESSAGE})
 
 class OptOutStage:
     """Records opt-outs and opt-ins of a committed batch and queues their confirmations."""
+
+    fills: ClassVar[frozenset[str]] = frozenset({"handled"})  # automation leaves these messages alone
+    reads: ClassVar[frozenset[str]] = frozenset({"new_messages"})
 
     def __init__(self, stores: Stores, settings: Settings) -> None:
         self.stores = stores

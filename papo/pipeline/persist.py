@@ -1,11 +1,13 @@
 """The inbound worker stage: stream entries -> conversations and messages in PostgreSQL -> next stages.
 
 Classification and automation plug in as `stages`: each gets the BatchResult of a committed batch
-(only messages inserted for the first time), so a redelivered webhook never runs them twice.
+(only messages inserted for the first time), so a redelivered webhook never runs them twice. Each stage
+says which BatchResult fields it fills and reads, and the pipeline refuses an order that cannot work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,14 +32,51 @@ from papo.streams.consumer import Entry
 
 log = logging.getLogger(__name__)
 
+# A stage may declare, as class attributes (ClassVar[frozenset[str]]), the BatchResult fields it `fills`,
+# those it `reads` (an earlier stage must fill them) and those it `reads_if_filled` (fine when no stage
+# fills them, wrong when a later one does). A plain callable declares nothing and fits anywhere.
 Stage = Callable[[BatchResult], Awaitable[None]]
+# What persistence (and `handle`) put on the BatchResult before the first stage runs.
+PERSISTED = frozenset({"new_messages", "conversations", "updated", "statuses", "interactions", "skipped",
+                       "received_at"})
 OWNER_TTL = 30.0  # seconds an account lookup is trusted in-process
+
+
+def _declared(stage: Stage, kind: str) -> frozenset[str]:
+    return frozenset(getattr(stage, kind, ()))
+
+
+def _name(stage: Stage) -> str:
+    return getattr(stage, "__qualname__", None) or type(stage).__name__
+
+
+def check_order(stages: Sequence[Stage]) -> None:
+    """Raise ValueError, naming the stage and the field, when a stage reads what no earlier stage fills."""
+    known = {f.name for f in dataclasses.fields(BatchResult)}
+    declared = [(_name(s), _declared(s, "fills"), _declared(s, "reads"), _declared(s, "reads_if_filled"))
+                for s in stages]
+    filled = set(PERSISTED)
+    for i, (name, fills, reads, optional) in enumerate(declared):
+        if unknown := sorted((fills | reads | optional) - known):
+            raise ValueError(f"stage {name} declares {', '.join(unknown)}: not a BatchResult field")
+        later = {f: n for n, fs, _, _ in reversed(declared[i + 1:]) for f in fs}  # field -> first later filler
+        if missing := sorted(reads - filled):
+            field_name = missing[0]
+            where = f"{later[field_name]} fills it after" if field_name in later else "no stage fills it"
+            raise ValueError(f"stage {name} reads BatchResult.{field_name}, but no stage before it fills it "
+                             f"({where})")
+        if early := sorted(optional & later.keys()):
+            field_name = early[0]
+            raise ValueError(f"stage {name} reads BatchResult.{field_name}, but {later[field_name]} fills it "
+                             f"only after it")
+        filled |= fills
 
 
 class InboundPipeline:
     """Handles batches of one inbound partition (the PartitionedConsumer calls `handle`)."""
 
     def __init__(self, stores: Stores, stages: Sequence[Stage] = (), *, stream: str = INBOUND_STREAM) -> None:
+        check_order(stages)
         self.stores = stores
         self.stream = stream
         self.stages = list(stages)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from papo.adapters.events import EventKind
 from papo.ai.openai_classifier import Classified, SourcedClassifier
@@ -38,6 +38,9 @@ def classifiable(new: NewMessage) -> bool:
 
 class UnderstandStage:
     """Classifies, scores leads, writes `ai_interactions` and `lead_qualified` analytics."""
+
+    fills: ClassVar[frozenset[str]] = frozenset({"classifications", "leads"})  # for automation's rules
+    reads: ClassVar[frozenset[str]] = frozenset({"new_messages"})
 
     def __init__(self, stores: Stores, classifier: SourcedClassifier) -> None:
         self.stores = stores

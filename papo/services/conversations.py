@@ -220,10 +220,10 @@ async def reply(redis: aioredis.Redis, user: UserRef, conversation_id: str | uui
     if checker.applies_to(platform) and not (await checker.state(str(conv.id))).open:
         templates = await approved_templates(user, platform)
         raise WindowClosed(f"the {window_hours:g}-hour window of this {platform} conversation is closed", templates)
-    request = await manual_reply(conv.id, body)
+    request = await manual_reply(conv.id, body, conversation=conv)
     await enqueue_outbound(redis, request, partitions=partitions)
     await _reopen(conv)
-    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY)
+    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY, conversation=conv)
     return Queued(request.outbound_id, body)
 
 
@@ -294,7 +294,7 @@ async def send_template(redis: aioredis.Redis, user: UserRef, conversation_id: s
         raise ServiceError("template variables without a value: " + ", ".join("{" + v + "}" for v in missing))
     params = tuple(filled[v] for v in template.variables)
     preview = render(template.content, filled)
-    request = await manual_reply(conv.id, preview)
+    request = await manual_reply(conv.id, preview, conversation=conv)  # its account is fetched above
     message = TemplateMessage(
         name=template.meta_template_name or template.name,
         language=template.language or LANGUAGE_CODES.get(language, "pt_BR"),
@@ -302,7 +302,7 @@ async def send_template(redis: aioredis.Redis, user: UserRef, conversation_id: s
     )
     await enqueue_outbound(redis, replace(request, template=message), partitions=partitions)
     await _reopen(conv)
-    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY)
+    await handoff.pause(user, conv.id, hours=handoff_hours, reason=handoff.OWNER_REPLY, conversation=conv)
     return Queued(request.outbound_id, preview)
 
 

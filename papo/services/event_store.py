@@ -41,7 +41,14 @@ class NewMessage:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a batch changed."""
+    """What a batch changed, handed through the stages in order.
+
+    Persistence fills the fields up to `skipped` and `received_at`; the stages fill the rest, and each
+    stage declares the fields it `fills` and `reads` (see papo/pipeline/persist.py): understanding fills
+    `classifications` and `leads`, which automation needs; opt-out fills `handled`, which automation
+    skips if it is filled (an empty set without opt-out). A stage list that reads a field before a stage
+    fills it is refused when the pipeline is built.
+    """
 
     new_messages: list[NewMessage] = field(default_factory=list)
     conversations: dict[uuid.UUID, tuple[uuid.UUID, InboundEvent]] = field(default_factory=dict)

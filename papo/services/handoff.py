@@ -100,14 +100,25 @@ async def get_state(user: UserRef, conversation_id: str | uuid.UUID) -> PauseSta
 
 
 async def pause(user: UserRef | None, conversation_id: str | uuid.UUID, *, hours: float, reason: str = MANUAL,
-                now: datetime | None = None) -> PauseState:
-    """Pause automation in a conversation for `hours` from now (a longer pause already set is kept)."""
+                now: datetime | None = None, conversation: Conversation | None = None) -> PauseState:
+    """Pause automation in a conversation for `hours` from now (a longer pause already set is kept).
+
+    `conversation`: the business's row the caller already loaded (it is not looked up again).
+    """
     if reason not in REASONS:
         raise ServiceError(f"reason {reason!r} is not one of: {', '.join(REASONS)}")
-    conv = await find_conversation(conversation_id, user)
-    await pause_many([conv.id], until=(now or datetime.now(UTC)) + timedelta(hours=check_hours(hours)),
-                     reason=reason)
-    await conv.refresh_from_db(fields=["automation_paused_until", "automation_paused_reason"])
+    if conversation is None:
+        conv = await find_conversation(conversation_id, user)
+    elif str(conversation.id) != str(conversation_id):
+        raise ValueError(f"conversation {conversation.id} given for {conversation_id}")
+    else:
+        conv = conversation
+    until = (now or datetime.now(UTC)) + timedelta(hours=check_hours(hours))
+    changed = await pause_many([conv.id], until=until, reason=reason)
+    if changed and until.tzinfo is not None:  # the row holds what was just written: no need to read it back
+        conv.automation_paused_until, conv.automation_paused_reason = until.astimezone(UTC), reason
+    else:  # a longer pause was kept (or a naive time given): what the row holds
+        await conv.refresh_from_db(fields=["automation_paused_until", "automation_paused_reason"])
     return _state(conv)
 
 
