@@ -7,8 +7,8 @@ import pytest
 
 from papo.ai.openai_classifier import make_classifier
 from papo.pipeline.automate import AutomateStage
-from papo.pipeline.persist import InboundPipeline
 from papo.pipeline.optout import OptOutStage
+from papo.pipeline.persist import InboundPipeline
 from papo.pipeline.understand import UnderstandStage
 from papo.services.event_store import BatchResult
 from papo.worker import inbound_stages
