@@ -111,6 +111,20 @@ def stream_tag(name: str, partition: int) -> str:
     return f"{KEY_PREFIX}{{{name}:{partition}}}"
 
 
+# The keys of one stream partition, `stream_tag(name, partition) + ":" + part` (papo.streams.spec names each).
+PARTITION_STREAM = "stream"  # the Redis stream itself
+PARTITION_DEAD = "dead"  # its dead letters
+PARTITION_FAILURES = "failures"  # hash entry id -> failed deliveries
+PARTITION_SEEN = "seen:"  # + dedupe key: the event was appended (a prefix: it takes the key)
+PARTITION_LEASE = "lease"  # "worker#epoch", expiring unless renewed
+PARTITION_EPOCH = "epoch"  # the fencing counter
+
+
+def partition_key(name: str, partition: int, part: str) -> str:
+    """One key of a stream partition (`part`: one of the PARTITION_* above)."""
+    return f"{stream_tag(name, partition)}:{part}"
+
+
 def workers_key(name: str) -> str:
     """The sorted set of a stream's live consumers."""
     return f"{KEY_PREFIX}workers:{name}"

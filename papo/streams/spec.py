@@ -5,7 +5,17 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from papo.constants import stream_tag, workers_key
+from papo.constants import (
+    PARTITION_DEAD,
+    PARTITION_EPOCH,
+    PARTITION_FAILURES,
+    PARTITION_LEASE,
+    PARTITION_SEEN,
+    PARTITION_STREAM,
+    partition_key,
+    stream_tag,
+    workers_key,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,15 +40,15 @@ class StreamSpec:
 
     def key(self, partition: int) -> str:
         """The Redis stream of a partition."""
-        return f"{self.tag(partition)}:stream"
+        return partition_key(self.name, partition, PARTITION_STREAM)
 
     def dead_key(self, partition: int) -> str:
         """The dead-letter stream of a partition."""
-        return f"{self.tag(partition)}:dead"
+        return partition_key(self.name, partition, PARTITION_DEAD)
 
     def failures_key(self, partition: int) -> str:
         """Hash of entry id -> failed delivery count."""
-        return f"{self.tag(partition)}:failures"
+        return partition_key(self.name, partition, PARTITION_FAILURES)
 
     def seen_key(self, partition: int, dedupe_key: str) -> str:
         """The dedupe marker of one event (same slot as its stream)."""
@@ -46,15 +56,15 @@ class StreamSpec:
 
     def seen_prefix(self, partition: int) -> str:
         """What every dedupe marker of a partition starts with (built once per batch by the producer)."""
-        return f"{self.tag(partition)}:seen:"
+        return partition_key(self.name, partition, PARTITION_SEEN)
 
     def lease_key(self, partition: int) -> str:
         """Who owns a partition right now: "worker#epoch", expiring unless renewed."""
-        return f"{self.tag(partition)}:lease"
+        return partition_key(self.name, partition, PARTITION_LEASE)
 
     def epoch_key(self, partition: int) -> str:
         """The partition's fencing counter: one more at every change of owner (never expires)."""
-        return f"{self.tag(partition)}:epoch"
+        return partition_key(self.name, partition, PARTITION_EPOCH)
 
     @property
     def workers_key(self) -> str:
