@@ -156,7 +156,7 @@ async def list_accounts(user: User | uuid.UUID | None = None, *,
         connected_at=r["connected_at"], disconnected_at=r["disconnected_at"]) for r in rows]
 
 
-# ------------------------------------------------------------ the worker's reads and writes (lifecycle, publisher)
+# ------------------------------------------------ the worker's reads and writes (lifecycle, poller, publisher)
 
 
 async def connected_accounts(*platforms: Platform | str) -> AsyncIterator[ConnectedAccount]:
