@@ -35,18 +35,20 @@ from papo.adapters.oauth.errors import OAuthError
 from papo.constants import LIFECYCLE_LOCK, TOKEN_REFRESH_LOCK, account_key
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
-from papo.models import ConnectedAccount, User
 from papo.resilience import every, is_store_down
 from papo.runtime import Stores
+from papo.services import accounts as account_rows
 from papo.services import subscriptions
 from papo.services.account_cache import ACCOUNT_PROBLEM, forget_account
 from papo.services.account_index import AccountOwner
 from papo.services.connect import disconnect_account, refresh_owner_verification
 from papo.services.notify import TOKEN_EXPIRING, notify_owner
-from papo.services.subscriptions import CONNECTED, FAILED, META_PLATFORMS, PENDING, AccountContext
+from papo.services.subscriptions import FAILED, META_PLATFORMS, PENDING, AccountContext
+from papo.services.users import owners_connected_on
 
 if TYPE_CHECKING:
     from papo.config import Settings
+    from papo.models import ConnectedAccount
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +133,9 @@ class AccountLifecycle:
             if is_store_down(exc):
                 raise  # not this account's fault: the round ends and `every` waits for the store
             report.failed += 1
-            name = f"{account.platform} account {account.platform_account_id}" if isinstance(
-                account, ConnectedAccount) else f"owner {account.id}"
+            # a connected account, or its owner (a user has no platform account id)
+            name = f"{account.platform} account {account.platform_account_id}" if hasattr(
+                account, "platform_account_id") else f"owner {account.id}"
             log.warning("lifecycle %s of %s failed (the round goes on): %s: %s", step, name,
                         type(exc).__name__, exc)
 
@@ -142,7 +145,7 @@ class AccountLifecycle:
 
     async def register_new(self, now: datetime, report: RoundReport) -> None:
         """Accounts never registered (connected by hand with `papo account connect`)."""
-        async for account in ConnectedAccount.filter(status=CONNECTED, subscription_state__isnull=True):
+        async for account in subscriptions.never_registered():
             with self._isolated("registration", account, report):
                 result = await subscriptions.register(self.ctx, account, now=now)
                 report.registered += 1
@@ -153,7 +156,7 @@ class AccountLifecycle:
     async def renew_leases(self, now: datetime, report: RoundReport) -> None:
         """YouTube hub leases ending soon (or failed / never verified for an hour): subscribe again."""
         soon = now + timedelta(seconds=self.timings.lease_renew_before)
-        async for account in ConnectedAccount.filter(status=CONNECTED, platform=Platform.YOUTUBE):
+        async for account in account_rows.connected_accounts(Platform.YOUTUBE):
             checked = account.subscription_checked_at
             stale = checked is None or checked <= now - RETRY_AFTER
             expires = account.subscription_expires_at
@@ -165,9 +168,7 @@ class AccountLifecycle:
     async def refresh_tokens(self, now: datetime, report: RoundReport) -> None:
         """TikTok and Google access tokens expiring soon: refresh and store; disconnect when refused."""
         soon = now + timedelta(seconds=self.timings.refresh_before)
-        accounts = ConnectedAccount.filter(status=CONNECTED, platform__in=[Platform.TIKTOK, Platform.YOUTUBE],
-                                           token_expires_at__lte=soon)
-        async for account in accounts:
+        async for account in account_rows.tokens_expiring((Platform.TIKTOK, Platform.YOUTUBE), soon):
             with self._isolated("token refresh", account, report):
                 report.tokens_refreshed += int(await self.refresh_account(account.id, soon, now, report))
 
@@ -182,7 +183,7 @@ class AccountLifecycle:
         if not await redis.set(lock, owner, nx=True, ex=120):
             return False
         try:
-            account = await ConnectedAccount.get_or_none(id=account_id, status=CONNECTED)
+            account = await account_rows.connected_account(account_id)
             if account is None or account.token_expires_at is None or account.token_expires_at > due:
                 return False
             return await self._refresh(account, now, report)
@@ -209,13 +210,12 @@ class AccountLifecycle:
             log.error("cannot refresh the token of %s account %s: %s", account.platform,
                       account.platform_account_id, exc)
             return False
-        values: dict[str, Any] = {"access_token": self.ctx.cipher.encrypt(tokens.access_token),
-                                  "token_expires_at": tokens.expires_at}
-        if tokens.refresh_token:
-            values["refresh_token"] = self.ctx.cipher.encrypt(tokens.refresh_token)
+        cipher, details = self.ctx.cipher, None
         if tokens.refresh_expires_at:
-            values["details"] = {**(account.details or {}), "refresh_expires_at": tokens.refresh_expires_at.isoformat()}
-        await ConnectedAccount.filter(id=account.id, status=CONNECTED).update(**values)
+            details = {**(account.details or {}), "refresh_expires_at": tokens.refresh_expires_at.isoformat()}
+        await account_rows.store_refreshed_tokens(
+            account.id, access_token=cipher.encrypt(tokens.access_token), expires_at=tokens.expires_at,
+            refresh_token=cipher.encrypt(tokens.refresh_token) if tokens.refresh_token else None, details=details)
         await forget_account(self.stores.redis, str(account.id))  # senders pick up the new token at once
         log.info("refreshed the token of %s account %s", account.platform, account.platform_account_id)
         return True
@@ -223,8 +223,7 @@ class AccountLifecycle:
     async def recheck_meta(self, now: datetime, report: RoundReport) -> None:
         """Meta subscriptions not checked for a day, or whose token a send reported as refused."""
         due = now - timedelta(seconds=self.timings.meta_recheck)
-        accounts = [a async for a in ConnectedAccount.filter(status=CONNECTED,
-                                                             platform__in=[str(p) for p in META_PLATFORMS])]
+        accounts = [a async for a in account_rows.connected_accounts(*META_PLATFORMS)]
         problems = await self._problems(a.id for a in accounts)
         due_ids = {a.id for a in accounts if a.subscription_checked_at is None or a.subscription_checked_at <= due}
         # A refused token reported by a send: check now, with every account sharing its Page or WABA.
@@ -266,8 +265,7 @@ class AccountLifecycle:
     async def warn_expiring(self, now: datetime, report: RoundReport) -> None:
         """Tokens Papo cannot renew alone: warn a week ahead, disconnect once expired."""
         warn_at = now + timedelta(seconds=self.timings.warn_before)
-        async for account in ConnectedAccount.filter(status=CONNECTED, platform__in=[str(p) for p in META_PLATFORMS],
-                                                      token_expires_at__lte=warn_at):
+        async for account in account_rows.tokens_expiring(META_PLATFORMS, warn_at):
             expires = account.token_expires_at
             if expires is None:  # the filter excludes it; keeps the type checker honest
                 continue
@@ -276,7 +274,7 @@ class AccountLifecycle:
                     await self._disconnect(account, f"the Meta access token expired on {expires:%Y-%m-%d}", report)
                 else:
                     report.warned += await self._warn(account, expires)
-        async for account in ConnectedAccount.filter(status=CONNECTED, platform=Platform.TIKTOK):
+        async for account in account_rows.connected_accounts(Platform.TIKTOK):
             until = (account.details or {}).get("refresh_expires_at")
             with self._isolated("expiry warning", account, report), contextlib.suppress(TypeError, ValueError):
                 refresh_ends = datetime.fromisoformat(str(until))
@@ -299,8 +297,7 @@ class AccountLifecycle:
         if not (settings.meta_app_id and settings.meta_app_secret):
             return  # nothing can be read without the Meta app (accounts connected by hand)
         due = now - timedelta(seconds=self.timings.meta_recheck)
-        owners = User.filter(accounts__status=CONNECTED, accounts__platform__in=[str(p) for p in META_PLATFORMS])
-        async for user in owners.distinct():
+        async for user in owners_connected_on(META_PLATFORMS):
             if user.identity_checked_at is None or user.identity_checked_at <= due:
                 with self._isolated("business verification check", user, report):
                     await refresh_owner_verification(self.ctx, user)

@@ -22,7 +22,7 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -41,16 +41,19 @@ from papo.adapters.senders.errors import InDoubt, RateLimited, RetryableError, S
 from papo.config import Settings
 from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform, PostStatus, SyncStatus
-from papo.models import ConnectedAccount, Post, PostSync
 from papo.pipeline.ratelimit import Bucket, Limit, RateLimiter, account_bucket
 from papo.resilience import pause
 from papo.runtime import Stores
 from papo.services import NotFound, post_syncs
 from papo.services import account_cache as accounts
+from papo.services.accounts import accounts_by_id
 from papo.services.media import media_source
 from papo.services.notify import POST_FAILED, notify_owner
 from papo.services.posts import content_of, posts_spec
 from papo.streams.consumer import Entry, PartitionedConsumer, Retry
+
+if TYPE_CHECKING:
+    from papo.models import Post, PostSync
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +169,10 @@ class PostPublisher:
 
     async def process(self, post_id: uuid.UUID, run: int) -> str:
         """Take one run of a post as far as it goes; returns published | failed | recheck | busy | stale."""
-        post = await Post.get_or_none(id=post_id)
+        post = await post_syncs.post_by_id(post_id)
         if post is None or post.status != PostStatus.SCHEDULED or post.publish_run != run or post.queued_at is None:
             return "stale"  # finished, cancelled, or a newer run exists: nothing to do for this entry
-        syncs = await PostSync.filter(post_id=post.id, status=SyncStatus.PENDING).order_by("created_at")
+        syncs = await post_syncs.pending_syncs(post.id)
         # Every account finishes (or stops) before an error is raised: none is left running on its own.
         outcomes = await asyncio.gather(*(self._guarded(post, sync) for sync in syncs), return_exceptions=True)
         for outcome in outcomes:
@@ -178,7 +181,7 @@ class PostPublisher:
         rechecks = [o.after for o in outcomes if isinstance(o, _Recheck)]
         if rechecks:
             when = datetime.now(UTC) + timedelta(seconds=min(rechecks))
-            await Post.filter(id=post.id, publish_run=run).update(queued_at=None, recheck_at=when)
+            await post_syncs.recheck_later(post.id, run, when)
             log.info("post %s: media still processing; checking again at %s", post.id, when.isoformat())
             return "recheck"
         return await self._finish(post, run)
@@ -206,7 +209,7 @@ class PostPublisher:
             title=body.title, hashtags=body.hashtags, media=body.media)
         forced_doubt = False
         while True:
-            row = await PostSync.get(id=sync.id)
+            row = await post_syncs.current_sync(sync.id)
             if row.status != SyncStatus.PENDING:
                 return str(row.status)
             in_doubt = forced_doubt
@@ -238,7 +241,7 @@ class PostPublisher:
             except RetryableError as exc:
                 # 429/5xx: the platform says it did not happen. Publishers only commit on their last
                 # creating request (or checkpoint what it returned), so clearing the marker cannot hide a post.
-                await PostSync.filter(id=sync.id).update(committing_at=None)
+                await post_syncs.clear_commit_marker(sync.id)
                 if await self._backoff(sync, attempts, exc):
                     continue
                 return "failed"
@@ -309,7 +312,7 @@ class PostPublisher:
             return await self._settle(sync, "failed", error=f"{exc.describe()} after "
                                       f"{self.settings.processing_max_hours:g} h; giving up")
         await ctx.save(processing_since=since)
-        await PostSync.filter(id=sync.id).update(committing_at=None)  # the answer was recorded (checkpoint)
+        await post_syncs.clear_commit_marker(sync.id)  # the answer was recorded (checkpoint)
         return _Recheck(min(exc.check_after, self.settings.recheck_after))
 
     async def _settle(self, sync: PostSync, status: str, *, error: str | None = None,
@@ -327,7 +330,7 @@ class PostPublisher:
 
     async def _finish(self, post: Post, run: int) -> str:
         """Analytics per success, the owner's alert on failure, then the post's final status (once)."""
-        syncs = await PostSync.filter(post_id=post.id).order_by("created_at")
+        syncs = await post_syncs.syncs_of(post.id)
         if any(s.status == SyncStatus.PENDING for s in syncs):
             return "busy"  # another worker still holds one of them; it finishes the post
         for sync in syncs:
@@ -336,12 +339,12 @@ class PostPublisher:
                     user_id=post.user_id, event_type="post_published", platform=str(sync.platform),
                     data={"post_id": str(post.id), "post_sync_id": str(sync.id), "account_id": str(sync.account_id),
                           "platform_post_id": sync.platform_post_id, "attempts": sync.attempts, "title": post.title})
-                await PostSync.filter(id=sync.id).update(logged_at=datetime.now(UTC))
+                await post_syncs.mark_logged(sync.id)
         ok = bool(syncs) and all(s.status == SyncStatus.PUBLISHED for s in syncs)
         outcome = "published" if ok else "failed"
         if not ok:
-            names = {a.id: f"{a.platform}:{a.platform_account_id}" for a in await ConnectedAccount.filter(
-                id__in=[s.account_id for s in syncs])}
+            names = {a.id: f"{a.platform}:{a.platform_account_id}"
+                     for a in await accounts_by_id([s.account_id for s in syncs])}
             errors = {names.get(s.account_id, str(s.platform)): s.error_message or "failed"
                       for s in syncs if s.status != SyncStatus.PUBLISHED}
             summary = "; ".join(f"{k}: {v}" for k, v in errors.items()) or "no connected account left to publish to"

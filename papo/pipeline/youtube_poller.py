@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -20,10 +20,14 @@ from papo.adapters.youtube import comment_thread_events
 from papo.config import Settings
 from papo.constants import YOUTUBE_LOCK, YOUTUBE_SEEN
 from papo.crypto import CryptoError, TokenCipher
-from papo.models import ConnectedAccount
+from papo.enums import Platform
 from papo.resilience import every
 from papo.runtime import Stores
+from papo.services.accounts import connected_accounts
 from papo.services.queues import Queues
+
+if TYPE_CHECKING:
+    from papo.models import ConnectedAccount
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ class YouTubePoller:
     async def poll_all(self) -> int:
         """One round over every connected channel; returns how many comment events were queued."""
         queued = 0
-        async for account in ConnectedAccount.filter(platform="youtube", status="connected"):
+        async for account in connected_accounts(Platform.YOUTUBE):
             channel = account.platform_account_id
             if not await self.stores.redis.set(YOUTUBE_LOCK + channel, "1", nx=True, ex=max(1, int(self.interval))):
                 continue  # another worker polled it this round

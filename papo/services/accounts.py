@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from tortoise import Tortoise
@@ -153,3 +154,43 @@ async def list_accounts(user: User | uuid.UUID | None = None, *,
         platform_account_id=r["platform_account_id"], business_name=r["business_name"], status=r["status"],
         subscription=r["subscription_state"], token_expires_at=r["token_expires_at"],
         connected_at=r["connected_at"], disconnected_at=r["disconnected_at"]) for r in rows]
+
+
+# ------------------------------------------------ the worker's reads and writes (lifecycle, poller, publisher)
+
+
+async def connected_accounts(*platforms: Platform | str) -> AsyncIterator[ConnectedAccount]:
+    """The connected accounts on these platforms, one at a time (in no set order)."""
+    async for account in ConnectedAccount.filter(status=CONNECTED, platform__in=[str(p) for p in platforms]):
+        yield account
+
+
+async def tokens_expiring(platforms: Collection[Platform | str], by: datetime) -> AsyncIterator[ConnectedAccount]:
+    """The connected accounts on these platforms whose access token expires at `by` or before, one at a time."""
+    async for account in ConnectedAccount.filter(status=CONNECTED, platform__in=[str(p) for p in platforms],
+                                                 token_expires_at__lte=by):
+        yield account
+
+
+async def connected_account(account_id: uuid.UUID | str) -> ConnectedAccount | None:
+    """The account, read afresh, while it is connected; None once it is gone or disconnected."""
+    return await ConnectedAccount.get_or_none(id=account_id, status=CONNECTED)
+
+
+async def store_refreshed_tokens(account_id: uuid.UUID | str, *, access_token: str, expires_at: datetime | None,
+                                 refresh_token: str | None = None, details: dict[str, Any] | None = None) -> None:
+    """Store a refresh's new tokens (ciphertext) on the account if it is still connected.
+
+    The refresh token and the details are changed only when given: the old refresh token stays when the
+    platform sent no new one."""
+    values: dict[str, Any] = {"access_token": access_token, "token_expires_at": expires_at}
+    if refresh_token is not None:
+        values["refresh_token"] = refresh_token
+    if details is not None:
+        values["details"] = details
+    await ConnectedAccount.filter(id=account_id, status=CONNECTED).update(**values)
+
+
+async def accounts_by_id(account_ids: Collection[uuid.UUID | str]) -> list[ConnectedAccount]:
+    """The accounts with these ids, disconnected ones too (an id no longer in the table is left out)."""
+    return await ConnectedAccount.filter(id__in=list(account_ids))

@@ -1,7 +1,9 @@
-"""The `post_syncs` writes of the worker's publishing and engagement stages (one row per post and account).
+"""The `post_syncs` (one row per post and account) and posts queries of the worker's publishing and
+engagement stages.
 
-Compare-and-set statements: a row settles once, the post finishes once, a commit marker is taken by one
-worker; the engagement stage keeps each row's numbers and sums them onto the post.
+Compare-and-set statements: a row settles once, the post finishes once or goes back to the scheduler
+only for its own publish run, a commit marker is taken by one worker; the engagement stage keeps each
+row's numbers and sums them onto the post.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise import Tortoise
+
+from papo.enums import SyncStatus
+from papo.models import Post, PostSync
 
 _SETTLE = """
 UPDATE post_syncs SET status = $2::varchar, platform_post_id = COALESCE($3::varchar, platform_post_id),
@@ -48,6 +53,41 @@ def _conn() -> Any:
 
 
 # ------------------------------------------------------------ publishing
+
+async def post_by_id(post_id: uuid.UUID) -> Post | None:
+    """The post, read afresh (whatever its status); None when it was deleted."""
+    return await Post.get_or_none(id=post_id)
+
+
+async def pending_syncs(post_id: uuid.UUID) -> list[PostSync]:
+    """The post's rows still to publish, oldest first."""
+    return await PostSync.filter(post_id=post_id, status=SyncStatus.PENDING).order_by("created_at")
+
+
+async def syncs_of(post_id: uuid.UUID) -> list[PostSync]:
+    """Every row of the post, whatever its status, oldest first."""
+    return await PostSync.filter(post_id=post_id).order_by("created_at")
+
+
+async def current_sync(sync_id: uuid.UUID) -> PostSync:
+    """The row as it is now (another worker may have moved it on); DoesNotExist when it is gone."""
+    return await PostSync.get(id=sync_id)
+
+
+async def recheck_later(post_id: uuid.UUID, run: int, at: datetime) -> None:
+    """Send publish run `run` back to the scheduler, to be queued again at `at` (no-op for a newer run)."""
+    await Post.filter(id=post_id, publish_run=run).update(queued_at=None, recheck_at=at)
+
+
+async def clear_commit_marker(sync_id: uuid.UUID) -> None:
+    """Drop the row's commit marker: the platform's answer is known (or said nothing was created)."""
+    await PostSync.filter(id=sync_id).update(committing_at=None)
+
+
+async def mark_logged(sync_id: uuid.UUID) -> None:
+    """The row's `post_published` analytics event was written (it is not written again)."""
+    await PostSync.filter(id=sync_id).update(logged_at=datetime.now(UTC))
+
 
 async def save_progress(sync_id: uuid.UUID, values: dict[str, Any]) -> None:
     """Merge a publisher's checkpoint into the row's `progress` (what a later attempt resumes from)."""

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -160,6 +160,12 @@ async def _subscribe(ctx: AccountContext, account: ConnectedAccount, now: dateti
     else:
         await client.subscribe_waba(target[1], token)
     return SUBSCRIBED, None
+
+
+async def never_registered() -> AsyncIterator[ConnectedAccount]:
+    """Connected accounts whose subscription was never registered (connected by hand), one at a time."""
+    async for account in ConnectedAccount.filter(status=CONNECTED, subscription_state__isnull=True):
+        yield account
 
 
 async def register(ctx: AccountContext, account: ConnectedAccount, *, now: datetime | None = None) -> Registration:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise import Tortoise
 from tortoise.exceptions import IntegrityError
 
-from papo.enums import Plan
+from papo.enums import Plan, Platform
 from papo.models import User
 from papo.services import NotFound, ServiceError
 from papo.services.plans import parse_plan
+from papo.services.subscriptions import CONNECTED
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -71,3 +73,10 @@ async def list_users() -> list[UserSummary]:
     return [UserSummary(id=r["id"], email=r["email"], name=r["name"], plan=r["plan"], accounts=r["accounts"],
                         conversations=r["conversations"], leads=r["leads"], created_at=r["created_at"])
             for r in rows]
+
+
+async def owners_connected_on(platforms: Iterable[Platform | str]) -> AsyncIterator[User]:
+    """The users with a connected account on one of these platforms, each once, one at a time."""
+    owners = User.filter(accounts__status=CONNECTED, accounts__platform__in=[str(p) for p in platforms])
+    async for user in owners.distinct():
+        yield user
