@@ -34,7 +34,7 @@ test: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 bench: install-dev
 	@command -v wrk >/dev/null || echo "note: wrk is not installed (make bench-tools): bench/ingest.py falls back to a Python client"
