@@ -125,17 +125,17 @@ class AccountLifecycle:
         return report
 
     @contextlib.contextmanager
-    def _isolated(self, step: str, account: Any, report: RoundReport) -> Iterator[None]:
-        """One account's part of a step: an error is logged and counted, and the step goes on to the next."""
+    def _isolated(self, step: str, account: Any, report: RoundReport, *, name: str | None = None) -> Iterator[None]:
+        """One account's part of a step: an error is logged and counted, and the step goes on to the next.
+
+        `name` says what failed when it is not a connected account (an owner)."""
         try:
             yield
         except Exception as exc:
             if is_store_down(exc):
                 raise  # not this account's fault: the round ends and `every` waits for the store
             report.failed += 1
-            # a connected account, or its owner (a user has no platform account id)
-            name = f"{account.platform} account {account.platform_account_id}" if hasattr(
-                account, "platform_account_id") else f"owner {account.id}"
+            name = name or f"{account.platform} account {account.platform_account_id}"
             log.warning("lifecycle %s of %s failed (the round goes on): %s: %s", step, name,
                         type(exc).__name__, exc)
 
@@ -156,7 +156,7 @@ class AccountLifecycle:
     async def renew_leases(self, now: datetime, report: RoundReport) -> None:
         """YouTube hub leases ending soon (or failed / never verified for an hour): subscribe again."""
         soon = now + timedelta(seconds=self.timings.lease_renew_before)
-        async for account in account_rows.connected_accounts(Platform.YOUTUBE):
+        async for account in account_rows.connected_on(Platform.YOUTUBE):
             checked = account.subscription_checked_at
             stale = checked is None or checked <= now - RETRY_AFTER
             expires = account.subscription_expires_at
@@ -168,7 +168,7 @@ class AccountLifecycle:
     async def refresh_tokens(self, now: datetime, report: RoundReport) -> None:
         """TikTok and Google access tokens expiring soon: refresh and store; disconnect when refused."""
         soon = now + timedelta(seconds=self.timings.refresh_before)
-        async for account in account_rows.tokens_expiring((Platform.TIKTOK, Platform.YOUTUBE), soon):
+        async for account in account_rows.connected_on(Platform.TIKTOK, Platform.YOUTUBE, token_expires_by=soon):
             with self._isolated("token refresh", account, report):
                 report.tokens_refreshed += int(await self.refresh_account(account.id, soon, now, report))
 
@@ -223,7 +223,7 @@ class AccountLifecycle:
     async def recheck_meta(self, now: datetime, report: RoundReport) -> None:
         """Meta subscriptions not checked for a day, or whose token a send reported as refused."""
         due = now - timedelta(seconds=self.timings.meta_recheck)
-        accounts = [a async for a in account_rows.connected_accounts(*META_PLATFORMS)]
+        accounts = [a async for a in account_rows.connected_on(*META_PLATFORMS)]
         problems = await self._problems(a.id for a in accounts)
         due_ids = {a.id for a in accounts if a.subscription_checked_at is None or a.subscription_checked_at <= due}
         # A refused token reported by a send: check now, with every account sharing its Page or WABA.
@@ -265,7 +265,7 @@ class AccountLifecycle:
     async def warn_expiring(self, now: datetime, report: RoundReport) -> None:
         """Tokens Papo cannot renew alone: warn a week ahead, disconnect once expired."""
         warn_at = now + timedelta(seconds=self.timings.warn_before)
-        async for account in account_rows.tokens_expiring(META_PLATFORMS, warn_at):
+        async for account in account_rows.connected_on(*META_PLATFORMS, token_expires_by=warn_at):
             expires = account.token_expires_at
             if expires is None:  # the filter excludes it; keeps the type checker honest
                 continue
@@ -274,7 +274,7 @@ class AccountLifecycle:
                     await self._disconnect(account, f"the Meta access token expired on {expires:%Y-%m-%d}", report)
                 else:
                     report.warned += await self._warn(account, expires)
-        async for account in account_rows.connected_accounts(Platform.TIKTOK):
+        async for account in account_rows.connected_on(Platform.TIKTOK):
             until = (account.details or {}).get("refresh_expires_at")
             with self._isolated("expiry warning", account, report), contextlib.suppress(TypeError, ValueError):
                 refresh_ends = datetime.fromisoformat(str(until))
@@ -299,7 +299,7 @@ class AccountLifecycle:
         due = now - timedelta(seconds=self.timings.meta_recheck)
         async for user in owners_connected_on(META_PLATFORMS):
             if user.identity_checked_at is None or user.identity_checked_at <= due:
-                with self._isolated("business verification check", user, report):
+                with self._isolated("business verification check", user, report, name=f"owner {user.id}"):
                     await refresh_owner_verification(self.ctx, user)
                     report.owners_checked += 1
 

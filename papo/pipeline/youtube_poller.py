@@ -23,7 +23,7 @@ from papo.crypto import CryptoError, TokenCipher
 from papo.enums import Platform
 from papo.resilience import every
 from papo.runtime import Stores
-from papo.services.accounts import connected_accounts
+from papo.services.accounts import connected_on
 from papo.services.queues import Queues
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class YouTubePoller:
     async def poll_all(self) -> int:
         """One round over every connected channel; returns how many comment events were queued."""
         queued = 0
-        async for account in connected_accounts(Platform.YOUTUBE):
+        async for account in connected_on(Platform.YOUTUBE):
             channel = account.platform_account_id
             if not await self.stores.redis.set(YOUTUBE_LOCK + channel, "1", nx=True, ex=max(1, int(self.interval))):
                 continue  # another worker polled it this round

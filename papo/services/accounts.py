@@ -159,16 +159,13 @@ async def list_accounts(user: User | uuid.UUID | None = None, *,
 # ------------------------------------------------ the worker's reads and writes (lifecycle, poller, publisher)
 
 
-async def connected_accounts(*platforms: Platform | str) -> AsyncIterator[ConnectedAccount]:
-    """The connected accounts on these platforms, one at a time (in no set order)."""
-    async for account in ConnectedAccount.filter(status=CONNECTED, platform__in=[str(p) for p in platforms]):
-        yield account
-
-
-async def tokens_expiring(platforms: Collection[Platform | str], by: datetime) -> AsyncIterator[ConnectedAccount]:
-    """The connected accounts on these platforms whose access token expires at `by` or before, one at a time."""
+async def connected_on(*platforms: Platform | str, token_expires_by: datetime | None = None,
+                       ) -> AsyncIterator[ConnectedAccount]:
+    """The connected accounts on these platforms, one at a time (in no set order); with `token_expires_by`,
+    only those whose access token expires then or before."""
+    expiring = {"token_expires_at__lte": token_expires_by} if token_expires_by is not None else {}
     async for account in ConnectedAccount.filter(status=CONNECTED, platform__in=[str(p) for p in platforms],
-                                                 token_expires_at__lte=by):
+                                                 **expiring):
         yield account
 
 
