@@ -30,7 +30,7 @@ run: install
 	$(BIN)/papo up
 
 test: install-dev
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" --durations=15 $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
