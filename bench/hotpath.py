@@ -77,10 +77,10 @@ from ingest import (  # noqa: E402
     write_wrk_inputs,
     wrk_load,
 )
-from papo.adapters.registry import default_registry  # noqa: E402
 
 from papo import jsonfast, metrics  # noqa: E402
 from papo.adapters import meta  # noqa: E402
+from papo.adapters.adapter_registry import default_registry  # noqa: E402
 from papo.adapters.base import PayloadError, SignatureError, WebhookSecrets  # noqa: E402
 from papo.adapters.events import InboundEvent  # noqa: E402
 from papo.config import Settings  # noqa: E402
