@@ -354,9 +354,22 @@ class PartitionedConsumer:
             error = traceback.format_exc(limit=3)
             await self._dead_letter(partition, entry.id, codec.encode(entry.data), error)
             return 1
-        await self.redis.xack(key, self.spec.group, *(e.id for e in entries))
+        await self._settle(key, entries)
         self.processed += len(entries)
         return len(entries)
+
+    async def _settle(self, key: str, entries: list[Entry]) -> None:
+        """Ack a handled batch and delete it and everything before it from the stream, in one round trip.
+
+        A partition is read in order and never past an entry that is not settled (a failed one stays
+        pending and is retried first; a dead-lettered one is acked), so every entry up to this batch's last
+        is acked. Without the trim a partition would keep every event it ever carried: Redis's memory would
+        grow for as long as Papo runs, and an erased customer's messages would stay in it.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xack(key, self.spec.group, *(e.id for e in entries))
+        pipe.xtrim(key, minid=next_id(entries[-1].id), approximate=False)
+        await pipe.execute()
 
     async def _dead_letter(self, partition: int, entry_id: str, fields: dict[str, str], error: str) -> None:
         """Move an entry aside with its error, and ack it so the partition moves on."""
@@ -400,3 +413,9 @@ class PartitionedConsumer:
                 await self._stop_partition(partition)
             with contextlib.suppress(Exception):  # Redis down: our heartbeat ages out of the set
                 await self.redis.zrem(self.spec.workers_key, self.worker_id)
+
+
+def next_id(entry_id: str) -> str:
+    """The smallest stream id after `entry_id` ("ms-seq"): XTRIM MINID keeps ids from it on."""
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"

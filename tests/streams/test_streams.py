@@ -32,6 +32,13 @@ async def wait_for(predicate, within: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def wait_for_async(read, expected, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while (value := await read()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"still {value!r}, expected {expected!r}"
+        await asyncio.sleep(0.02)
+
+
 def test_codec_refuses_unknown_versions() -> None:
     assert codec.decode(codec.encode({"a": "ã"})) == {"a": "ã"}
     with pytest.raises(codec.CodecError, match="unsupported entry version '9'"):
@@ -120,7 +127,38 @@ async def test_poison_entry_goes_to_dead_letters_and_the_rest_go_on(stores) -> N
     assert codec.decode(dead[0].fields) == {"n": 2}
     new_id = await requeue(stores.redis, spec, 0, dead[0].id)
     assert new_id is not None and await list_dead(stores.redis, spec) == []
-    assert await stores.redis.xlen(spec.key(0)) == 6
+    # What was settled (handled, or dead-lettered) is deleted from the stream; the requeued entry waits.
+    [(only_id, fields)] = await stores.redis.xrange(spec.key(0))
+    assert only_id == new_id and codec.decode(fields) == {"n": 2}
+
+
+async def test_settled_entries_leave_the_stream_and_a_failing_one_keeps_itself_and_the_rest(stores) -> None:
+    spec = StreamSpec("trim", 1)
+    producer = Producer(stores.redis, spec)
+    await producer.append_many([Item("k", {"n": i}) for i in range(300)])
+    fail_on = asyncio.Event()
+    fail_on.set()
+    got: list[int] = []
+
+    async def handle(entries: list[Entry]) -> None:
+        for e in entries:
+            if e.data["n"] == 250 and fail_on.is_set():
+                raise ConnectionError("the database went away")  # a store outage: retried, never dead-lettered
+        got.extend(e.data["n"] for e in entries)
+
+    consumer = PartitionedConsumer(stores.redis, spec, handle, worker_id="w", lease_ms=3000, batch=50,
+                                   retry_delay=0.01)
+    async with running(consumer):
+        await wait_for(lambda: len(got) == 250)
+        await asyncio.sleep(0.2)
+        left = [codec.decode(fields)["n"] for _, fields in await stores.redis.xrange(spec.key(0))]
+        assert left == list(range(250, 300))  # the stuck entry and everything after it are still there
+        fail_on.clear()
+        await wait_for(lambda: len(got) == 300)
+        await wait_for_async(lambda: stores.redis.xlen(spec.key(0)), 0)
+    assert got == list(range(300))
+    assert await stores.redis.xpending(spec.key(0), spec.group) == {"pending": 0, "min": None, "max": None,
+                                                                     "consumers": []}
 
 
 async def test_append_survives_a_script_cache_flush(stores) -> None:
