@@ -259,20 +259,21 @@ async def set_fsync(redis_url: str, mode: str) -> None:
 
 
 async def queued_events(redis_url: str, *, trim: bool = False) -> int:
-    """Entries waiting in the inbound stream's partitions (each bench event becomes one message); `trim`
-    empties them first."""
+    """Work waiting for a worker: webhook bodies on the webhook stream (each bench body holds one event) and
+    events on the inbound stream's partitions (each becomes one message); `trim` empties them first."""
     import redis.asyncio as aioredis
 
     from papo.config import Settings
-    from papo.services.queues import inbound_spec
+    from papo.services.queues import inbound_spec, webhook_spec
 
-    spec = inbound_spec(Settings.model_fields["stream_partitions"].default)
+    partitions = Settings.model_fields["stream_partitions"].default
+    keys = [spec.key(p) for spec in (webhook_spec(partitions), inbound_spec(partitions)) for p in range(partitions)]
     client = aioredis.from_url(redis_url)
     try:
         if trim:
-            for p in range(spec.partitions):
-                await client.xtrim(spec.key(p), maxlen=0, approximate=False)
-        return sum([await client.xlen(spec.key(p)) for p in range(spec.partitions)])
+            for key in keys:
+                await client.xtrim(key, maxlen=0, approximate=False)
+        return sum([await client.xlen(key) for key in keys])
     finally:
         await client.aclose()
 

@@ -6,7 +6,6 @@ from papo.adapters.adapter_registry import AdapterRegistry
 from papo.adapters.base import WebhookSecrets
 from papo.config import Settings
 from papo.runtime import Stores, StoreUrls
-from papo.services.account_index import CachedOwners
 from papo.services.queues import Queues
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,4 +15,3 @@ HTTP = web.AppKey("http", ClientSession)
 QUEUES = web.AppKey("queues", Queues)
 WEBHOOK_SECRETS = web.AppKey("webhook_secrets", WebhookSecrets)
 ADAPTERS = web.AppKey("adapters", AdapterRegistry)
-OWNERS = web.AppKey("owners", CachedOwners)

@@ -17,6 +17,7 @@ ACTIVE_TTL = 48 * 3600  # a conversation stays "active" in the cache two days (t
 
 # Streams (see papo.streams.spec: each is partitioned; keys carry a hash tag per partition)
 INBOUND_STREAM = "in"
+WEBHOOK_STREAM = "hooks"  # verified webhook bodies, partitioned by platform; the worker parses them into INBOUND_STREAM
 RAW_STREAM = KEY_PREFIX + "raw"  # raw webhook bodies, archived to MongoDB by the worker
 RAW_STREAM_MAXLEN = 200_000
 CONSUMER_GROUP = "papo"
@@ -28,6 +29,7 @@ MONGO_SPOOL = KEY_PREFIX + "mongo-spool"  # list of documents kept while MongoDB
 
 # Metrics recorded by processes that serve no /metrics, read by `papo serve` at each scrape
 METRICS_REPLY_SECONDS = KEY_PREFIX + "metrics:reply-seconds"  # hash: reply latency histogram (papo.metrics)
+METRICS_WEBHOOK_EVENTS = KEY_PREFIX + "metrics:webhook-events"  # hash: webhook events by outcome (papo.metrics)
 BOT_HEARTBEAT = KEY_PREFIX + "bot:heartbeat"  # string with a TTL: the admin bot polled Telegram lately
 BOT_HEARTBEAT_TTL = 60  # seconds; a long poll returns at least every 25 s
 

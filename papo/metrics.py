@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from papo.constants import METRICS_REPLY_SECONDS
+from papo.constants import METRICS_REPLY_SECONDS, METRICS_WEBHOOK_EVENTS
 
 
 class Counter:
@@ -135,13 +135,39 @@ class SharedHistogram:
         return _histogram_lines(self.name, self.help, self.buckets, series)
 
 
+class SharedCounter:
+    """A counter kept in one Redis hash (field = its label string), for processes that serve no /metrics."""
+
+    def __init__(self, name: str, help_: str, key: str) -> None:
+        self.name = name
+        self.help = help_
+        self.key = key
+
+    def queue_inc(self, pipe: Any, amount: int, **labels: str) -> None:
+        """Add `amount` to a series on a pipeline (or CommandBuffer) the caller sends anyway."""
+        if amount > 0:
+            pipe.hincrby(self.key, SharedHistogram._series(labels), amount)
+
+    def render(self, fields: Mapping[Any, Any]) -> list[str]:
+        """Prometheus exposition lines from the hash's fields (as HGETALL returns them)."""
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        for raw_field, raw_value in sorted(fields.items()):
+            label = raw_field.decode() if isinstance(raw_field, bytes) else str(raw_field)
+            lines.append(f"{self.name}{{{label}}} {float(raw_value):g}")
+        return lines
+
+    def parse(self, fields: Mapping[Any, Any], **labels: str) -> float:
+        """One series' value out of the hash's fields (0 when never counted)."""
+        want = SharedHistogram._series(labels)
+        return sum(float(v) for k, v in fields.items() if (k.decode() if isinstance(k, bytes) else k) == want)
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 REGISTRY: list[Counter | Histogram] = []
 
-WEBHOOK_EVENTS = Counter("papo_webhook_events_total", "Webhook events by platform and outcome")
 WEBHOOK_REJECTED = Counter("papo_webhook_rejected_total", "Webhook requests refused, by reason")
 EVENTS_PERSISTED = Counter("papo_events_persisted_total", "Inbound events written by workers")
 CLASSIFIER_FALLBACKS = Counter("papo_classifier_fallbacks_total", "OpenAI classifications that fell back")
@@ -153,6 +179,10 @@ REPLY_SECONDS = SharedHistogram(
     "papo_reply_seconds",
     "From an inbound message taken in by a webhook to the automated reply accepted by the platform, by platform",
     (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0), METRICS_REPLY_SECONDS)
+# Counted by the worker stage that parses webhook bodies (papo.pipeline.fanout): queued, duplicate,
+# unknown_account, malformed.
+WEBHOOK_EVENTS = SharedCounter("papo_webhook_events_total", "Webhook events by platform and outcome",
+                               METRICS_WEBHOOK_EVENTS)
 
 
 def render() -> str:

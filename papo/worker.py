@@ -10,11 +10,13 @@ from collections.abc import Sequence
 
 import aiohttp
 
+from papo.adapters.adapter_registry import default_registry
 from papo.ai.openai_classifier import SourcedClassifier, make_classifier
 from papo.config import Settings
 from papo.pipeline.archive import RawArchiver
 from papo.pipeline.automate import AutomateStage
 from papo.pipeline.engagement import run_engagement
+from papo.pipeline.fanout import WebhookFanout
 from papo.pipeline.lifecycle import AccountLifecycle
 from papo.pipeline.optout import OptOutStage
 from papo.pipeline.persist import InboundPipeline, Stage
@@ -25,8 +27,9 @@ from papo.pipeline.youtube_poller import YouTubePoller
 from papo.resilience import keep_alive, supervise, until_done
 from papo.runtime import Stores, StoreUrls, open_stores, stop_on_signals, token_cipher, tune_gc
 from papo.services import account_index
-from papo.services.queues import Queues, inbound_spec
-from papo.streams.consumer import PartitionedConsumer
+from papo.services.queues import Queues, inbound_spec, webhook_spec
+from papo.streams.consumer import Handler, PartitionedConsumer
+from papo.streams.spec import StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +56,19 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
     if stages is None:
         stages = inbound_stages(stores, settings, classifier)
     pipeline = InboundPipeline(stores, stages)
-    consumer = PartitionedConsumer(
-        stores.redis,
-        inbound_spec(settings.stream_partitions),
-        pipeline.handle,
-        worker_id=name,
-        batch=settings.worker_batch,
-        lease_ms=settings.worker_lease_ms,
-        max_deliveries=settings.worker_max_deliveries,
-        combine=True,  # the batches its partitions read together are persisted and understood together
-    )
+    tolerance = settings.tiktok_signature_tolerance
+    fanout = WebhookFanout(stores.redis, default_registry(tiktok_tolerance=tolerance, kwai_tolerance=tolerance),
+                           settings.stream_partitions)
+
+    def consumer_of(spec: StreamSpec, handler: Handler) -> PartitionedConsumer:
+        # combine: the small batches its partitions read together are handled together (one parse-and-append
+        # round trip for the webhook stream; persisted and understood together for the inbound stream).
+        return PartitionedConsumer(stores.redis, spec, handler, worker_id=name, batch=settings.worker_batch,
+                                   lease_ms=settings.worker_lease_ms, max_deliveries=settings.worker_max_deliveries,
+                                   combine=True)
+
+    webhooks = consumer_of(webhook_spec(settings.stream_partitions), fanout.handle)
+    consumer = consumer_of(inbound_spec(settings.stream_partitions), pipeline.handle)
     archiver = RawArchiver(stores, worker_id=name)
     queues = Queues(stores.redis, settings.stream_partitions)
     log.info("worker %s started (%d inbound partitions)", name, settings.stream_partitions)
@@ -72,6 +78,7 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
         lifecycle = AccountLifecycle(stores, settings, session, cipher)
         try:
             roles = {
+                "webhook fan-out": webhooks.run,
                 "inbound consumer": consumer.run,
                 "raw archive": archiver.run,
                 "youtube poller": poller.run,
@@ -86,7 +93,8 @@ async def run_roles(stores: Stores, settings: Settings, stop: asyncio.Event, *, 
         finally:
             await classifier.aclose()
             await queues.aclose()
-    log.info("worker %s stopped: %d events, %d raw bodies", name, consumer.processed, archiver.archived)
+    log.info("worker %s stopped: %d webhook bodies, %d events, %d raw bodies archived", name, fanout.bodies,
+             consumer.processed, archiver.archived)
 
 
 async def run_worker(settings: Settings, urls: StoreUrls) -> None:

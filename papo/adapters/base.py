@@ -127,6 +127,13 @@ class WebhookAdapter(Protocol):
         """Check the signature over the raw body; raise SignatureError if forged, missing or stale."""
         ...
 
+    def check_envelope(self, body: bytes) -> None:
+        """Raise PayloadError if the body is not the platform's envelope (the top level `parse` would refuse).
+
+        The webhook request checks only this and queues the body; a worker parses it (papo.pipeline.fanout).
+        """
+        ...
+
     def parse(self, body: bytes) -> list[InboundEvent]:
         """Turn a verified body into events; raise PayloadError only for a malformed top level."""
         ...

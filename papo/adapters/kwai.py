@@ -165,6 +165,10 @@ class KwaiAdapter:
         verify_timestamped(headers, body, key, header=SIGNATURE_HEADER, field="v1", now=now,
                            tolerance=self.tolerance)
 
+    def check_envelope(self, body: bytes) -> None:
+        """A JSON object with an `account_id` and an `events` array."""
+        _load(body)
+
     def parse(self, body: bytes) -> list[InboundEvent]:
         """Every event of a Kwai custom-channel body."""
         account_id, data = _load(body)

@@ -112,6 +112,10 @@ class MetaAdapter:
         """X-Hub-Signature-256 with PAPO_META_APP_SECRET (`now` is unused: Meta signs no timestamp)."""
         verify_signature(headers, body, secret)
 
+    def check_envelope(self, body: bytes) -> None:
+        """A JSON object with an `object` string and an `entry` array."""
+        load_envelope(body)
+
     def parse(self, body: bytes) -> list[InboundEvent]:
         """Every event of every entry; entries of another Meta object are routed to their own parser."""
         obj, entries = load_envelope(body)

@@ -423,18 +423,29 @@ class TikTokAdapter:
         verify_timestamped(headers, body, key, header=SIGNATURE_HEADER, field="s", now=now,
                            tolerance=self.tolerance)
 
+    def check_envelope(self, body: bytes) -> None:
+        """A JSON object with an `event` string, and a `user_openid` for the events Papo handles."""
+        _envelope(body)
+
     def parse(self, body: bytes) -> list[InboundEvent]:
         """One TikTok webhook body -> its events (several only for a multi-emoji reaction)."""
-        data = load_json_object(body, what="TikTok webhook body")
-        event = as_str(data.get("event"))
-        account_id = as_str(data.get("user_openid"))
-        if event is None:
-            raise PayloadError("TikTok webhook body has no 'event'")
+        data, event, account_id = _envelope(body)
         handler = EVENT_HANDLERS.get(event)
         if handler is None:
             log.info("tiktok: skipping event %s", event)
             return []
-        if account_id is None:
-            raise PayloadError(f"TikTok {event} webhook has no 'user_openid'")
+        assert account_id is not None  # _envelope refused a handled event without one
         env = Envelope(event, account_id, data.get("create_time"), _content(data.get("content")), data)
         return handler(env)
+
+
+def _envelope(body: bytes) -> tuple[dict[str, Any], str, str | None]:
+    """(data, event, user_openid) of a TikTok webhook body, or PayloadError for a top level Papo cannot read."""
+    data = load_json_object(body, what="TikTok webhook body")
+    event = as_str(data.get("event"))
+    if event is None:
+        raise PayloadError("TikTok webhook body has no 'event'")
+    account_id = as_str(data.get("user_openid"))
+    if account_id is None and event in EVENT_HANDLERS:
+        raise PayloadError(f"TikTok {event} webhook has no 'user_openid'")
+    return data, event, account_id

@@ -200,6 +200,10 @@ class YouTubeAdapter:
         if not hmac.compare_digest(hmac_hex(key, body, "sha1").encode(), digest.strip().lower().encode()):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match the body")
 
+    def check_envelope(self, body: bytes) -> None:
+        """A well-formed Atom notification (parsed whole: pushes are rare and small)."""
+        parse_feed(body)
+
     def parse(self, body: bytes) -> list[InboundEvent]:
         """video_published events of an Atom notification."""
         return parse_feed(body)

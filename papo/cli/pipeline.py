@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +14,13 @@ if TYPE_CHECKING:
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
     """List dead-lettered stream entries, or put them back in their stream."""
-    from papo.services.queues import inbound_spec, outbound_spec
+    from papo.services.queues import inbound_spec, outbound_spec, webhook_spec
     from papo.streams import codec
     from papo.streams.admin import list_dead, requeue
 
     async def work(settings: Settings, stores: Any) -> int:
-        specs = {s.name: s for s in (inbound_spec(settings.stream_partitions),
+        specs = {s.name: s for s in (webhook_spec(settings.stream_partitions),
+                                     inbound_spec(settings.stream_partitions),
                                      outbound_spec(settings.stream_partitions))}
         dead = [d for spec in specs.values() for d in await list_dead(stores.redis, spec, limit=args.limit)]
         wanted = dead if args.requeue_all else [d for d in dead if d.id in set(args.requeue or ())]
@@ -75,15 +75,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     except urllib.error.URLError as exc:
         raise CommandError(f"cannot reach {base}: {exc.reason} (is `papo up` running?)") from None
     print(answer)
-    try:
-        unknown = json.loads(answer).get("unknown_account", 0)
-    except (ValueError, AttributeError):
-        unknown = 0
-    if unknown:
-        # The server answers 200 and drops the event: without this the command would look like it worked.
+    if not _is_connected(settings, platform, args.account):
+        # The server answers 200 and a worker drops the event: without this the command would look like it worked.
         raise CommandError(f"{platform} account {args.account!r} is not connected: the server dropped the event "
                            "(connect it with `papo account connect`)")
     return 0
+
+
+def _is_connected(settings: Settings, platform: str, account: str) -> bool:
+    """Whether the account is connected (the worker drops events of any other)."""
+    from papo.models import ConnectedAccount
+
+    async def work(_settings: Any, _stores: Any) -> bool:
+        return await ConnectedAccount.exists(platform=platform, platform_account_id=account, status="connected")
+
+    return bool(run_with_stores(argparse.Namespace(data_dir=str(settings.data_dir)), work))
 
 
 def _simulate_secret(settings: Settings, platform: str, account: str) -> str:

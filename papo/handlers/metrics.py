@@ -5,7 +5,7 @@ deployment: per stream and partition the entries read but not yet acknowledged (
 the entries not yet read by the group (`papo_stream_lag`, Redis 7+), and the dead letters waiting for
 the owner (`papo_dead_letters`). So are the figures of the processes that serve no /metrics: the reply
 latency the outbound workers record (`papo_reply_seconds`) and the admin bot's heartbeat
-(`papo_bot_connected`).
+(`papo_bot_connected`), and what became of each webhook event once a worker parsed it (`papo_webhook_events_total`).
 """
 
 import logging
@@ -15,7 +15,7 @@ from aiohttp import web
 from papo import app_keys, metrics
 from papo.constants import BOT_HEARTBEAT
 from papo.services.posts import posts_spec
-from papo.services.queues import inbound_spec, outbound_spec
+from papo.services.queues import inbound_spec, outbound_spec, webhook_spec
 from papo.streams.spec import StreamSpec
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 async def _queue_lines(app: web.Application) -> list[str]:
     partitions = app[app_keys.SETTINGS].stream_partitions
-    specs: list[StreamSpec] = [inbound_spec(partitions), outbound_spec(partitions), posts_spec(partitions)]
+    specs: list[StreamSpec] = [webhook_spec(partitions), inbound_spec(partitions), outbound_spec(partitions),
+                               posts_spec(partitions)]
     pipe = app[app_keys.STORES].redis.pipeline(transaction=False)
     for spec in specs:
         for partition in range(spec.partitions):
@@ -64,9 +65,10 @@ async def _shared_lines(app: web.Application) -> list[str]:
     """What workers and the bot recorded in Redis: the reply latency histogram and the bot's heartbeat."""
     pipe = app[app_keys.STORES].redis.pipeline(transaction=False)
     pipe.hgetall(metrics.REPLY_SECONDS.key)
+    pipe.hgetall(metrics.WEBHOOK_EVENTS.key)
     pipe.exists(BOT_HEARTBEAT)
-    latency, beating = await pipe.execute()
-    return [*metrics.REPLY_SECONDS.render(latency or {}),
+    latency, events, beating = await pipe.execute()
+    return [*metrics.REPLY_SECONDS.render(latency or {}), *metrics.WEBHOOK_EVENTS.render(events or {}),
             "# HELP papo_bot_connected 1 when the admin bot reached Telegram (a poll, or its webhook delivering) "
             "in the last minute",
             "# TYPE papo_bot_connected gauge", f"papo_bot_connected {1 if beating else 0}"]

@@ -54,13 +54,14 @@ class RawArchiver:
             except codec.CodecError:
                 log.exception("raw entry %s is not decodable; dropping it", entry_id)
                 continue
-            # A web process writes the bodies of concurrent requests as one entry ({"bodies": [...]}).
+            # The webhook fan-out writes the bodies of a batch as one entry ({"bodies": [...]}), each with its
+            # webhook stream entry id: a batch read again after a crash archives each body once.
             bodies = data.get("bodies")
             if not isinstance(bodies, list):
                 bodies = [data]  # one body per entry (earlier versions, and any other producer)
             for n, body in enumerate(bodies):
                 docs.append({
-                    "_id": entry_id if len(bodies) == 1 else f"{entry_id}/{n}",
+                    "_id": body.get("id") or (entry_id if len(bodies) == 1 else f"{entry_id}/{n}"),
                     "platform": body.get("platform"),
                     "body": body.get("body"),
                     "received_at": datetime.fromtimestamp(float(body.get("received_at", 0)), UTC),

@@ -1,12 +1,14 @@
 """The queues Papo writes to, for the web process, the bot and the workers alike (the stages read them).
 
-The partitioned inbound stream and the raw-body archive (the webhooks, replays, the YouTube poller), and
-the partitioned outbound stream (replies, campaigns, the owner's retries).
+The webhook stream (verified bodies, one partition per platform, parsed by papo.pipeline.fanout), the
+partitioned inbound stream and the raw-body archive (the fan-out, replays, the YouTube poller), and the
+partitioned outbound stream (replies, campaigns, the owner's retries).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,9 +18,9 @@ import redis.asyncio as aioredis
 from papo.adapters.errors import PayloadError
 from papo.adapters.events import InboundEvent
 from papo.adapters.senders import OutboundMessage
-from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN
+from papo.constants import INBOUND_STREAM, RAW_STREAM, RAW_STREAM_MAXLEN, WEBHOOK_STREAM
 from papo.streams import codec
-from papo.streams.producer import SCRIPT, Item, Plan, Producer
+from papo.streams.producer import SCRIPT, Item, Plan, Producer, entry_id
 from papo.streams.spec import StreamSpec
 from papo.streams.wire import CommandBuffer, PipelinedRedis
 
@@ -42,6 +44,27 @@ def inbound_spec(partitions: int) -> StreamSpec:
     return StreamSpec(INBOUND_STREAM, partitions)
 
 
+def webhook_spec(partitions: int) -> StreamSpec:
+    """The stream of verified webhook bodies, routed by platform: one reader per platform at a time keeps
+    the bodies of one account (and so of each of its conversations) in the order they arrived."""
+    return StreamSpec(WEBHOOK_STREAM, partitions)
+
+
+def body_fields(raw: bytes) -> dict[str, str]:
+    """A raw body as JSON-safe fields: its text when it is UTF-8 (every JSON webhook), else base64."""
+    try:
+        return {"body": raw.decode()}
+    except UnicodeDecodeError:
+        return {"body_b64": base64.b64encode(raw).decode()}
+
+
+def body_bytes(data: dict[str, Any]) -> bytes:
+    """The raw body of `body_fields`' fields, byte for byte."""
+    if "body_b64" in data:
+        return base64.b64decode(data["body_b64"])
+    return str(data.get("body", "")).encode()
+
+
 class Queues:
     """Enqueue parsed events (deduplicated) and archive raw bodies.
 
@@ -54,6 +77,7 @@ class Queues:
     def __init__(self, redis: aioredis.Redis, partitions: int, *, chunk: int = CHUNK) -> None:
         self.redis = redis
         self.inbound = Producer(redis, inbound_spec(partitions))
+        self.webhooks = webhook_spec(partitions)
         self.chunk = chunk
         self._wire: PipelinedRedis | None = None
         self._pending: list[_Request] = []
@@ -78,9 +102,25 @@ class Queues:
         body = None
         if raw is not None:
             body = {"platform": platform, "received_at": time.time(), "body": raw.decode("utf-8", "replace")}
+        return await self._submit((items, body, None))
+
+    async def accept(self, platform: str, raw: bytes) -> str:
+        """Queue a verified webhook body for the worker to parse (papo.pipeline.fanout); its entry id.
+
+        This is the webhook request's one write: one XADD to the platform's partition, pipelined with the
+        other requests of this loop iteration. Dedupe, owners and archiving happen in the fan-out.
+        """
+        data = {"platform": platform, "received_at": time.time(), **body_fields(raw)}
+        hook = (self.webhooks.key(self.webhooks.partition_for(platform)), codec.encode_data(data))
+        ids = await self._submit(([], None, hook))
+        assert ids[0] is not None
+        return ids[0]
+
+    async def _submit(self, request: tuple[list[Item], dict[str, Any] | None, tuple[str, bytes] | None]
+                      ) -> list[str | None]:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[str | None]] = loop.create_future()
-        self._pending.append((items, body, done))
+        self._pending.append((*request, done))
         if len(self._pending) >= self.chunk:
             self._send()
         elif len(self._pending) == 1:
@@ -100,8 +140,11 @@ class Queues:
         self._in_flight += 1
         try:
             buffer = CommandBuffer()
-            plan = self.inbound.queue_on(buffer, [item for items, _, _ in batch for item in items])
-            bodies = [body for _, body, _ in batch if body is not None]
+            plan = self.inbound.queue_on(buffer, [item for items, _, _, _ in batch for item in items])
+            for _, _, hook, _ in batch:  # after the script calls: _resolve finds their replies there
+                if hook is not None:
+                    buffer.xadd(hook[0], {"v": codec.VERSION, "data": hook[1]})
+            bodies = [body for _, body, _, _ in batch if body is not None]
             if bodies:
                 buffer.xadd(RAW_STREAM, codec.encode({"bodies": bodies}), maxlen=RAW_STREAM_MAXLEN, approximate=True)
             if self._wire is None:
@@ -128,7 +171,7 @@ class Queues:
         if self._pending:
             self._send()
         if sent.cancelled():  # the connection was closed (shutdown): so are the requests waiting on it
-            for _, _, done in batch:
+            for *_, done in batch:
                 done.cancel()
             return
         if (error := sent.exception()) is not None:
@@ -163,7 +206,8 @@ class Queues:
         return await self.inbound.append_many([Item(e.conversation_key, e.to_dict()) for e in events])
 
 
-_Request = tuple[list[Item], dict[str, Any] | None, asyncio.Future[list[str | None]]]
+# (events to append, raw body for the archive, (webhook partition, encoded body) to XADD, the caller's future)
+_Request = tuple[list[Item], dict[str, Any] | None, tuple[str, bytes] | None, asyncio.Future[list[str | None]]]
 
 
 def _resolve(batch: list[_Request], plan: Plan, replies: list[Any]) -> None:
@@ -173,15 +217,20 @@ def _resolve(batch: list[_Request], plan: Plan, replies: list[Any]) -> None:
     except Exception as exc:
         _fail(batch, exc)
         return
-    start = 0
-    for items, _, done in batch:
+    start, hook_reply = 0, len(plan.calls)
+    for items, _, hook, done in batch:
+        if hook is not None:
+            result: list[str | None] = [entry_id(replies[hook_reply])]
+            hook_reply += 1
+        else:
+            result = ids[start:start + len(items)]
         if not done.done():  # its caller may have given up
-            done.set_result(ids[start:start + len(items)])
+            done.set_result(result)
         start += len(items)
 
 
 def _fail(batch: list[_Request], error: BaseException) -> None:
-    for _, _, done in batch:
+    for *_, done in batch:
         if not done.done():
             done.set_exception(error)
 

@@ -9,16 +9,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from papo.adapters.adapter_registry import get_adapter
+from papo import metrics
+from papo.adapters.adapter_registry import default_registry, get_adapter
 from papo.adapters.simulate import signed_headers
 from papo.app import create_app
 from papo.config import Settings
 from papo.crypto import TokenCipher
 from papo.enums import Platform
 from papo.models import ConnectedAccount, User
+from papo.pipeline.fanout import WebhookFanout
 from papo.runtime import Stores
 from papo.services import account_index
 from papo.services.accounts import connect_account
+from papo.services.queues import webhook_spec
+from papo.streams import codec
+from papo.streams.consumer import Entry
 from papo.worker import run_roles
 from tests.conftest import TEST_SECRET
 
@@ -90,4 +95,29 @@ async def connect_fixture_accounts(connect: Connect, platform: str, body: bytes)
     """Connect every business account a payload is addressed to."""
     for account in {e.account_id for e in get_adapter(platform).parse(body)}:
         await connect(platform, account)
+
+
+OUTCOMES = ("queued", "duplicate", "unknown_account", "malformed")
+
+
+async def outcomes(stores: Stores, platform: str) -> dict[str, int]:
+    """What the worker's fan-out made of this platform's webhook events so far (papo_webhook_events_total)."""
+    fields = await stores.redis.hgetall(metrics.WEBHOOK_EVENTS.key)
+    return {o: int(metrics.WEBHOOK_EVENTS.parse(fields, platform=platform, outcome=o)) for o in OUTCOMES}
+
+
+async def fan_out(stores: Stores, settings: Settings) -> int:
+    """Run the worker's fan-out stage once over every body on the webhook stream, as the worker's consumer would
+    hand them over (for tests without a running worker), then delete them. Returns how many bodies it took."""
+    spec = webhook_spec(settings.stream_partitions)
+    stage = WebhookFanout(stores.redis, default_registry(),
+                          settings.stream_partitions)
+    taken = 0
+    for partition in range(spec.partitions):
+        rows = await stores.redis.xrange(spec.key(partition))
+        if rows:
+            await stage.handle([Entry(entry_id, partition, codec.decode(fields)) for entry_id, fields in rows])
+            await stores.redis.xdel(spec.key(partition), *(entry_id for entry_id, _ in rows))
+            taken += len(rows)
+    return taken
 

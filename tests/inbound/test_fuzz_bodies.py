@@ -1,8 +1,9 @@
 """Bad webhook bodies through the real HTTP app and real Redis (property-based; few examples, one request each).
 
 For every refused delivery: the documented status (400 malformed, 403 signature, 413 too large), a JSON
-error body, nothing queued on the inbound stream or the raw archive, and the server still serving a
-correct delivery afterwards.
+error body, nothing queued on the webhook stream, the inbound stream or the raw archive, and the server still
+serving a correct delivery afterwards. A body whose envelope is right but whose inside cannot be read is
+answered 200 and queued (it is signed: the platform sent it); the worker's fan-out counts it `malformed`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
+from papo import app_keys
 from papo.adapters import kwai, meta, tiktok, youtube
 from papo.adapters.adapter_registry import get_adapter
 from papo.adapters.simulate import signed_headers
@@ -29,8 +31,9 @@ from papo.config import Settings
 from papo.constants import RAW_STREAM
 from papo.enums import Platform
 from papo.runtime import Stores
-from papo.services.queues import inbound_spec
-from tests.inbound.conftest import Connect, secret_for, sign
+from papo.services.queues import inbound_spec, webhook_spec
+from papo.streams import codec
+from tests.inbound.conftest import Connect, fan_out, outcomes, secret_for, sign
 
 WEBHOOKS = Path(__file__).parent.parent / "data" / "webhooks"
 # No shrinking: each step is a request, and the examples are small already.
@@ -51,10 +54,17 @@ def good_body(platform: str) -> bytes:
 
 
 async def queued(stores: Stores, settings: Settings) -> int:
-    """Entries on every inbound partition plus the raw-body archive stream."""
-    spec = inbound_spec(settings.stream_partitions)
-    return sum([await stores.redis.xlen(spec.key(p)) for p in range(spec.partitions)]) + await stores.redis.xlen(
-        RAW_STREAM)
+    """Entries on every partition of the webhook and inbound streams, plus the raw-body archive stream."""
+    specs = [webhook_spec(settings.stream_partitions), inbound_spec(settings.stream_partitions)]
+    lengths = [await stores.redis.xlen(spec.key(p)) for spec in specs for p in range(spec.partitions)]
+    return sum(lengths) + await stores.redis.xlen(RAW_STREAM)
+
+
+async def newest_body(stores: Stores, settings: Settings, platform: str) -> bytes | None:
+    """The body of the newest entry on the platform's partition of the webhook stream."""
+    spec = webhook_spec(settings.stream_partitions)
+    newest = await stores.redis.xrevrange(spec.key(spec.partition_for(platform)), count=1)
+    return codec.decode(newest[0][1])["body"].encode() if newest else None
 
 
 async def post(web: TestClient, platform: str, body: bytes, headers: Any,
@@ -78,13 +88,13 @@ async def refused(web: TestClient, stores: Stores, settings: Settings, platform:
 
 async def still_serving(web: TestClient, settings: Settings, platform: str,
                         within: aiohttp.ClientTimeout = ANSWER_WITHIN) -> None:
-    """A correct delivery is answered 200 with its events counted (new or, after the first, duplicates)."""
+    """A correct delivery is answered 200 and its body is the newest on its platform's webhook partition."""
     body = good_body(platform)
+    assert len(get_adapter(platform).parse(body)) > 0
     resp = await post(web, platform, body, sign(settings, platform, body), within)
     assert resp.status == 200, await resp.text()
-    answer = await resp.json()
-    assert answer["received"] == len(get_adapter(platform).parse(body)) > 0
-    assert answer["unknown_account"] == 0 and answer["queued"] + answer["duplicates"] == answer["received"]
+    assert await resp.json() == {"queued": True}
+    assert await newest_body(web.server.app[app_keys.STORES], settings, platform) == body
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -206,12 +216,15 @@ async def test_inside_the_window_a_replay_is_a_duplicate_and_a_malformed_timesta
     body = good_body(platform)
     key = secret_for(settings, platform)
     await still_serving(web, settings, platform)  # the first delivery
-    before = await queued(stores, settings)
+    await fan_out(stores, settings)
+    before, queued_before = await outcomes(stores, platform), await queued(stores, settings)
     resp = await post(web, platform, body, signed_headers(Platform(platform), body, key, time.time() + skew))
     assert resp.status == 200, await resp.text()
-    answer = await resp.json()
-    assert answer["queued"] == 0 and answer["duplicates"] == answer["received"] > 0
-    assert await queued(stores, settings) - before <= 1  # at most the raw-body archive entry
+    assert await fan_out(stores, settings) == 1
+    after = await outcomes(stores, platform)
+    events = len(get_adapter(platform).parse(body))
+    assert after["duplicate"] - before["duplicate"] == events > 0 and after["queued"] == before["queued"]
+    assert await queued(stores, settings) - queued_before <= 1  # at most the raw-body archive entry
     # The same HMAC construction over a timestamp that is not an integer.
     digest = tiktok.hmac_hex(key, timestamp.encode() + b"." + body)
     header, field = ((tiktok.SIGNATURE_HEADER, "s") if platform == "tiktok" else (kwai.SIGNATURE_HEADER, "v1"))
@@ -238,7 +251,9 @@ async def test_a_body_of_exactly_the_size_limit_is_served(web, settings, stores,
     body = body + b" " * (settings.webhook_max_body - len(body))
     assert len(body) == settings.webhook_max_body
     resp = await post(web, "facebook", body, sign(settings, "facebook", body))
-    assert resp.status == 200 and (await resp.json())["queued"] > 0
+    assert resp.status == 200 and await resp.json() == {"queued": True}
+    await fan_out(stores, settings)
+    assert (await outcomes(stores, "facebook"))["queued"] > 0
 
 
 # ------------------------------------------------------------------ bodies that once hung the webhook
@@ -269,8 +284,9 @@ POISON = {
     "lone surrogate escape": (_whatsapp_text(b'"Oi \\ud83d"'), 200),
     # Not UTF-8 (json.loads(bytes) alone would accept it with 'surrogatepass').
     "UTF-8-encoded surrogate": (_whatsapp_text(b'"Oi \xed\xa0\xbd"'), 400),
-    # orjson parses up to 1024 levels but encodes only 255, and the json fallback runs out of stack.
-    "1000 levels of nesting": (_whatsapp_text(b'"Oi", "x": ' + _nested(1000, "array")), 400),
+    # orjson parses up to 1024 levels but encodes only 255: the envelope is fine, so it is queued (200), and
+    # the fan-out counts its event `malformed` (test_a_queued_body_the_worker_cannot_read_is_counted…).
+    "1000 levels of nesting": (_whatsapp_text(b'"Oi", "x": ' + _nested(1000, "array")), 200),
 }
 
 
@@ -290,18 +306,35 @@ async def test_deliveries_whose_events_cannot_be_encoded_are_answered_and_the_se
     assert answers == expected
 
 
-async def test_a_tiktok_content_string_nested_too_deep_gets_400(web, settings, stores, accounts) -> None:
+async def test_a_queued_body_the_worker_cannot_read_is_counted_malformed_and_the_next_is_queued(
+    web, settings, stores, accounts
+) -> None:
+    """Envelope right, inside unreadable: answered 200 (the platform sent it, signed), then counted `malformed` by the
+    fan-out, archived for `papo replay`, and the bodies after it are parsed as usual."""
     doc = json.loads(good_body("tiktok"))
-    doc["content"] = "[" * 50_000 + "]" * 50_000
-    body = json.dumps(doc).encode()
-    await refused(web, stores, settings, "tiktok", body, sign(settings, "tiktok", body), 400, "malformed body")
+    doc["content"] = "[" * 50_000 + "]" * 50_000  # TikTok's content is a JSON string inside the JSON
+    deep_tiktok = json.dumps(doc).encode()
+    deep_whatsapp = _whatsapp_text(b'"Oi", "x": ' + _nested(1000, "array"))
+    for platform, body in (("tiktok", deep_tiktok), ("whatsapp", deep_whatsapp)):
+        resp = await post(web, platform, body, sign(settings, platform, body))
+        assert resp.status == 200 and await resp.json() == {"queued": True}, await resp.text()
+    await still_serving(web, settings, "tiktok")
+    assert await fan_out(stores, settings) == 3
+    assert await outcomes(stores, "tiktok") == {"queued": 1, "duplicate": 0, "unknown_account": 0, "malformed": 1}
+    assert await outcomes(stores, "whatsapp") == {"queued": 0, "duplicate": 0, "unknown_account": 0,
+                                                  "malformed": 1}
+    archived = [codec.decode(fields) for _, fields in await stores.redis.xrange(RAW_STREAM)]
+    assert sorted(len(entry["bodies"]) for entry in archived) == [1, 2]  # the tiktok partition's batch, whatsapp's
 
 
 async def test_the_hanging_bodies_are_fine_without_their_trigger(impatient_web, settings, stores, accounts) -> None:
     """Controls for the POISON test: the same deliveries with a whole emoji and shallow nesting."""
     for body in (_whatsapp_text(b'"Oi \\ud83c\\udf6b"'), _whatsapp_text(b'"Oi", "x": ' + _nested(200, "array"))):
         resp = await post(impatient_web, "whatsapp", body, sign(settings, "whatsapp", body))
-        assert resp.status == 200 and (await resp.json())["received"] == 1
+        assert resp.status == 200 and await resp.json() == {"queued": True}
+    assert await fan_out(stores, settings) == 2
+    # Both parse (the same message id: the second is Meta's retry of the first, as far as Papo can tell).
+    assert await outcomes(stores, "whatsapp") == {"queued": 1, "duplicate": 1, "unknown_account": 0, "malformed": 0}
 
 
 async def test_kwai_answers_one_403_for_unknown_and_known_accounts(web, settings, stores, accounts) -> None:
