@@ -120,6 +120,7 @@ class InboundPipeline:
                 ts = new.event.timestamp
                 last_inbound[new.conversation_id] = max(ts, last_inbound.get(new.conversation_id, ts))
         pipe = self.stores.redis.pipeline(transaction=False)
+        recent: dict[str, dict[str, float]] = {}  # per owner, one ZADD and one EXPIRE for the whole batch
         for conv_id, (user_id, latest) in result.conversations.items():
             key = f"{ACTIVE_CONVERSATION}{conv_id}"
             mapping = {
@@ -133,9 +134,10 @@ class InboundPipeline:
                 mapping["last_inbound_at"] = last_inbound[conv_id].isoformat()
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, ACTIVE_TTL)
-            recent = f"{ACTIVE_BY_USER}{user_id}"
-            pipe.zadd(recent, {str(conv_id): latest.timestamp.timestamp()}, gt=True)
-            pipe.expire(recent, ACTIVE_TTL)
+            recent.setdefault(f"{ACTIVE_BY_USER}{user_id}", {})[str(conv_id)] = latest.timestamp.timestamp()
+        for key, members in recent.items():
+            pipe.zadd(key, members, gt=True)
+            pipe.expire(key, ACTIVE_TTL)
         await pipe.execute()
 
     async def _record_account_events(self, events: list[InboundEvent], owners: dict[str, list[AccountOwner]]) -> None:
