@@ -108,13 +108,9 @@ class SharedHistogram:
         self.buckets = tuple(sorted(buckets))
         self.key = key
 
-    @staticmethod
-    def _series(labels: Mapping[str, str]) -> str:
-        return ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
-
     async def observe(self, auto: Any, value: float, **labels: str) -> None:
         """Count one observation (seconds) through `auto` (a papo.batching.AutoPipeline)."""
-        series = self._series(labels)
+        series = _label_string(labels)
         index = bisect.bisect_left(self.buckets, value)
         await asyncio.gather(auto.call("hincrby", self.key, f"{series}|{index}", 1),
                              auto.call("hincrbyfloat", self.key, f"{series}|sum", value))
@@ -146,7 +142,7 @@ class SharedCounter:
     def queue_inc(self, pipe: Any, amount: int, **labels: str) -> None:
         """Add `amount` to a series on a pipeline (or CommandBuffer) the caller sends anyway."""
         if amount > 0:
-            pipe.hincrby(self.key, SharedHistogram._series(labels), amount)
+            pipe.hincrby(self.key, _label_string(labels), amount)
 
     def render(self, fields: Mapping[Any, Any]) -> list[str]:
         """Prometheus exposition lines from the hash's fields (as HGETALL returns them)."""
@@ -158,8 +154,13 @@ class SharedCounter:
 
     def parse(self, fields: Mapping[Any, Any], **labels: str) -> float:
         """One series' value out of the hash's fields (0 when never counted)."""
-        want = SharedHistogram._series(labels)
+        want = _label_string(labels)
         return sum(float(v) for k, v in fields.items() if (k.decode() if isinstance(k, bytes) else k) == want)
+
+
+def _label_string(labels: Mapping[str, str]) -> str:
+    """A series' labels as the one string the Redis-kept metrics use for a hash field (sorted, escaped)."""
+    return ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(labels.items()))
 
 
 def _escape(value: str) -> str:

@@ -31,7 +31,7 @@ from papo.adapters.errors import UnknownPlatformError
 from papo.adapters.events import InboundEvent
 from papo.constants import RAW_STREAM, RAW_STREAM_MAXLEN, account_key
 from papo.services.account_index import CachedOwners
-from papo.services.queues import body_bytes, inbound_spec
+from papo.services.queues import body_bytes, event_item, inbound_spec
 from papo.streams import codec
 from papo.streams.consumer import Entry
 from papo.streams.producer import Item, Producer
@@ -48,7 +48,6 @@ class WebhookFanout:
         self.inbound = Producer(redis, inbound_spec(partitions))
         self.owners = CachedOwners(redis)
         self.bodies = 0
-        self.events = 0
 
     async def handle(self, entries: list[Entry]) -> None:
         """Parse, look up, dedupe and append a batch of bodies, archive them, count the outcomes."""
@@ -59,8 +58,9 @@ class WebhookFanout:
             platform = str(entry.data.get("platform", ""))
             raw = body_bytes(entry.data)
             # Stream ids are unique per partition only: the archive's key names the partition too.
+            text = entry.data["body"] if "body" in entry.data else raw.decode("utf-8", "replace")
             bodies.append({"id": f"webhook:{entry.partition}:{entry.id}", "platform": platform,
-                           "received_at": entry.data.get("received_at", 0), "body": raw.decode("utf-8", "replace")})
+                           "received_at": entry.data.get("received_at", 0), "body": text})
             try:
                 parsed.extend(self.adapters.get_adapter(platform).parse(raw))
             except (PayloadError, UnknownPlatformError) as exc:
@@ -75,14 +75,12 @@ class WebhookFanout:
                 counts[event.platform, "unknown_account"] += 1
                 log.info("dropped a %s %s event for unknown account %s", event.platform, event.kind, event.account_id)
                 continue
-            data = event.to_dict()
             try:
-                encoded = codec.encode_data(data)
-            except ValueError as exc:  # nested past what the encoder takes
+                items.append(event_item(event))
+            except PayloadError as exc:
                 counts[event.platform, "malformed"] += 1
                 log.warning("a %s %s event cannot be queued: %s", event.platform, event.kind, exc)
                 continue
-            items.append(Item(data["conversation_key"], data, event.dedupe_key, encoded))
             platforms.append(event.platform)
         pipe = self.redis.pipeline(transaction=False)
         plan = self.inbound.queue_on(pipe, items)
@@ -95,4 +93,3 @@ class WebhookFanout:
             metrics.WEBHOOK_EVENTS.queue_inc(tally, n, platform=platform, outcome=outcome)
         await tally.execute()
         self.bodies += len(entries)
-        self.events += len(items)

@@ -65,6 +65,17 @@ def body_bytes(data: dict[str, Any]) -> bytes:
     return str(data.get("body", "")).encode()
 
 
+def event_item(event: InboundEvent) -> Item:
+    """An event as the inbound stream's item (routed by conversation, deduplicated by its dedupe key), encoded
+    now: PayloadError when it cannot be (nested past what the encoder takes)."""
+    data = event.to_dict()
+    try:
+        encoded = codec.encode_data(data)
+    except ValueError as exc:
+        raise PayloadError(f"an event of this body cannot be queued: {exc}") from None
+    return Item(data["conversation_key"], data, event.dedupe_key, encoded)
+
+
 class Queues:
     """Enqueue parsed events (deduplicated) and archive raw bodies.
 
@@ -91,14 +102,7 @@ class Queues:
         the encoder takes): encoding here, per request, keeps one such body from failing the requests
         batched with it.
         """
-        items = []
-        for event in events:
-            data = event.to_dict()
-            try:
-                encoded = codec.encode_data(data)
-            except ValueError as exc:
-                raise PayloadError(f"an event of this body cannot be queued: {exc}") from None
-            items.append(Item(data["conversation_key"], data, event.dedupe_key, encoded))
+        items = [event_item(event) for event in events]
         body = None
         if raw is not None:
             body = {"platform": platform, "received_at": time.time(), "body": raw.decode("utf-8", "replace")}
