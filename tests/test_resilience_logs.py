@@ -7,7 +7,7 @@ import logging
 
 import redis.exceptions
 
-from papo.resilience import every
+from papo.resilience import Backoff, Outage, every
 
 log = logging.getLogger("papo.test.resilience")
 
@@ -33,3 +33,18 @@ async def test_a_read_cut_short_by_the_stop_is_not_an_outage_but_a_bug_still_is(
     [record] = caplog.records
     assert record.levelno == logging.ERROR and record.exc_info is not None  # bugs keep their traceback
 
+
+
+def test_an_outage_of_hours_keeps_its_backoff_at_the_cap(caplog) -> None:
+    # A consumer retries every few seconds: a day-long Redis outage is thousands of failures. The bound once
+    # doubled without end, and at the 1,024th failure 2 ** attempt overflowed a float: the role died of it.
+    caplog.set_level(logging.WARNING, logger="papo.test")
+    outage = Outage(log, "stream 'in' consumer", backoff=Backoff(first=0.1, cap=5.0))
+    down = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    waits = [outage.failed(down) for _ in range(5000)]
+    assert max(waits) <= 5.0
+    assert min(waits[-100:]) >= 0.05
+    assert sum(waits[-100:]) / 100 > 1.0  # still spread up to the cap, not stuck at the first delay
+    assert [r.levelname for r in caplog.records] == ["WARNING"]  # one outage, logged once
+    outage.ok()
+    assert outage.failed(down) <= 0.1  # after a recovery, the next outage starts again from `first`
