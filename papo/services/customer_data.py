@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from tortoise import Tortoise
 
+from papo.analytics.store import BY_BUSINESS_AND_DATE
 from papo.constants import ACTIVE_CONVERSATION, MONGO_AI_INTERACTIONS, MONGO_ANALYTICS, MONGO_RAW_WEBHOOKS
 from papo.enums import Platform
 from papo.models import Conversation, Lead
@@ -224,11 +225,11 @@ def jsonable(value: Any) -> Any:
 
 
 async def _find(stores: Stores, collection: str, query: dict[str, Any] | None,
-                order: str = "created_at") -> list[dict[str, Any]]:
+                order: str = "created_at", hint: Any = None) -> list[dict[str, Any]]:
     """The documents matching `query`, oldest first (none for no query)."""
     if query is None:
         return []
-    return await stores.analytics.db[collection].find(query).sort(order, 1).to_list(length=None)
+    return await stores.analytics.db[collection].find(query, hint=hint).sort(order, 1).to_list(length=None)
 
 
 async def export_customer(stores: Stores, settings: Settings, who: Customer) -> dict[str, Any]:
@@ -238,8 +239,10 @@ async def export_customer(stores: Stores, settings: Settings, who: Customer) -> 
     messages = await message_rows(conv_ids)
     lead = await lead_row(who)
     interactions = await interaction_rows(who)
-    ai = await _find(stores, MONGO_AI_INTERACTIONS, ai_filter(who, conv_ids)) if conv_ids else []
-    events = await _find(stores, MONGO_ANALYTICS, analytics_filter(who, conv_ids)) if conv_ids else []
+    ai, events = [], []
+    if conv_ids:
+        ai = await _find(stores, MONGO_AI_INTERACTIONS, ai_filter(who, conv_ids), hint=BY_BUSINESS_AND_DATE)
+        events = await _find(stores, MONGO_ANALYTICS, analytics_filter(who, conv_ids), hint=BY_BUSINESS_AND_DATE)
     raw = await _find(stores, MONGO_RAW_WEBHOOKS, raw_filter(who, await account_ids(who)), "received_at")
     if not (conversations or lead or interactions or raw):
         raise NotFound(f"no customer {who.remote_user_id!r} on {who.platform.value} for this business")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise import Tortoise
 from tortoise.transactions import in_transaction
 
+from papo.analytics.store import BY_BUSINESS_AND_DATE
 from papo.constants import (
     ACTIVE_BY_USER,
     ACTIVE_CONVERSATION,
@@ -186,9 +187,10 @@ async def _erase_documents(stores: Stores, who: Customer, found: _Found, report:
     if found.conversations:
         result = await db[MONGO_AI_INTERACTIONS].update_many(
             ai_filter(who, found.conversations),
-            {"$set": {"user_message": None, "ai_response": None, "conversation_id": None, "erased": True}})
+            {"$set": {"user_message": None, "ai_response": None, "conversation_id": None, "erased": True}},
+            hint=BY_BUSINESS_AND_DATE)
         report.ai_interactions += result.modified_count
-        cursor = db[MONGO_ANALYTICS].find(analytics_filter(who, found.conversations))
+        cursor = db[MONGO_ANALYTICS].find(analytics_filter(who, found.conversations), hint=BY_BUSINESS_AND_DATE)
         for doc in await cursor.to_list(length=None):
             data = {k: v for k, v in (doc.get("data") or {}).items() if k not in PERSONAL_EVENT_KEYS}
             await db[MONGO_ANALYTICS].update_one({"_id": doc["_id"]}, {"$set": {"data": {**data, "erased": True}}})
