@@ -41,7 +41,8 @@ def env_for(urls: dict[str, str], data_dir: Path, port: int, code: Path | None) 
     return env
 
 
-async def fill(urls: dict[str, str], data_dir: Path, code: Path | None, start: int, count: int) -> None:
+async def fill(urls: dict[str, str], data_dir: Path, code: Path | None, start: int, count: int,
+               concurrency: int = 64) -> None:
     """Queue `count` new webhook events through `papo serve` (of the round's code: it sets up MongoDB's
     indexes)."""
     port = ingest.free_port()
@@ -50,7 +51,7 @@ async def fill(urls: dict[str, str], data_dir: Path, code: Path | None, start: i
     try:
         await ingest.wait_http(f"http://127.0.0.1:{port}/healthz")
         bodies = [ingest.whatsapp_body(start + i) for i in range(count)]
-        await ingest.load(f"http://127.0.0.1:{port}/webhooks/whatsapp", bodies, 64)
+        await ingest.load(f"http://127.0.0.1:{port}/webhooks/whatsapp", bodies, concurrency)
     finally:
         serve.terminate()
         serve.wait(timeout=20)
@@ -70,7 +71,8 @@ async def mongo_documents(mongo_url: str) -> dict[str, int]:
 
 async def drain(urls: dict[str, str], data_dir: Path, code: Path | None, profile: Path | None,
                 label: str) -> dict[str, float]:
-    """Run one worker until every queued event is a stored message: events/s once running, CPU per event."""
+    """Run one worker until every queued event is a stored message: events/s once running (and counting the
+    start-up), CPU per event per process, MongoDB documents per event."""
     before = await ingest.count_messages(urls["database_url"])
     docs_before = await mongo_documents(urls["mongo_url"])
     total = before + await ingest.queued_events(urls["redis_url"])
@@ -84,25 +86,25 @@ async def drain(urls: dict[str, str], data_dir: Path, code: Path | None, profile
     try:
         first_at = first_count = None
         cpu0: dict[str, float] = {}
-        started = time.monotonic()
+        started = time.perf_counter()
         done = before
         while done < total:
             await asyncio.sleep(0.05)
             done = await ingest.count_messages(urls["database_url"])
             if first_at is None and done > before:
                 first_at, first_count = time.perf_counter(), done
-                cpu0 = e2e.cpu_by_role(-1, worker.pid)
-            if time.monotonic() - started > 300:
+                cpu0 = e2e.cpu_by_role(None, worker.pid)
+            if time.perf_counter() - started > 300:
                 raise RuntimeError(f"drain stalled at {done - before}/{total - before}")
-        elapsed = time.perf_counter() - first_at
-        cpu = e2e.cpu_by_role(-1, worker.pid)
+        finished = time.perf_counter()
+        cpu = e2e.cpu_by_role(None, worker.pid)
     finally:
         worker.terminate()
         worker.wait(timeout=60)
         if spy is not None:
             spy.wait(timeout=60)
     events = total - first_count
-    result = {"rate": events / elapsed}
+    result = {"rate": events / (finished - first_at), "with_start_up": (total - before) / (finished - started)}
     docs = await mongo_documents(urls["mongo_url"])
     result.update({f"docs_{name}": (n - docs_before.get(name, 0)) / (total - before) for name, n in docs.items()
                    if n != docs_before.get(name, 0)})

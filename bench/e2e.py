@@ -45,7 +45,7 @@ class FakeGraph:
                                   "messages": [{"id": f"wamid.REPLY{len(self.received)}"}]})
 
 
-def cpu_by_role(serve: int, worker: int) -> dict[str, float]:
+def cpu_by_role(serve: int | None, worker: int) -> dict[str, float]:
     """CPU seconds used so far by each part of the run: this process (load + fake API), serve, worker, stores."""
     me = psutil.Process()
     roles = {"load+fake API": me}

@@ -389,37 +389,14 @@ async def main() -> None:
         queued = await queued_events(urls["redis_url"])
         if queued > args.drain:
             queued = await queued_events(urls["redis_url"], trim=True)
-        extra = [whatsapp_body(20_000_000 + i) for i in range(max(0, args.drain - queued))]
-        papo = subprocess.Popen([sys.executable, "-m", "papo", "serve"], env=papo_env(urls, data_dir, papo_port),
-                                cwd=data_dir)
-        try:
-            await wait_http(f"http://127.0.0.1:{papo_port}/healthz")
-            if extra:
-                await load(f"http://127.0.0.1:{papo_port}/webhooks/whatsapp", extra, args.concurrency)
-        finally:
-            papo.terminate()
-            papo.wait(timeout=20)
-        total = await queued_events(urls["redis_url"])
-        worker = subprocess.Popen([sys.executable, "-m", "papo", "worker"], env=papo_env(urls, data_dir, 8080),
-                                  cwd=data_dir)
-        try:
-            started = time.perf_counter()
-            done = 0
-            first_at, first_count = None, 0
-            while done < total:
-                await asyncio.sleep(0.1)
-                done = await count_messages(urls["database_url"])
-                if first_at is None and done:
-                    first_at, first_count = time.perf_counter(), done
-                if time.perf_counter() - started > 300:
-                    raise RuntimeError(f"drain stalled at {done}/{total}")
-            elapsed = time.perf_counter() - started
-            steady = (total - first_count) / max(1e-9, time.perf_counter() - first_at)
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-        print(f"worker drain: {total} events persisted in {elapsed:.2f} s = {total / elapsed:.0f} events/s"
-              f" including the process start-up; {steady:.0f} events/s once running (one worker process)")
+        import drain  # bench/drain.py (it imports this module)
+
+        if queued < args.drain:
+            await drain.fill(urls, data_dir, None, 20_000_000, args.drain - queued, args.concurrency)
+        result = await drain.drain(urls, data_dir, None, None, "ingest")
+        print(f"worker drain: {args.drain} events, {result['with_start_up']:.0f} events/s including the process"
+              f" start-up; {result['rate']:.0f} events/s once running (one worker process; bench/drain.py"
+              " alternates rounds and gives CPU per event)")
 
 
 async def compare_loops(args: argparse.Namespace) -> None:
