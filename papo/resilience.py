@@ -85,7 +85,7 @@ class Backoff:
     def next(self) -> float:
         """The next delay (random in [first/2, bound], the bound doubling per attempt up to `cap`)."""
         bound = min(self.cap, self.first * (2 ** self.attempt))
-        if bound < self.cap:  # past the cap the count stops: 2 ** 1024 would overflow a float (an outage of hours)
+        if bound < self.cap:  # past the cap the count stops: 2 ** 1024 overflows a float
             self.attempt += 1
         return random.uniform(min(self.first / 2, bound), bound)
 

@@ -36,8 +36,8 @@ async def test_a_read_cut_short_by_the_stop_is_not_an_outage_but_a_bug_still_is(
 
 
 def test_an_outage_of_hours_keeps_its_backoff_at_the_cap(caplog) -> None:
-    # A consumer retries every few seconds: a day-long Redis outage is thousands of failures. The bound once
-    # doubled without end, and at the 1,024th failure 2 ** attempt overflowed a float: the role died of it.
+    # A stream consumer retries every lease/3 (0.5 s by default): ten minutes of Redis down is over 1,024 failures.
+    # The bound once doubled without end, and at the 1,024th 2 ** attempt overflowed a float: the role died of it.
     caplog.set_level(logging.WARNING, logger="papo.test")
     outage = Outage(log, "stream 'in' consumer", backoff=Backoff(first=0.1, cap=5.0))
     down = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
